@@ -1,0 +1,194 @@
+//! Focus control: which depth is sharp and how strong the blur is, frame by frame.
+
+use crate::frame::Plane;
+use std::fmt;
+use std::str::FromStr;
+
+/// The blur strength: the circle-of-confusion radius where |D − d_f| = 1, in full-resolution
+/// output pixels or as a share of the displayed width.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BlurAmount {
+    Pixels(f32),
+    /// Fraction of the displayed width (0.025 for "2.5%").
+    WidthShare(f32),
+}
+
+impl BlurAmount {
+    /// The default: 2.5 % of the displayed width.
+    pub const DEFAULT: BlurAmount = BlurAmount::WidthShare(0.025);
+
+    pub fn to_pixels(self, display_width: usize) -> f32 {
+        match self {
+            BlurAmount::Pixels(p) => p,
+            BlurAmount::WidthShare(s) => s * display_width as f32,
+        }
+    }
+}
+
+impl FromStr for BlurAmount {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let bad = || format!("invalid blur '{s}': expected pixels such as 24 or 24px, or a share of the width such as 2.5%");
+        let (num, pct) = if let Some(n) = t.strip_suffix('%') {
+            (n, true)
+        } else {
+            (t.strip_suffix("px").unwrap_or(t), false)
+        };
+        let v: f32 = num.trim().parse().map_err(|_| bad())?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(format!("invalid blur '{s}': must be a finite number ≥ 0"));
+        }
+        if pct {
+            if v > 25.0 {
+                return Err(format!("invalid blur '{s}': at most 25% of the width"));
+            }
+            Ok(BlurAmount::WidthShare(v / 100.0))
+        } else {
+            if v > 1000.0 {
+                return Err(format!("invalid blur '{s}': at most 1000 px"));
+            }
+            Ok(BlurAmount::Pixels(v))
+        }
+    }
+}
+
+impl fmt::Display for BlurAmount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlurAmount::Pixels(p) => write!(f, "{p}px"),
+            BlurAmount::WidthShare(s) => write!(f, "{}%", s * 100.0),
+        }
+    }
+}
+
+/// A point of the picture as displayed, relative coordinates in [0, 1].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RelPoint {
+    pub x: f32,
+    pub y: f32,
+}
+
+impl FromStr for RelPoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid point '{s}': expected X,Y with both in [0,1], such as 0.5,0.4");
+        let (a, b) = s.split_once(',').ok_or_else(bad)?;
+        let x: f32 = a.trim().parse().map_err(|_| bad())?;
+        let y: f32 = b.trim().parse().map_err(|_| bad())?;
+        if !(0.0..=1.0).contains(&x) || !(0.0..=1.0).contains(&y) {
+            return Err(bad());
+        }
+        Ok(RelPoint { x, y })
+    }
+}
+
+/// Parse a focal depth in [0, 1].
+pub fn parse_focus(s: &str) -> Result<f32, String> {
+    let v: f32 = s.trim().parse().map_err(|_| format!("invalid focus '{s}': expected a number in [0,1]"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("invalid focus '{s}': must be in [0,1] (1 = nearest)"));
+    }
+    Ok(v)
+}
+
+/// Clockwise rotation to apply to the stored picture for display (0, 90, 180 or 270).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rotation(pub u32);
+
+impl Rotation {
+    /// Map a relative point of the displayed picture to relative coordinates of the stored one.
+    pub fn display_to_storage(self, p: RelPoint) -> RelPoint {
+        match self.0 % 360 {
+            90 => RelPoint { x: p.y, y: 1.0 - p.x },
+            180 => RelPoint { x: 1.0 - p.x, y: 1.0 - p.y },
+            270 => RelPoint { x: 1.0 - p.y, y: p.x },
+            _ => p,
+        }
+    }
+}
+
+/// How focus is chosen for the whole run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FocusSpec {
+    /// A fixed focal depth.
+    Depth(f32),
+    /// Whatever is at this displayed point.
+    Point(RelPoint),
+}
+
+impl Default for FocusSpec {
+    fn default() -> Self {
+        FocusSpec::Point(RelPoint { x: 0.5, y: 0.5 })
+    }
+}
+
+/// Focus and blur decided for one frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FocusState {
+    pub focus: f32,
+    pub blur: BlurAmount,
+}
+
+/// Decides focus frame by frame.
+pub struct FocusController {
+    spec: FocusSpec,
+    blur: BlurAmount,
+    rotation: Rotation,
+}
+
+impl FocusController {
+    pub fn new(spec: FocusSpec, blur: BlurAmount, rotation: Rotation) -> Self {
+        Self { spec, blur, rotation }
+    }
+
+    /// Focus for frame `index` at `t` seconds from the first frame, given its depth.
+    pub fn next(&mut self, _index: u64, _t: f64, depth: &Plane) -> FocusState {
+        let focus = match &self.spec {
+            FocusSpec::Depth(d) => *d,
+            FocusSpec::Point(p) => depth_at(depth, self.rotation.display_to_storage(*p)),
+        };
+        FocusState { focus, blur: self.blur }
+    }
+}
+
+/// A robust reading of the depth at a relative point of the stored picture: the median of a
+/// window about 2 % of the picture's short side.
+pub fn depth_at(depth: &Plane, p: RelPoint) -> f32 {
+    let r = ((depth.width.min(depth.height) as f32) * 0.02).round().max(1.0) as usize;
+    depth.median_around(p.x * (depth.width - 1) as f32, p.y * (depth.height - 1) as f32, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blur_parses_both_units() {
+        assert_eq!("24".parse::<BlurAmount>().unwrap(), BlurAmount::Pixels(24.0));
+        assert_eq!("12.5px".parse::<BlurAmount>().unwrap(), BlurAmount::Pixels(12.5));
+        assert_eq!("2.5%".parse::<BlurAmount>().unwrap(), BlurAmount::WidthShare(0.025));
+        assert!("-3".parse::<BlurAmount>().is_err());
+        assert!("abc".parse::<BlurAmount>().is_err());
+        assert_eq!(BlurAmount::WidthShare(0.025).to_pixels(1280), 32.0);
+    }
+
+    #[test]
+    fn points_and_rotation() {
+        assert!("1.2,0.5".parse::<RelPoint>().is_err());
+        let p: RelPoint = "0.25,0.75".parse().unwrap();
+        assert_eq!(Rotation(0).display_to_storage(p), p);
+        assert_eq!(Rotation(180).display_to_storage(p), RelPoint { x: 0.75, y: 0.25 });
+        // Displayed top-left corner of a picture shown rotated 90° clockwise is the stored bottom-left.
+        assert_eq!(Rotation(90).display_to_storage(RelPoint { x: 0.0, y: 0.0 }), RelPoint { x: 0.0, y: 1.0 });
+    }
+
+    #[test]
+    fn point_focus_reads_the_depth_there() {
+        let depth = Plane::from_fn(100, 100, |x, _| if x < 50 { 0.2 } else { 0.9 });
+        let mut c = FocusController::new(FocusSpec::Point(RelPoint { x: 0.8, y: 0.5 }), BlurAmount::DEFAULT, Rotation(0));
+        assert_eq!(c.next(0, 0.0, &depth).focus, 0.9);
+    }
+}

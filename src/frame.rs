@@ -1,0 +1,256 @@
+//! Planar `f32` pictures shared by every compute stage.
+//!
+//! Colour is stored interleaved RGB in the source's own (gamma-encoded) values scaled to
+//! [0, 1]; stages that need linear light convert on their own. Depth and masks are single-plane.
+//! Nothing here knows about FFmpeg, so the compute stages build and benchmark without video I/O.
+
+use rayon::prelude::*;
+
+/// An interleaved RGB picture, values in [0, 1].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RgbImage {
+    pub width: usize,
+    pub height: usize,
+    /// `width * height * 3` values, row-major, RGB interleaved.
+    pub data: Vec<f32>,
+}
+
+/// A single-channel picture (depth, circle of confusion, weights).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plane {
+    pub width: usize,
+    pub height: usize,
+    /// `width * height` values, row-major.
+    pub data: Vec<f32>,
+}
+
+impl RgbImage {
+    pub fn new(width: usize, height: usize) -> Self {
+        Self { width, height, data: vec![0.0; width * height * 3] }
+    }
+
+    pub fn from_fn(width: usize, height: usize, f: impl Fn(usize, usize) -> [f32; 3]) -> Self {
+        let mut img = Self::new(width, height);
+        for y in 0..height {
+            for x in 0..width {
+                let p = f(x, y);
+                img.data[(y * width + x) * 3..][..3].copy_from_slice(&p);
+            }
+        }
+        img
+    }
+
+    /// Packed 8-bit RGB (the layout of `image::RgbImage` and of FFmpeg's `rgb24`).
+    pub fn from_rgb8(width: usize, height: usize, bytes: &[u8]) -> Self {
+        assert_eq!(bytes.len(), width * height * 3);
+        Self { width, height, data: bytes.iter().map(|&b| b as f32 * (1.0 / 255.0)).collect() }
+    }
+
+    /// Packed 16-bit RGB, native endian (FFmpeg's `rgb48`).
+    pub fn from_rgb16(width: usize, height: usize, words: &[u16]) -> Self {
+        assert_eq!(words.len(), width * height * 3);
+        Self { width, height, data: words.iter().map(|&w| w as f32 * (1.0 / 65535.0)).collect() }
+    }
+
+    pub fn to_rgb8(&self) -> Vec<u8> {
+        self.data.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8).collect()
+    }
+
+    pub fn to_rgb16(&self) -> Vec<u16> {
+        self.data.iter().map(|&v| (v.clamp(0.0, 1.0) * 65535.0 + 0.5) as u16).collect()
+    }
+
+    #[inline]
+    pub fn pixel(&self, x: usize, y: usize) -> [f32; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+
+    /// Bilinear resize with pixel centres aligned (`align_corners = false`), area-averaged
+    /// when shrinking by more than two so fine texture does not alias.
+    pub fn resize(&self, width: usize, height: usize) -> Self {
+        Self { width, height, data: resize_channels(&self.data, self.width, self.height, 3, width, height) }
+    }
+
+    /// Luma (BT.709 weights) of the gamma-encoded values.
+    pub fn luma(&self) -> Plane {
+        Plane {
+            width: self.width,
+            height: self.height,
+            data: self.data.chunks_exact(3).map(|p| 0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2]).collect(),
+        }
+    }
+}
+
+impl Plane {
+    pub fn new(width: usize, height: usize) -> Self {
+        Self { width, height, data: vec![0.0; width * height] }
+    }
+
+    pub fn filled(width: usize, height: usize, value: f32) -> Self {
+        Self { width, height, data: vec![value; width * height] }
+    }
+
+    pub fn from_fn(width: usize, height: usize, f: impl Fn(usize, usize) -> f32) -> Self {
+        let mut p = Self::new(width, height);
+        for y in 0..height {
+            for x in 0..width {
+                p.data[y * width + x] = f(x, y);
+            }
+        }
+        p
+    }
+
+    #[inline]
+    pub fn get(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    pub fn resize(&self, width: usize, height: usize) -> Self {
+        Self { width, height, data: resize_channels(&self.data, self.width, self.height, 1, width, height) }
+    }
+
+    /// Stretch the values so the smallest becomes 0 and the largest 1 (a flat plane becomes 0.5).
+    pub fn normalise_min_max(&mut self) {
+        let (lo, hi) = self.data.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let span = hi - lo;
+        if !(span > 1e-12) {
+            self.data.iter_mut().for_each(|v| *v = 0.5);
+        } else {
+            self.data.iter_mut().for_each(|v| *v = (*v - lo) / span);
+        }
+    }
+
+    /// Median of the values inside a square window centred on (cx, cy) in pixels.
+    pub fn median_around(&self, cx: f32, cy: f32, radius: usize) -> f32 {
+        let cx = (cx.round() as isize).clamp(0, self.width as isize - 1);
+        let cy = (cy.round() as isize).clamp(0, self.height as isize - 1);
+        let r = radius as isize;
+        let mut v = Vec::with_capacity(((2 * r + 1) * (2 * r + 1)) as usize);
+        for y in (cy - r).max(0)..=(cy + r).min(self.height as isize - 1) {
+            for x in (cx - r).max(0)..=(cx + r).min(self.width as isize - 1) {
+                v.push(self.data[y as usize * self.width + x as usize]);
+            }
+        }
+        let mid = v.len() / 2;
+        *v.select_nth_unstable_by(mid, |a, b| a.total_cmp(b)).1
+    }
+}
+
+/// Resize `c`-channel interleaved data. Shrinking by more than 2× first box-averages to within
+/// 2× of the target, then finishes bilinearly.
+fn resize_channels(src: &[f32], sw: usize, sh: usize, c: usize, dw: usize, dh: usize) -> Vec<f32> {
+    assert!(dw > 0 && dh > 0 && sw > 0 && sh > 0);
+    if sw == dw && sh == dh {
+        return src.to_vec();
+    }
+    let fx = (sw / dw).max(1);
+    let fy = (sh / dh).max(1);
+    if fx >= 2 || fy >= 2 {
+        let (bw, bh) = (sw / fx, sh / fy);
+        let boxed = box_down(src, sw, c, fx, fy, bw, bh);
+        return resize_channels(&boxed, bw, bh, c, dw, dh);
+    }
+    let sx = sw as f32 / dw as f32;
+    let sy = sh as f32 / dh as f32;
+    let mut out = vec![0.0f32; dw * dh * c];
+    out.par_chunks_mut(dw * c).enumerate().for_each(|(y, row)| {
+        let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (sh - 1) as f32);
+        let y0 = fy.floor() as usize;
+        let y1 = (y0 + 1).min(sh - 1);
+        let wy = fy - y0 as f32;
+        for x in 0..dw {
+            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (sw - 1) as f32);
+            let x0 = fx.floor() as usize;
+            let x1 = (x0 + 1).min(sw - 1);
+            let wx = fx - x0 as f32;
+            for k in 0..c {
+                let a = src[(y0 * sw + x0) * c + k];
+                let b = src[(y0 * sw + x1) * c + k];
+                let d = src[(y1 * sw + x0) * c + k];
+                let e = src[(y1 * sw + x1) * c + k];
+                let top = a + (b - a) * wx;
+                let bot = d + (e - d) * wx;
+                row[x * c + k] = top + (bot - top) * wy;
+            }
+        }
+    });
+    out
+}
+
+fn box_down(src: &[f32], sw: usize, c: usize, fx: usize, fy: usize, bw: usize, bh: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; bw * bh * c];
+    let norm = 1.0 / (fx * fy) as f32;
+    out.par_chunks_mut(bw * c).enumerate().for_each(|(y, row)| {
+        for x in 0..bw {
+            for k in 0..c {
+                let mut s = 0.0;
+                for yy in y * fy..(y + 1) * fy {
+                    for xx in x * fx..(x + 1) * fx {
+                        s += src[(yy * sw + xx) * c + k];
+                    }
+                }
+                row[x * c + k] = s * norm;
+            }
+        }
+    });
+    out
+}
+
+/// PSNR in dB between two pictures of the same size (values in [0, 1]), optionally restricted
+/// to the pixels where `mask` is true.
+pub fn psnr(a: &RgbImage, b: &RgbImage, mask: Option<&[bool]>) -> f64 {
+    assert_eq!((a.width, a.height), (b.width, b.height));
+    let mut se = 0.0f64;
+    let mut n = 0usize;
+    for (i, (pa, pb)) in a.data.chunks_exact(3).zip(b.data.chunks_exact(3)).enumerate() {
+        if mask.is_some_and(|m| !m[i]) {
+            continue;
+        }
+        for k in 0..3 {
+            let d = (pa[k] - pb[k]) as f64;
+            se += d * d;
+        }
+        n += 3;
+    }
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mse = se / n as f64;
+    if mse <= 1e-20 {
+        return 99.0;
+    }
+    10.0 * (1.0 / mse).log10()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resize_keeps_constant_and_mean() {
+        let img = RgbImage::from_fn(64, 48, |_, _| [0.25, 0.5, 0.75]);
+        let small = img.resize(13, 7);
+        assert!(small.data.iter().zip([0.25, 0.5, 0.75].iter().cycle()).all(|(a, b)| (a - b).abs() < 1e-6));
+        let ramp = Plane::from_fn(256, 4, |x, _| x as f32 / 255.0);
+        let r = ramp.resize(32, 4);
+        let mean: f32 = r.data.iter().sum::<f32>() / r.data.len() as f32;
+        assert!((mean - 0.5).abs() < 0.01, "{mean}");
+    }
+
+    #[test]
+    fn median_ignores_outliers() {
+        let mut p = Plane::filled(9, 9, 0.3);
+        p.data[40] = 1.0;
+        assert_eq!(p.median_around(4.0, 4.0, 1), 0.3);
+    }
+
+    #[test]
+    fn psnr_of_identical_is_high() {
+        let a = RgbImage::from_fn(8, 8, |x, y| [x as f32 / 8.0, y as f32 / 8.0, 0.5]);
+        assert!(psnr(&a, &a, None) > 90.0);
+        let mut b = a.clone();
+        b.data.iter_mut().for_each(|v| *v += 0.1);
+        assert!((psnr(&a, &b, None) - 20.0).abs() < 0.01);
+    }
+}
