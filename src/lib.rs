@@ -17,9 +17,22 @@
 //! The `video` feature adds FFmpeg decoding and encoding, and [`pipeline`] runs the stages on
 //! their own threads joined by bounded channels.
 
+pub mod config;
 pub mod focus;
 pub mod frame;
 pub mod lens;
+pub mod outfile;
+pub mod still;
 pub mod upsample;
 
 pub use frame::{Plane, RgbImage};
+pub mod depth;
+#[cfg(feature = "onnx")]
+pub mod runtime;
+#[cfg(feature = "video")]
+pub mod video;
+pub mod pipeline;
+#[cfg(feature = "onnx")]
+mod onnx_util;
+#[cfg(feature = "video")]
+pub mod convert;

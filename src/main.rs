@@ -1,1 +1,317 @@
-fn main() {}
+//! The `deeplens` command line: parse, validate, call the library, map errors to exit codes.
+
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+use deeplens::config::{Preset, RenderOptions, RendererKind};
+use deeplens::focus::{parse_focus, BlurAmount, FocusSpec, RelPoint};
+use deeplens::lens::ApertureShape;
+use deeplens::pipeline::{median, peak_rss_mib};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "deeplens", version, about = "Shallow depth of field for any video, after the fact", propagate_version = true)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert a recorded video (any input FFmpeg reads) into a shallow depth-of-field video.
+    Convert(ConvertArgs),
+    /// Render one still picture.
+    Image(ImageArgs),
+    /// Measure per-stage time, end-to-end fps and peak memory on a clip.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Clone)]
+struct RenderArgs {
+    /// Focal depth d_f as normalised disparity in [0,1] (1 = nearest).
+    #[arg(long, value_parser = parse_focus, conflicts_with = "focus_at")]
+    focus: Option<f32>,
+    /// Focus on what is at this point: X,Y relative to the displayed picture, in [0,1].
+    #[arg(long, value_name = "X,Y")]
+    focus_at: Option<RelPoint>,
+    /// Blur radius where |D − d_f| = 1: output pixels (24, 24px) or a share of the width (2.5%).
+    #[arg(long, value_name = "AMOUNT")]
+    max_blur: Option<BlurAmount>,
+    /// Lens blur and upsampling: physical or learned.
+    #[arg(long, value_enum)]
+    renderer: Option<RendererKind>,
+    /// A depth network in ONNX form (ours, Depth Anything V2, MiDaS …).
+    #[arg(long, value_name = "FILE")]
+    depth_model: Option<PathBuf>,
+    /// Use this depth instead of the model: a grey picture (image) or grey video (convert),
+    /// normalised disparity, 1 = nearest.
+    #[arg(long, value_name = "FILE")]
+    depth: Option<PathBuf>,
+    /// A named preset from pipelines/*.toml (flags given explicitly override it).
+    #[arg(long, value_name = "NAME")]
+    pipeline: Option<String>,
+    /// Where models run.
+    #[arg(long, value_enum, default_value_t = deeplens::runtime::Device::Auto)]
+    device: deeplens::runtime::Device,
+    /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, .cache/onnxruntime, beside the binary).
+    #[arg(long, value_name = "FILE")]
+    ort_lib: Option<PathBuf>,
+    /// Aperture blades (polygonal bokeh); 0 = circular.
+    #[arg(long, value_name = "N")]
+    aperture_blades: Option<u32>,
+    /// Rotation of the aperture polygon in degrees.
+    #[arg(long, value_name = "DEG")]
+    aperture_rotation: Option<f32>,
+    /// Cat-eye bokeh toward the corners, 0 to 1.
+    #[arg(long, value_name = "AMOUNT")]
+    cat_eye: Option<f32>,
+    /// Extra gain for clipped highlights of 8-bit sources (0 = off, 1 doubles them).
+    #[arg(long, value_name = "GAIN")]
+    highlight_boost: Option<f32>,
+    /// Widest working resolution of the lens blur.
+    #[arg(long, value_name = "PIXELS")]
+    working_max_width: Option<usize>,
+    /// Response time of the focus motor in seconds (focus read from the picture).
+    #[arg(long, value_name = "SECONDS")]
+    focus_smoothing: Option<f32>,
+    /// Keep per-frame depth normalisation (no temporal stabilisation).
+    #[arg(long)]
+    no_stabilize: bool,
+}
+
+#[derive(Args)]
+struct ConvertArgs {
+    /// Input file or URL (`-` for stdin).
+    input: String,
+    /// Output file; the container follows the extension. `-` writes to stdout (needs --output-format).
+    output: PathBuf,
+    /// Input format, as ffmpeg's -f (lavfi, v4l2, …).
+    #[arg(short = 'f', long = "format", value_name = "FMT")]
+    format: Option<String>,
+    /// An input option, as ffmpeg's (repeatable): KEY=VALUE.
+    #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = deeplens::video::parse_key_value)]
+    input_options: Vec<(String, String)>,
+    /// Replace OUTPUT if it exists.
+    #[arg(short = 'y', long)]
+    overwrite: bool,
+    /// Container for stdout output (nut, y4m, matroska, …).
+    #[arg(long, value_name = "FMT")]
+    output_format: Option<String>,
+    /// Video encoder of the local FFmpeg.
+    #[arg(long, default_value = "libx264")]
+    codec: Option<String>,
+    /// Constant rate factor (quality) for x264/x265-like encoders.
+    #[arg(long)]
+    crf: Option<f32>,
+    /// Encoder preset.
+    #[arg(long)]
+    preset: Option<String>,
+    /// Output pixel format (yuv420p, yuv420p10le, …).
+    #[arg(long)]
+    pix_fmt: Option<String>,
+    /// An encoder option (repeatable): KEY=VALUE.
+    #[arg(long = "encoder-option", value_name = "KEY=VALUE", value_parser = deeplens::video::parse_key_value)]
+    encoder_options: Vec<(String, String)>,
+    /// Start at this time (seconds or HH:MM:SS.mmm).
+    #[arg(long, value_parser = deeplens::video::parse_time)]
+    start: Option<f64>,
+    /// Convert this long (seconds or HH:MM:SS.mmm).
+    #[arg(long, value_parser = deeplens::video::parse_time)]
+    duration: Option<f64>,
+    #[command(flatten)]
+    render: RenderArgs,
+}
+
+#[derive(Args)]
+struct ImageArgs {
+    input: PathBuf,
+    output: PathBuf,
+    /// Replace OUTPUT if it exists.
+    #[arg(short = 'y', long)]
+    overwrite: bool,
+    /// Also write the depth used, as a 16-bit grey PNG.
+    #[arg(long, value_name = "FILE")]
+    save_depth: Option<PathBuf>,
+    #[command(flatten)]
+    render: RenderArgs,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The clip to measure (default: the shipped sample).
+    input: Option<String>,
+    /// Input format, as ffmpeg's -f.
+    #[arg(short = 'f', long = "format", value_name = "FMT")]
+    format: Option<String>,
+    /// Measure only this long (seconds).
+    #[arg(long, value_parser = deeplens::video::parse_time)]
+    duration: Option<f64>,
+    #[command(flatten)]
+    render: RenderArgs,
+}
+
+impl RenderArgs {
+    fn options(&self) -> Result<(RenderOptions, Preset)> {
+        let preset = match &self.pipeline {
+            Some(name) => Preset::load(name)?,
+            None => Preset::default(),
+        };
+        let mut o = RenderOptions::default();
+        o.renderer = self.renderer.or(preset.renderer).unwrap_or_default();
+        o.depth_model = self.depth_model.clone().or(preset.depth_model.clone());
+        o.depth_given = self.depth.clone();
+        o.focus = match (self.focus, self.focus_at) {
+            (Some(f), _) => FocusSpec::Depth(f),
+            (None, Some(p)) => FocusSpec::Point(p),
+            (None, None) => FocusSpec::default(),
+        };
+        o.blur = match (&self.max_blur, &preset.max_blur) {
+            (Some(b), _) => *b,
+            (None, Some(s)) => s.parse().map_err(|e| anyhow::anyhow!("preset max_blur: {e}"))?,
+            (None, None) => BlurAmount::DEFAULT,
+        };
+        let blades = self.aperture_blades.or(preset.aperture_blades).unwrap_or(0);
+        o.aperture = match blades {
+            0 => ApertureShape::Circle,
+            1 | 2 => bail!("--aperture-blades must be 0 (circle) or at least 3"),
+            n if n > 32 => bail!("--aperture-blades must be at most 32"),
+            n => ApertureShape::Blades { blades: n, rotation_deg: self.aperture_rotation.or(preset.aperture_rotation).unwrap_or(0.0) },
+        };
+        o.cat_eye = self.cat_eye.or(preset.cat_eye).unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&o.cat_eye) {
+            bail!("--cat-eye must be in [0,1]");
+        }
+        o.highlight_boost = self.highlight_boost.or(preset.highlight_boost).unwrap_or(0.0);
+        if !(0.0..=10.0).contains(&o.highlight_boost) {
+            bail!("--highlight-boost must be in [0,10]");
+        }
+        if let Some(w) = self.working_max_width.or(preset.working_max_width) {
+            if w < 16 {
+                bail!("--working-max-width must be at least 16");
+            }
+            o.policy.max_width = w;
+        }
+        if let Some(r) = preset.working_max_radius {
+            o.policy.max_radius = r;
+        }
+        o.focus_smoothing = self.focus_smoothing.or(preset.focus_smoothing);
+        if o.focus_smoothing.is_some_and(|s| !(0.0..=30.0).contains(&s)) {
+            bail!("--focus-smoothing must be in [0,30] seconds");
+        }
+        o.stabilize_depth = !self.no_stabilize;
+        o.runtime = deeplens::runtime::RuntimeOptions { library: self.ort_lib.clone(), device: self.device, threads: 0 };
+        Ok((o, preset))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEEPLENS_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("deeplens={level},ort=warn")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).without_time().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let c = cancel.clone();
+        let _ = ctrlc::set_handler(move || {
+            if c.swap(true, Ordering::SeqCst) {
+                // A second Ctrl-C: stop at once.
+                std::process::exit(130);
+            }
+        });
+    }
+    match run(cli, cancel) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("deeplens: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
+    match cli.command {
+        Command::Image(a) => {
+            let (render, _) = a.render.options()?;
+            let times = deeplens::still::render_still(deeplens::still::StillJob { input: a.input, output: a.output, overwrite: a.overwrite, render, save_depth: a.save_depth })?;
+            tracing::info!(depth_ms = median(&times.depth), lens_ms = median(&times.lens), upsample_ms = median(&times.upsample), "done");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Convert(a) => {
+            let (render, preset) = a.render.options()?;
+            if a.output.as_os_str() == "-" && a.output_format.is_none() {
+                bail!("writing to stdout needs --output-format (for example nut or y4m)");
+            }
+            let encode = deeplens::video::OutputSpec {
+                path: PathBuf::new(),
+                format: a.output_format,
+                codec: a.codec.or(preset.codec).unwrap_or_else(|| "libx264".into()),
+                crf: a.crf.or(preset.crf),
+                preset: a.preset.or(preset.preset),
+                pix_fmt: a.pix_fmt.or(preset.pix_fmt),
+                encoder_options: a.encoder_options,
+            };
+            let job = deeplens::convert::ConvertJob {
+                input: deeplens::video::InputSpec { url: a.input, format: a.format, options: a.input_options },
+                output: a.output,
+                overwrite: a.overwrite,
+                encode,
+                cut: deeplens::video::Cut { start: a.start, duration: a.duration },
+                render,
+                write_focus_track: None,
+                progress: true,
+                capacity: 2,
+            };
+            let report = deeplens::convert::convert(job, cancel)?;
+            let s = &report.stats;
+            tracing::info!(frames = s.frames, seconds = s.seconds, fps = s.fps(), "converted");
+            if report.cancelled {
+                eprintln!("deeplens: interrupted after {} frames; the output holds what was converted", s.frames);
+                return Ok(ExitCode::from(130));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(a) => bench(a, cancel),
+    }
+}
+
+fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
+    let (render, _) = a.render.options()?;
+    let input = match a.input {
+        Some(i) => i,
+        None => deeplens::config::find_project_file("samples/bigbuckbunny.mp4")
+            .map(|p| p.display().to_string())
+            .ok_or_else(|| anyhow::anyhow!("no input given and samples/bigbuckbunny.mp4 not found"))?,
+    };
+    let job = deeplens::convert::ConvertJob {
+        input: deeplens::video::InputSpec { url: input.clone(), format: a.format, options: vec![] },
+        output: PathBuf::from("-"),
+        overwrite: true,
+        encode: deeplens::video::OutputSpec { format: Some("null".into()), ..Default::default() },
+        cut: deeplens::video::Cut { start: None, duration: a.duration },
+        render,
+        write_focus_track: None,
+        progress: false,
+        capacity: 2,
+    };
+    let report = deeplens::convert::convert(job, cancel)?;
+    let s = &report.stats;
+    println!("deeplens bench: {input}");
+    println!("{:<12} {:>12} {:>8}", "stage", "median ms", "frames");
+    for (name, ms, n) in s.times.rows() {
+        println!("{name:<12} {ms:>12.2} {n:>8}");
+    }
+    println!("end-to-end: {} frames in {:.2} s = {:.2} fps", s.frames, s.seconds, s.fps());
+    if let Some(rss) = peak_rss_mib() {
+        println!("peak RSS: {rss:.0} MiB");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,6 +1,9 @@
 //! Focus control: which depth is sharp and how strong the blur is, frame by frame.
 
 use crate::frame::Plane;
+
+mod stabilize;
+pub use stabilize::DepthStabilizer;
 use std::fmt;
 use std::str::FromStr;
 
@@ -137,20 +140,52 @@ pub struct FocusController {
     spec: FocusSpec,
     blur: BlurAmount,
     rotation: Rotation,
+    smoothing: f32,
+    history: Vec<FrameFocus>,
+}
+
+/// The focus really used for one frame (for `--write-focus-track`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameFocus {
+    pub frame: u64,
+    pub t: f64,
+    pub focus: f32,
+    pub blur: BlurAmount,
+}
+
+/// Write a per-frame focus track (`{"frames": [...]}`), blur in full-resolution pixels.
+pub fn write_track(path: &std::path::Path, history: &[FrameFocus], display_width: usize) -> anyhow::Result<()> {
+    let frames: Vec<serde_json::Value> = history
+        .iter()
+        .map(|f| serde_json::json!({"frame": f.frame, "t": f.t, "focus": f.focus, "blur": f.blur.to_pixels(display_width)}))
+        .collect();
+    let doc = serde_json::json!({ "frames": frames });
+    std::fs::write(path, serde_json::to_string_pretty(&doc)?).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
 impl FocusController {
     pub fn new(spec: FocusSpec, blur: BlurAmount, rotation: Rotation) -> Self {
-        Self { spec, blur, rotation }
+        Self { spec, blur, rotation, smoothing: 0.3, history: Vec::new() }
+    }
+
+    /// Response time in seconds of the focus motor for focus read from the picture.
+    pub fn with_smoothing(mut self, seconds: f32) -> Self {
+        self.smoothing = seconds.max(0.0);
+        self
     }
 
     /// Focus for frame `index` at `t` seconds from the first frame, given its depth.
-    pub fn next(&mut self, _index: u64, _t: f64, depth: &Plane) -> FocusState {
+    pub fn next(&mut self, index: u64, t: f64, depth: &Plane) -> FocusState {
         let focus = match &self.spec {
             FocusSpec::Depth(d) => *d,
             FocusSpec::Point(p) => depth_at(depth, self.rotation.display_to_storage(*p)),
         };
+        self.history.push(FrameFocus { frame: index, t, focus, blur: self.blur });
         FocusState { focus, blur: self.blur }
+    }
+
+    pub fn history(&self) -> &[FrameFocus] {
+        &self.history
     }
 }
 

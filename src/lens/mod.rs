@@ -6,6 +6,8 @@
 //! §3.2.2: the aperture scales the signed depth), with `max_blur` in pixels of the picture being
 //! rendered: callers scale the user's full-resolution value by the working scale.
 
+#[cfg(feature = "onnx")]
+pub mod learned;
 pub mod physical;
 pub mod reference;
 

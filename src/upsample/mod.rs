@@ -7,6 +7,9 @@
 //! thus comes from the full-resolution frame, defocused areas from the render. A last resize
 //! reaches the exact output size when it is not a power-of-two multiple of the working size.
 
+#[cfg(feature = "onnx")]
+pub mod learned;
+
 use crate::frame::{Plane, RgbImage};
 use crate::lens::LensParams;
 

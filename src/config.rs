@@ -1,0 +1,196 @@
+//! Render settings shared by the front ends (`image`, `convert`, `bench`, `preview`), the
+//! named presets in `pipelines/*.toml`, and the construction of [`Stages`] from them.
+
+use crate::focus::{BlurAmount, FocusController, FocusSpec, Rotation};
+use crate::lens::{physical::PhysicalRenderer, ApertureShape, LensBlur, LensParams};
+use crate::pipeline::{Stages, WorkingPolicy};
+use crate::upsample::{PhysicalUpsampler, Upsampler};
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Which lens blur and upsampling to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RendererKind {
+    /// The occlusion-aware renderer in linear light, with CoC-weighted guided upsampling.
+    #[default]
+    Physical,
+    /// The paper's learned lens blur and guided upsampling networks (models/lens.onnx, models/upsample.onnx).
+    Learned,
+}
+
+/// Everything needed to build the stages.
+#[derive(Clone, Debug)]
+pub struct RenderOptions {
+    pub renderer: RendererKind,
+    pub depth_model: Option<PathBuf>,
+    /// A given depth picture or video instead of the model.
+    pub depth_given: Option<PathBuf>,
+    pub focus: FocusSpec,
+    pub blur: BlurAmount,
+    pub aperture: ApertureShape,
+    pub cat_eye: f32,
+    pub highlight_boost: f32,
+    pub focus_smoothing: Option<f32>,
+    pub stabilize_depth: bool,
+    pub policy: WorkingPolicy,
+    #[cfg(feature = "onnx")]
+    pub runtime: crate::runtime::RuntimeOptions,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            renderer: RendererKind::Physical,
+            depth_model: None,
+            depth_given: None,
+            focus: FocusSpec::default(),
+            blur: BlurAmount::DEFAULT,
+            aperture: ApertureShape::Circle,
+            cat_eye: 0.0,
+            highlight_boost: 0.0,
+            focus_smoothing: None,
+            stabilize_depth: true,
+            policy: WorkingPolicy::default(),
+            #[cfg(feature = "onnx")]
+            runtime: Default::default(),
+        }
+    }
+}
+
+/// A named preset: every field optional, explicit flags override it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    pub description: Option<String>,
+    pub renderer: Option<RendererKind>,
+    pub depth_model: Option<PathBuf>,
+    pub max_blur: Option<String>,
+    pub working_max_width: Option<usize>,
+    pub working_max_radius: Option<f32>,
+    pub aperture_blades: Option<u32>,
+    pub aperture_rotation: Option<f32>,
+    pub cat_eye: Option<f32>,
+    pub highlight_boost: Option<f32>,
+    pub focus_smoothing: Option<f32>,
+    pub codec: Option<String>,
+    pub crf: Option<f32>,
+    pub preset: Option<String>,
+    pub pix_fmt: Option<String>,
+}
+
+impl Preset {
+    /// Load `pipelines/NAME.toml` (or a path to a TOML file).
+    pub fn load(name: &str) -> Result<Self> {
+        let path = if name.ends_with(".toml") || name.contains('/') {
+            PathBuf::from(name)
+        } else {
+            find_project_file(&format!("pipelines/{name}.toml")).with_context(|| {
+                format!("unknown pipeline preset '{name}' (presets: {})", list_presets().join(", "))
+            })?
+        };
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read preset {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("preset {}: {}", path.display(), e.message()))
+    }
+}
+
+fn list_presets() -> Vec<String> {
+    find_project_file("pipelines")
+        .and_then(|d| std::fs::read_dir(d).ok())
+        .map(|rd| {
+            let mut v: Vec<String> = rd
+                .flatten()
+                .filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .collect();
+            v.sort();
+            v
+        })
+        .unwrap_or_default()
+}
+
+/// Find a file of the project (models, presets) from the working directory, or from the
+/// binary's location (`target/release/deeplens` → the checkout), or beside the binary.
+pub fn find_project_file(rel: &str) -> Option<PathBuf> {
+    let mut bases = vec![PathBuf::from(".")];
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(d) = exe.parent() {
+            bases.extend(d.ancestors().take(4).map(Path::to_path_buf));
+        }
+    }
+    bases.into_iter().map(|b| b.join(rel)).find(|p| p.exists())
+}
+
+/// The depth model to use when none is named.
+pub fn default_depth_model() -> Option<PathBuf> {
+    find_project_file("models/depth.onnx")
+}
+
+impl RenderOptions {
+    /// Build the stages for a picture `display_width` wide as displayed, stored with `rotation`.
+    pub fn build_stages(&self, display_width: usize, rotation: Rotation) -> Result<Stages> {
+        let depth: Option<Box<dyn crate::depth::DepthModel>> = if self.depth_given.is_some() {
+            None
+        } else {
+            Some(self.load_depth_model()?)
+        };
+        let (lens, upsampler, policy) = self.renderers()?;
+        let mut focus = FocusController::new(self.focus.clone(), self.blur, rotation);
+        if let Some(s) = self.focus_smoothing {
+            focus = focus.with_smoothing(s);
+        }
+        Ok(Stages {
+            depth,
+            focus,
+            lens,
+            upsampler,
+            policy,
+            lens_template: LensParams { focus: 0.5, max_blur: 0.0, aperture: self.aperture, cat_eye: self.cat_eye, highlight_boost: self.highlight_boost },
+            display_width,
+            stabilizer: self.stabilize_depth.then(crate::focus::DepthStabilizer::new),
+        })
+    }
+
+    #[cfg(feature = "onnx")]
+    fn load_depth_model(&self) -> Result<Box<dyn crate::depth::DepthModel>> {
+        let path = match &self.depth_model {
+            Some(p) => {
+                if !p.is_file() {
+                    bail!("depth model {}: no such file", p.display());
+                }
+                p.clone()
+            }
+            None => default_depth_model().context("no depth model: models/depth.onnx not found (pass --depth-model FILE or --depth FILE)")?,
+        };
+        Ok(Box::new(crate::depth::onnx::OnnxDepth::load(&path, &self.runtime)?))
+    }
+
+    #[cfg(not(feature = "onnx"))]
+    fn load_depth_model(&self) -> Result<Box<dyn crate::depth::DepthModel>> {
+        bail!("this build has no ONNX support: pass --depth FILE")
+    }
+
+    fn renderers(&self) -> Result<(Box<dyn LensBlur>, Box<dyn Upsampler>, WorkingPolicy)> {
+        match self.renderer {
+            RendererKind::Physical => Ok((Box::new(PhysicalRenderer::new()), Box::new(PhysicalUpsampler), self.policy)),
+            RendererKind::Learned => self.learned(),
+        }
+    }
+
+    #[cfg(feature = "onnx")]
+    fn learned(&self) -> Result<(Box<dyn LensBlur>, Box<dyn Upsampler>, WorkingPolicy)> {
+        let (Some(lens), Some(up)) = (find_project_file("models/lens.onnx"), find_project_file("models/upsample.onnx")) else {
+            bail!("--renderer learned needs models/lens.onnx and models/upsample.onnx, which are not trained yet; use --renderer physical");
+        };
+        let lens = crate::lens::learned::LearnedLens::load(&lens, &self.runtime)?;
+        let up = crate::upsample::learned::LearnedUpsampler::load(&up, &self.runtime)?;
+        let mut policy = self.policy;
+        policy.max_radius = policy.max_radius.min(lens.max_radius().unwrap_or(f32::INFINITY));
+        Ok((Box::new(lens), Box::new(up), policy))
+    }
+
+    #[cfg(not(feature = "onnx"))]
+    fn learned(&self) -> Result<(Box<dyn LensBlur>, Box<dyn Upsampler>, WorkingPolicy)> {
+        bail!("this build has no ONNX support: --renderer learned is unavailable")
+    }
+}

@@ -1,0 +1,218 @@
+//! `convert`: a recorded video in, the same video with a shallow depth of field out.
+//!
+//! Threads: decode → depth → lens blur → upsample → encode/mux, joined by bounded channels
+//! (back-pressure: a slow stage makes the decoder wait, so memory stays flat). Packets of the
+//! other streams go straight from the demuxer to the muxer, untouched. The output is written
+//! under a temporary name beside the target and renamed on success; a failure removes it.
+//! Ctrl-C stops decoding, finishes the container with what was processed, keeps it, and the
+//! run reports `cancelled`.
+
+use crate::config::RenderOptions;
+use crate::outfile::TempOutput;
+use crate::focus::Rotation;
+use crate::pipeline::{self, Job, StageTimes, Stats};
+use crate::video::{Cut, Demuxer, InputSpec, Muxer, OutputSpec, StreamPacket};
+use anyhow::{bail, Context, Result};
+use crossbeam_channel::{bounded, select};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A conversion request.
+pub struct ConvertJob {
+    pub input: InputSpec,
+    /// Target path, or `-` for stdout.
+    pub output: PathBuf,
+    pub overwrite: bool,
+    pub encode: OutputSpec,
+    pub cut: Cut,
+    pub render: RenderOptions,
+    /// Write the focus actually used, one entry per frame.
+    pub write_focus_track: Option<PathBuf>,
+    /// Show a progress line on stderr (when it is a terminal).
+    pub progress: bool,
+    /// Frames waiting between two stages at most.
+    pub capacity: usize,
+}
+
+/// How a run ended.
+pub struct ConvertReport {
+    pub stats: Stats,
+    pub cancelled: bool,
+    pub depth_provider: Option<&'static str>,
+}
+
+/// Refuse stills in `convert`: FFmpeg opens them as one-frame videos.
+fn is_still_format(name: &str) -> bool {
+    name.ends_with("_pipe") || matches!(name, "image2" | "png" | "apng" | "webp" | "gif")
+}
+
+pub fn convert(job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertReport> {
+    let demux = Demuxer::open(&job.input)?;
+    if job.input.format.is_none() && is_still_format(&demux.format_name()) && demux.info.frames.unwrap_or(1) <= 1 {
+        bail!("{} is a still image; use `deeplens image`", job.input.url);
+    }
+    let to_stdout = job.output.as_os_str() == "-";
+    if !to_stdout && job.output.exists() && !job.overwrite {
+        bail!("{} exists; pass -y/--overwrite to replace it", job.output.display());
+    }
+    let info = demux.info.clone();
+    let (dw, _) = info.display_size();
+    let stages = job.render.build_stages(dw, Rotation(info.rotation))?;
+    let depth_provider = None;
+
+    // A given depth video: decoded on its own thread, one grey picture per frame.
+    let depth_video = match &job.render.depth_given {
+        Some(p) => Some(Demuxer::open(&InputSpec { url: p.display().to_string(), ..Default::default() }).with_context(|| "--depth")?),
+        None => None,
+    };
+
+    let temp = if to_stdout { None } else { Some(TempOutput::new(&job.output)?) };
+    let mut spec = job.encode.clone();
+    spec.path = temp.as_ref().map_or_else(|| PathBuf::from("-"), |t| t.tmp.clone());
+    let mut muxer = Muxer::new(&spec, &info, &demux.others, job.cut.start.filter(|s| *s > 0.0))?;
+
+    let abort = Arc::new(AtomicBool::new(false));
+    let cap = job.capacity.max(1);
+    let (job_tx, job_rx) = bounded::<Job>(cap);
+    let (pkt_tx, pkt_rx) = bounded::<StreamPacket>(256);
+    let (focus_tx, focus_rx) = bounded(1);
+    let (out_rx, running) = pipeline::spawn(stages, job_rx, cap, abort.clone(), job.write_focus_track.as_ref().map(|_| focus_tx));
+
+    let (dv_tx, dv_rx) = bounded::<crate::frame::Plane>(cap);
+    let dv_handle = depth_video.map(|dv| {
+        let cancel = cancel.clone();
+        std::thread::Builder::new()
+            .name("depth-input".into())
+            .spawn(move || dv.run(Cut::default(), &|| cancel.load(Ordering::Relaxed), |f| dv_tx.send(f.rgb.luma()).is_ok(), |_| true))
+            .expect("spawn depth input thread")
+    });
+    let has_given = dv_handle.is_some();
+
+    let cut = job.cut;
+    let cancel_d = cancel.clone();
+    let abort_d = abort.clone();
+    let decode = std::thread::Builder::new()
+        .name("decode".into())
+        .spawn(move || -> Result<(u64, Vec<f64>)> {
+            let mut times = Vec::new();
+            let mut t0 = Instant::now();
+            let mut missing_depth = false;
+            let n = demux.run(
+                cut,
+                &|| cancel_d.load(Ordering::Relaxed) || abort_d.load(Ordering::Relaxed),
+                |f| {
+                    times.push(t0.elapsed().as_secs_f64() * 1e3);
+                    let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
+                    if has_given {
+                        match dv_rx.recv() {
+                            Ok(d) => j.given_depth = Some(d),
+                            Err(_) => {
+                                missing_depth = true;
+                                return false;
+                            }
+                        }
+                    }
+                    let ok = job_tx.send(j).is_ok();
+                    t0 = Instant::now();
+                    ok
+                },
+                |p| pkt_tx.send(p).is_ok(),
+            )?;
+            if missing_depth {
+                bail!("--depth video has fewer frames than the input (ran out at frame {n})");
+            }
+            Ok((n, times))
+        })
+        .expect("spawn decode thread");
+
+    // Encode and mux on this thread.
+    let start = Instant::now();
+    let total = info.frames.map(|n| match (cut.start, cut.duration) {
+        (_, Some(d)) => ((d * info.fps).round() as u64).min(n),
+        (Some(s), None) => n.saturating_sub((s * info.fps).round() as u64),
+        _ => n,
+    });
+    let show_progress = job.progress && std::io::stderr().is_terminal();
+    let mut encode_times = Vec::new();
+    let mut frames = 0u64;
+    let mut enc_err: Option<anyhow::Error> = None;
+    let mut jobs_open = true;
+    let mut pkts_open = true;
+    while jobs_open || pkts_open {
+        select! {
+            recv(out_rx) -> msg => match msg {
+                Ok(j) => {
+                    let t = Instant::now();
+                    if let Err(e) = muxer.write_frame(j.output.as_ref().expect("upsample stage ran"), j.pts) {
+                        enc_err = Some(e);
+                        break;
+                    }
+                    encode_times.push(t.elapsed().as_secs_f64() * 1e3);
+                    frames += 1;
+                    if show_progress {
+                        progress_line(frames, total, start.elapsed().as_secs_f64());
+                    }
+                }
+                Err(_) => jobs_open = false,
+            },
+            recv(pkt_rx) -> msg => match msg {
+                Ok(p) => {
+                    if let Err(e) = muxer.write_packet(p) {
+                        enc_err = Some(e);
+                        break;
+                    }
+                }
+                Err(_) => pkts_open = false,
+            },
+        }
+    }
+    if show_progress {
+        eprintln!();
+    }
+    if enc_err.is_some() {
+        abort.store(true, Ordering::Relaxed);
+    }
+    drop(out_rx);
+    drop(pkt_rx);
+    let decode_res = decode.join().map_err(|_| anyhow::anyhow!("the decode thread panicked"))?;
+    let mut times = StageTimes::default();
+    let stage_res = running.join(&mut times);
+    if let Some(h) = dv_handle {
+        let _ = h.join();
+    }
+    if let Some(e) = enc_err {
+        return Err(e);
+    }
+    let (_, decode_times) = decode_res?;
+    stage_res?;
+    times.decode = decode_times;
+    times.encode = encode_times;
+    muxer.finish()?;
+    if let Some(t) = temp {
+        t.commit()?;
+    }
+    if let Some(path) = &job.write_focus_track {
+        if let Ok(ctrl) = focus_rx.try_recv() {
+            crate::focus::write_track(path, ctrl.history(), dw)?;
+        }
+    }
+    let stats = Stats { frames, seconds: start.elapsed().as_secs_f64(), times };
+    Ok(ConvertReport { stats, cancelled: cancel.load(Ordering::Relaxed), depth_provider })
+}
+
+fn progress_line(done: u64, total: Option<u64>, secs: f64) {
+    let fps = done as f64 / secs.max(1e-9);
+    match total {
+        Some(n) if n > 0 => {
+            let eta = (n.saturating_sub(done)) as f64 / fps.max(1e-9);
+            let pct = 100.0 * done as f64 / n as f64;
+            let bar = 30;
+            let filled = ((pct / 100.0) * bar as f64).round().min(bar as f64) as usize;
+            eprint!("\r[{}{}] {done}/{n} frames {pct:5.1}%  {fps:5.1} fps  ETA {:>4.0}s ", "#".repeat(filled), "-".repeat(bar - filled), eta);
+        }
+        _ => eprint!("\r{done} frames  {fps:5.1} fps "),
+    }
+}

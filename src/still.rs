@@ -1,0 +1,109 @@
+//! `image`: the same stages for one still picture.
+
+use crate::config::RenderOptions;
+use crate::focus::Rotation;
+use crate::frame::{Plane, RgbImage};
+use crate::outfile::TempOutput;
+use crate::pipeline::{Job, StageTimes};
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+pub struct StillJob {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub overwrite: bool,
+    pub render: RenderOptions,
+    pub save_depth: Option<PathBuf>,
+}
+
+const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mkv", "mov", "avi", "webm", "m4v", "mpg", "mpeg", "ts", "flv", "wmv", "y4m", "nut", "3gp", "ogv"];
+
+fn has_video_extension(p: &Path) -> bool {
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Read a picture, with errors that say what is wrong.
+pub fn load_rgb(path: &Path) -> Result<(RgbImage, bool)> {
+    if !path.exists() {
+        bail!("{}: no such file", path.display());
+    }
+    if has_video_extension(path) {
+        bail!("{} is a video; use `deeplens convert`", path.display());
+    }
+    let img = image::ImageReader::open(path)
+        .with_context(|| format!("{}: cannot open", path.display()))?
+        .with_guessed_format()
+        .with_context(|| format!("{}: cannot read", path.display()))?
+        .decode()
+        .map_err(|e| anyhow!("{}: not a picture this program can read ({e})", path.display()))?;
+    let deep = matches!(img.color(), image::ColorType::Rgb16 | image::ColorType::Rgba16 | image::ColorType::L16 | image::ColorType::La16 | image::ColorType::Rgb32F | image::ColorType::Rgba32F);
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if deep {
+        let v = img.to_rgb16();
+        Ok((RgbImage::from_rgb16(w, h, v.as_raw()), true))
+    } else {
+        let v = img.to_rgb8();
+        Ok((RgbImage::from_rgb8(w, h, v.as_raw()), false))
+    }
+}
+
+/// Read a grey depth picture (8 or 16 bit; normalised disparity, 1 = nearest).
+pub fn load_depth(path: &Path) -> Result<Plane> {
+    if !path.exists() {
+        bail!("depth {}: no such file", path.display());
+    }
+    let img = image::open(path).map_err(|e| anyhow!("depth {}: not a picture ({e})", path.display()))?;
+    let g = img.to_luma16();
+    Ok(crate::depth::plane_from_gray16(g.width() as usize, g.height() as usize, g.as_raw()))
+}
+
+pub fn save_rgb(img: &RgbImage, path: &Path, deep: bool) -> Result<()> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+    let fmt = image::ImageFormat::from_extension(&ext).ok_or_else(|| anyhow!("{}: unknown picture format for this extension (use .png, .jpg, .tif …)", path.display()))?;
+    let (w, h) = (img.width as u32, img.height as u32);
+    let res = if deep && matches!(fmt, image::ImageFormat::Png | image::ImageFormat::Tiff) {
+        image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(w, h, img.to_rgb16()).expect("size").save_with_format(path, fmt)
+    } else {
+        image::RgbImage::from_raw(w, h, img.to_rgb8()).expect("size").save_with_format(path, fmt)
+    };
+    res.map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
+}
+
+pub fn save_depth(depth: &Plane, path: &Path) -> Result<()> {
+    let buf = image::ImageBuffer::<image::Luma<u16>, _>::from_raw(depth.width as u32, depth.height as u32, crate::depth::plane_to_gray16(depth)).expect("size");
+    buf.save_with_format(path, image::ImageFormat::Png).map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
+}
+
+pub fn render_still(job: StillJob) -> Result<StageTimes> {
+    let (rgb, deep) = load_rgb(&job.input)?;
+    if job.output.exists() && !job.overwrite {
+        bail!("{} exists; pass -y/--overwrite to replace it", job.output.display());
+    }
+    let ext = job.output.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    if image::ImageFormat::from_extension(&ext).is_none() {
+        if VIDEO_EXTENSIONS.contains(&ext.as_str()) {
+            bail!("{}: `image` writes pictures; use `deeplens convert` for video", job.output.display());
+        }
+        bail!("{}: unknown picture format for this extension (use .png, .jpg, .tif …)", job.output.display());
+    }
+    let given = match &job.render.depth_given {
+        Some(p) => Some(load_depth(p)?),
+        None => None,
+    };
+    let stages = job.render.build_stages(rgb.width, Rotation(0))?;
+    let mut j = Job::new(0, 0, 0.0, rgb);
+    j.given_depth = given;
+    let mut times = StageTimes::default();
+    stages.process(&mut j, &mut times)?;
+    let out = TempOutput::new(&job.output)?;
+    save_rgb(j.output.as_ref().expect("processed"), &out.tmp, deep).map_err(|e| anyhow!("{e:#}").context(format!("cannot write {}", job.output.display())))?;
+    out.commit()?;
+    if let Some(p) = &job.save_depth {
+        let d = j.depth.as_ref().expect("processed");
+        let d = if (d.width, d.height) != (j.full.width, j.full.height) { d.resize(j.full.width, j.full.height) } else { d.clone() };
+        let tmp = TempOutput::new(p)?;
+        save_depth(&d, &tmp.tmp)?;
+        tmp.commit()?;
+    }
+    Ok(times)
+}
