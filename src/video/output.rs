@@ -323,6 +323,11 @@ fn choose_pixel(spec: &OutputSpec, info: &VideoInfo, video: &ffmpeg::codec::Vide
     if supported.is_empty() {
         return Ok(prefs[0]);
     }
+    // The source's own format where the encoder takes it and the size allows it.
+    let subsampled = info.pixel.descriptor().map(|d| d.log2_chroma_w() > 0 || d.log2_chroma_h() > 0).unwrap_or(true);
+    if supported.contains(&info.pixel) && !(odd && subsampled) && info.pixel.descriptor().is_some_and(|d| d.nb_components() >= 3) {
+        return Ok(info.pixel);
+    }
     if let Some(p) = prefs.iter().find(|p| supported.contains(p)) {
         if odd && matches!(*p, Pixel::YUV444P | Pixel::YUV444P10LE) {
             tracing::info!("odd picture size {}x{}: encoding 4:4:4 so no row or column is lost", info.width, info.height);

@@ -1,0 +1,68 @@
+//! Helpers for the integration tests: run the real binary and the ffmpeg/ffprobe CLIs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_deeplens"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+pub fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run deeplens")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn ffmpeg(args: &[&str]) {
+    let o = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("ffmpeg CLI");
+    assert!(o.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// ffprobe one value per stream: `entries` such as "codec_type,nb_read_frames,width".
+pub fn probe(path: &Path, entries: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries", &format!("stream={entries}"), "-of", "compact=p=0:nk=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(o.status.success(), "ffprobe {}: {}", path.display(), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('|').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        .collect()
+}
+
+pub fn video_stream(path: &Path) -> std::collections::HashMap<String, String> {
+    probe(path, "codec_type,nb_read_frames,width,height,duration,pix_fmt")
+        .into_iter()
+        .find(|s| s.get("codec_type").map(String::as_str) == Some("video"))
+        .expect("a video stream")
+}
+
+/// The audio packets' bytes and timestamps, as ffprobe lists them (for identity checks).
+pub fn audio_packets(path: &Path) -> String {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a", "-show_packets", "-show_entries", "packet=pts,dts,duration,size,flags", "-show_data_hash", "MD5", "-of", "csv"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Files of a folder, by name.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
