@@ -72,6 +72,7 @@ pub fn convert(job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertReport
     let temp = if to_stdout { None } else { Some(TempOutput::new(&job.output)?) };
     let mut spec = job.encode.clone();
     spec.path = temp.as_ref().map_or_else(|| PathBuf::from("-"), |t| t.tmp.clone());
+    spec.display = Some(job.output.display().to_string());
     let mut muxer = Muxer::new(&spec, &info, &demux.others, job.cut.start.filter(|s| *s > 0.0))?;
 
     let abort = Arc::new(AtomicBool::new(false));

@@ -258,6 +258,7 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
                 preset: a.preset.or(preset.preset),
                 pix_fmt: a.pix_fmt.or(preset.pix_fmt),
                 encoder_options: a.encoder_options,
+                display: None,
             };
             let job = deeplens::convert::ConvertJob {
                 input: deeplens::video::InputSpec { url: a.input, format: a.format, options: a.input_options },

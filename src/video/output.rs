@@ -22,6 +22,8 @@ pub struct OutputSpec {
     pub preset: Option<String>,
     pub pix_fmt: Option<String>,
     pub encoder_options: Vec<(String, String)>,
+    /// The name to use in messages (the target, not the temporary file).
+    pub display: Option<String>,
 }
 
 impl Default for OutputSpec {
@@ -34,6 +36,7 @@ impl Default for OutputSpec {
             preset: None,
             pix_fmt: None,
             encoder_options: Vec::new(),
+            display: None,
         }
     }
 }
@@ -80,7 +83,7 @@ impl Muxer {
             (Some(f), _) => format::output_as(&url, f).map_err(|e| anyhow!("cannot write {} as '{f}': {e}", show(spec, to_stdout)))?,
             (None, true) => bail!("writing to stdout needs --output-format (for example nut or y4m)"),
             (None, false) => format::output(&url).map_err(|e| match e {
-                ffmpeg::Error::MuxerNotFound => {
+                ffmpeg::Error::MuxerNotFound | ffmpeg::Error::Other { errno: 22 } => {
                     anyhow!("{}: unknown output container for this extension (use .mp4, .mkv, .mov, .webm …)", show(spec, to_stdout))
                 }
                 other => anyhow!("cannot write {}: {other}", show(spec, to_stdout)),
@@ -293,7 +296,7 @@ fn show(spec: &OutputSpec, stdout: bool) -> String {
     if stdout {
         "stdout".into()
     } else {
-        spec.path.display().to_string()
+        spec.display.clone().unwrap_or_else(|| spec.path.display().to_string())
     }
 }
 

@@ -1,0 +1,101 @@
+//! Bad input: one clear error line, a non-zero exit, no panic, no output file left behind.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+/// Run, expect failure with `needle` in the error line, and no new file in `dir`.
+fn fails(dir: &Path, args: &[&str], needle: &str) {
+    let before = listing(dir);
+    let o = run(args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{args:?} should fail");
+    assert_ne!(o.status.code(), Some(101), "{args:?} panicked: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    let line = err.lines().find(|l| l.contains("error")).unwrap_or_default();
+    assert!(line.to_lowercase().contains(&needle.to_lowercase()), "{args:?}: expected '{needle}' in: {err}");
+    assert_eq!(listing(dir), before, "{args:?} left files behind");
+}
+
+fn clip(dir: &Path) -> String {
+    let p = dir.join("clip.mp4");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-f", "lavfi", "-i", "sine", "-t", "1", "-shortest", "-pix_fmt", "yuv420p", p.to_str().unwrap()]);
+    p.display().to_string()
+}
+
+#[test]
+fn bad_inputs_to_convert() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let c = clip(dir);
+    let out = dir.join("out.mp4").display().to_string();
+    fails(dir, &["convert", &dir.join("missing.mp4").display().to_string(), &out], "no such file");
+    std::fs::write(dir.join("notes.txt"), "this is not a video\n").unwrap();
+    fails(dir, &["convert", &dir.join("notes.txt").display().to_string(), &out], "not a media file");
+    std::fs::write(dir.join("empty.mp4"), b"").unwrap();
+    fails(dir, &["convert", &dir.join("empty.mp4").display().to_string(), &out], "empty");
+    let audio = dir.join("audio.m4a");
+    ffmpeg(&["-f", "lavfi", "-i", "sine", "-t", "1", audio.to_str().unwrap()]);
+    fails(dir, &["convert", audio.to_str().unwrap(), &out], "no video stream");
+    fails(dir, &["convert", &c, "/nonexistent-folder/out.mp4"], "does not exist");
+    fails(dir, &["convert", &c, &out, "--focus", "1.5"], "focus");
+    fails(dir, &["convert", &c, &out, "--max-blur", "lots"], "blur");
+    fails(dir, &["convert", &c, &out, "--focus", "0.5", "--focus-at", "0.5,0.5"], "cannot be used with");
+    fails(dir, &["convert", &c, &out, "--focus-at", "2,0.5"], "point");
+    fails(dir, &["convert", &c, &out, "--depth-model", &dir.join("notes.txt").display().to_string()], "not an ONNX model");
+    fails(dir, &["convert", &c, &out, "--depth-model", repo("tests/data/wrong_inputs.onnx").to_str().unwrap()], "not a depth model");
+    fails(dir, &["convert", &c, &dir.join("out.xyz").display().to_string()], "container");
+    fails(dir, &["convert", &c, &out, "--codec", "no-such-encoder"], "unknown video encoder");
+    fails(dir, &["convert", &c, "-"], "--output-format");
+    // An existing output is refused without -y and left as it was.
+    std::fs::write(dir.join("keep.mp4"), b"precious").unwrap();
+    fails(dir, &["convert", &c, &dir.join("keep.mp4").display().to_string(), "--focus", "0.5"], "exists");
+    assert_eq!(std::fs::read(dir.join("keep.mp4")).unwrap(), b"precious");
+    // A still given to convert says which subcommand to use.
+    let png = dir.join("still.png");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", png.to_str().unwrap()]);
+    fails(dir, &["convert", png.to_str().unwrap(), &out], "deeplens image");
+}
+
+#[test]
+fn truncated_input_converts_what_is_decodable_or_fails_cleanly() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let src = dir.join("full.mkv");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "2", "-pix_fmt", "yuv420p", src.to_str().unwrap()]);
+    let bytes = std::fs::read(&src).unwrap();
+    let cut = dir.join("cut.mkv");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::remove_file(&src).unwrap();
+    let out = dir.join("out.mp4");
+    let o = run(&["convert", cut.to_str().unwrap(), out.to_str().unwrap(), "--focus", "0.5"]);
+    assert_ne!(o.status.code(), Some(101), "panicked: {}", stderr(&o));
+    if o.status.success() {
+        let v = video_stream(&out);
+        let n: u32 = v["nb_read_frames"].parse().unwrap();
+        assert!(n > 5 && n < 50, "{n} frames from half a file");
+    } else {
+        assert!(!out.exists());
+    }
+    assert!(listing(dir).iter().all(|f| !f.contains("deeplens")), "temporary left: {:?}", listing(dir));
+}
+
+#[test]
+fn bad_inputs_to_image() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let png = dir.join("in.png");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", png.to_str().unwrap()]);
+    let out = dir.join("out.png").display().to_string();
+    let p = png.to_str().unwrap();
+    fails(dir, &["image", &dir.join("nope.png").display().to_string(), &out], "no such file");
+    std::fs::write(dir.join("fake.png"), b"not a png at all").unwrap();
+    fails(dir, &["image", &dir.join("fake.png").display().to_string(), &out], "not a picture");
+    let video = dir.join("v.mp4");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-t", "0.2", "-pix_fmt", "yuv420p", video.to_str().unwrap()]);
+    fails(dir, &["image", video.to_str().unwrap(), &out], "deeplens convert");
+    fails(dir, &["image", p, &dir.join("out.mp4").display().to_string()], "deeplens convert");
+    fails(dir, &["image", p, &out, "--depth", &dir.join("nodepth.png").display().to_string()], "no such file");
+    fails(dir, &["image", p, &out, "--max-blur=-4"], "blur");
+    fails(dir, &["image", p, "/nonexistent-folder/o.png", "--depth", p], "does not exist");
+}

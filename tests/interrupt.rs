@@ -1,0 +1,35 @@
+//! Ctrl-C finishes the container so what was written plays, keeps it, and exits with 130.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn ctrl_c_keeps_a_playable_file() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("live.mp4");
+    // An endless lavfi source: only an interrupt ends this run.
+    let mut child = bin()
+        .args(["convert", "-f", "lavfi", "testsrc2=size=160x120:rate=25", out.to_str().unwrap(), "--focus", "0.5"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until frames are flowing (the temporary file grows), then interrupt.
+    let t0 = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let grown = listing(d.path()).iter().any(|f| f.contains("deeplens") && std::fs::metadata(d.path().join(f)).map(|m| m.len() > 2000).unwrap_or(false));
+        if grown || t0.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = video_stream(&out);
+    let n: u32 = v["nb_read_frames"].parse().unwrap();
+    assert!(n > 0, "no frames kept");
+    assert_eq!(listing(d.path()), vec!["live.mp4"]);
+}

@@ -1,0 +1,62 @@
+//! `deeplens image`: the same stages for one still.
+
+mod common;
+use common::*;
+
+/// Laplacian energy of a grey picture in a column range.
+fn energy(img: &image::GrayImage, x0: u32, x1: u32) -> f64 {
+    let mut e = 0.0;
+    for y in 1..img.height() - 1 {
+        for x in x0.max(1)..x1.min(img.width() - 1) {
+            let c = img.get_pixel(x, y)[0] as f64;
+            let l = 4.0 * c - [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)].iter().map(|&(a, b)| img.get_pixel(a, b)[0] as f64).sum::<f64>();
+            e += l * l;
+        }
+    }
+    e
+}
+
+#[test]
+fn given_depth_blurs_the_far_half_and_keeps_the_focal_plane() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    // Fine texture everywhere; depth: left half far (0), right half near (1).
+    let rgb = image::RgbImage::from_fn(200, 120, |x, y| {
+        let v = if ((x / 3) + (y / 3)) % 2 == 0 { 220 } else { 30 };
+        image::Rgb([v, (x * 255 / 200) as u8, v])
+    });
+    rgb.save(dir.join("in.png")).unwrap();
+    let depth = image::ImageBuffer::<image::Luma<u16>, _>::from_fn(200, 120, |x, _| image::Luma([if x < 100 { 0 } else { 65535 }]));
+    depth.save(dir.join("depth.png")).unwrap();
+    let o = run(&[
+        "image", dir.join("in.png").to_str().unwrap(), dir.join("out.png").to_str().unwrap(),
+        "--depth", dir.join("depth.png").to_str().unwrap(), "--focus", "1", "--max-blur", "8",
+        "--save-depth", dir.join("used.png").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = image::open(dir.join("in.png")).unwrap().to_luma8();
+    let b = image::open(dir.join("out.png")).unwrap().to_luma8();
+    assert_eq!(b.dimensions(), (200, 120));
+    let far = energy(&b, 0, 80) / energy(&a, 0, 80);
+    let near = energy(&b, 120, 200) / energy(&a, 120, 200);
+    assert!(far < 0.1, "far half keeps {far:.3} of its detail");
+    assert!(near > 0.95, "focal plane keeps only {near:.3} of its detail");
+    let used = image::open(dir.join("used.png")).unwrap();
+    assert_eq!(used.color(), image::ColorType::L16);
+    assert_eq!(used.width(), 200);
+}
+
+#[test]
+fn still_with_the_depth_model() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let png = dir.join("in.png");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=320x180", "-frames:v", "1", png.to_str().unwrap()]);
+    let out = dir.join("out.jpg");
+    let o = run(&["image", png.to_str().unwrap(), out.to_str().unwrap(), "--save-depth", dir.join("d.png").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(image::open(&out).unwrap().width(), 320);
+    let dimg = image::open(dir.join("d.png")).unwrap().to_luma16();
+    let (lo, hi) = dimg.pixels().fold((u16::MAX, 0), |(l, h), p| (l.min(p[0]), h.max(p[0])));
+    assert!(hi > lo, "the predicted depth is not flat");
+}
