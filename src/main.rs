@@ -102,8 +102,8 @@ struct ConvertArgs {
     /// Container for stdout output (nut, y4m, matroska, …).
     #[arg(long, value_name = "FMT")]
     output_format: Option<String>,
-    /// Video encoder of the local FFmpeg.
-    #[arg(long, default_value = "libx264")]
+    /// Video encoder of the local FFmpeg (default libx264, or the container's own when it cannot hold H.264).
+    #[arg(long)]
     codec: Option<String>,
     /// Constant rate factor (quality) for x264/x265-like encoders.
     #[arg(long)]
@@ -117,6 +117,9 @@ struct ConvertArgs {
     /// An encoder option (repeatable): KEY=VALUE.
     #[arg(long = "encoder-option", value_name = "KEY=VALUE", value_parser = deeplens::video::parse_key_value)]
     encoder_options: Vec<(String, String)>,
+    /// Audio encoder for audio the output container cannot hold as it is (else copied untouched).
+    #[arg(long, value_name = "ENCODER")]
+    audio_codec: Option<String>,
     /// Start at this time (seconds or HH:MM:SS.mmm).
     #[arg(long, value_parser = deeplens::video::parse_time)]
     start: Option<f64>,
@@ -253,11 +256,12 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             let encode = deeplens::video::OutputSpec {
                 path: PathBuf::new(),
                 format: a.output_format,
-                codec: a.codec.or(preset.codec).unwrap_or_else(|| "libx264".into()),
+                codec: a.codec.or(preset.codec),
                 crf: a.crf.or(preset.crf),
                 preset: a.preset.or(preset.preset),
                 pix_fmt: a.pix_fmt.or(preset.pix_fmt),
                 encoder_options: a.encoder_options,
+                audio_codec: a.audio_codec,
                 display: None,
             };
             let job = deeplens::convert::ConvertJob {
