@@ -77,6 +77,26 @@ fn slice_radius(k: i16) -> f32 {
     SLICE_GROWTH * ((k.unsigned_abs() as f32 / SLICE_GROWTH).exp() - 1.0)
 }
 
+/// sRGB decoding by table (4096 steps, interpolated): `powf` per value is a large share of a
+/// frame otherwise.
+struct LinearLut(Vec<f32>);
+
+impl LinearLut {
+    const N: usize = 4096;
+
+    fn new() -> Self {
+        Self((0..=Self::N + 1).map(|i| to_linear((i as f32 / Self::N as f32).min(1.0))).collect())
+    }
+
+    #[inline]
+    fn get(&self, v: f32) -> f32 {
+        let f = v.clamp(0.0, 1.0) * Self::N as f32;
+        let i = f as usize;
+        let t = f - i as f32;
+        self.0[i] + (self.0[i + 1] - self.0[i]) * t
+    }
+}
+
 /// Reflect index into `0..n` (…2 1 0 1 2…).
 #[inline]
 fn reflect(i: isize, n: usize) -> usize {
@@ -106,6 +126,7 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
 
     // Padded linear colour, signed radius and slice index.
     let boost = params.highlight_boost.max(0.0);
+    let lut = LinearLut::new();
     let mut lin = vec![[0.0f32; 3]; n];
     let mut sig = vec![0.0f32; n];
     lin.par_chunks_mut(pw).zip(sig.par_chunks_mut(pw)).enumerate().for_each(|(y, (lrow, srow))| {
@@ -114,7 +135,7 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
             let sx = reflect(x as isize - pad as isize, w);
             let i = sy * w + sx;
             let c = [rgb.data[i * 3], rgb.data[i * 3 + 1], rgb.data[i * 3 + 2]];
-            let mut l = c.map(to_linear);
+            let mut l = c.map(|v| lut.get(v));
             if boost > 0.0 {
                 let t = ((c[0].max(c[1]).max(c[2]) - 0.92) / 0.08).clamp(0.0, 1.0);
                 let g = 1.0 + boost * t * t * (3.0 - 2.0 * t);
@@ -142,7 +163,7 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
             continue;
         }
         let hidden = k < k_max && slice.iter().zip(&band).any(|(&s, &b)| s > k && b <= k);
-        let fill = if hidden { Some(fill_hidden(&lin, &slice, pw, ph, k)) } else { None };
+        let fill = if hidden { Some(HiddenFill::new(&lin, &slice, pw, ph, k)) } else { None };
         let rk = slice_radius(k);
         splats.rows.par_iter_mut().enumerate().for_each(|(y, row)| {
             row.clear();
@@ -153,7 +174,7 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
                     let c = lin[i];
                     row.push(Splat::with_areas(&bokeh, &areas, x, y, sig[i].abs(), [c[0], c[1], c[2], 1.0]));
                 } else if s > k && band[i] <= k {
-                    let c = fill.as_ref().map_or([0.0; 3], |f| f[i]);
+                    let c = fill.as_ref().map_or([0.0; 3], |f| f.at(x, y));
                     row.push(Splat::with_areas(&bokeh, &areas, x, y, rk, [c[0], c[1], c[2], 1.0]));
                 }
             }
@@ -184,36 +205,72 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
 }
 
 /// Colour for the pixels hidden behind slices nearer than `k`: pull-push interpolation from the
-/// pixels of slice `k` or behind it, leaving out those next to a nearer pixel.
-fn fill_hidden(lin: &[[f32; 3]], slice: &[i16], w: usize, h: usize, k: i16) -> Vec<[f32; 3]> {
-    // Level 0: colour with confidence 1 at the sources.
-    let mut level: Vec<[f32; 4]> = (0..w * h)
-        .into_par_iter()
-        .map(|i| {
-            let (x, y) = (i % w, i / w);
-            let ok = slice[i] <= k
-                && (x == 0 || slice[i - 1] <= k)
-                && (x + 1 == w || slice[i + 1] <= k)
-                && (y == 0 || slice[i - w] <= k)
-                && (y + 1 == h || slice[i + w] <= k);
-            if ok {
-                let c = lin[i];
-                [c[0], c[1], c[2], 1.0]
-            } else {
-                [0.0; 4]
+/// pixels of slice `k` or behind it, leaving out those next to a nearer pixel. Hidden pixels
+/// have no confidence at full resolution, so the pyramid starts at half resolution and a hidden
+/// pixel reads it bilinearly.
+struct HiddenFill {
+    data: Vec<[f32; 3]>,
+    w: usize,
+    h: usize,
+}
+
+impl HiddenFill {
+    fn new(lin: &[[f32; 3]], slice: &[i16], w: usize, h: usize, k: i16) -> Self {
+        let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
+        let mut half = vec![[0.0f32; 4]; hw * hh];
+        half.par_chunks_mut(hw).enumerate().for_each(|(py, row)| {
+            for (px, d) in row.iter_mut().enumerate() {
+                let mut s = [0.0f32; 4];
+                for y in 2 * py..(2 * py + 2).min(h) {
+                    for x in 2 * px..(2 * px + 2).min(w) {
+                        let i = y * w + x;
+                        let ok = slice[i] <= k
+                            && (x == 0 || slice[i - 1] <= k)
+                            && (x + 1 == w || slice[i + 1] <= k)
+                            && (y == 0 || slice[i - w] <= k)
+                            && (y + 1 == h || slice[i + w] <= k);
+                        if ok {
+                            let c = lin[i];
+                            s = [s[0] + c[0], s[1] + c[1], s[2] + c[2], s[3] + 1.0];
+                        }
+                    }
+                }
+                if s[3] > 0.0 {
+                    let inv = 1.0 / s[3];
+                    *d = [s[0] * inv, s[1] * inv, s[2] * inv, s[3].min(1.0)];
+                }
             }
-        })
-        .collect();
-    let filled = pull_push(&level, w, h);
-    level.clear();
-    filled
+        });
+        Self { data: pull_push(half, hw, hh), w: hw, h: hh }
+    }
+
+    #[inline]
+    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+        bilinear_half(&self.data, self.w, self.h, x, y)
+    }
+}
+
+/// Sample a half-resolution grid at full-resolution pixel (x, y).
+#[inline]
+fn bilinear_half(src: &[[f32; 3]], cw: usize, ch: usize, x: usize, y: usize) -> [f32; 3] {
+    let fx = ((x as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (cw - 1) as f32);
+    let fy = ((y as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (ch - 1) as f32);
+    let (x0, y0) = (fx as usize, fy as usize);
+    let (x1, y1) = ((x0 + 1).min(cw - 1), (y0 + 1).min(ch - 1));
+    let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+    let (a, b, c, d) = (src[y0 * cw + x0], src[y0 * cw + x1], src[y1 * cw + x0], src[y1 * cw + x1]);
+    [0, 1, 2].map(|k| {
+        let top = a[k] + (b[k] - a[k]) * tx;
+        let bot = c[k] + (d[k] - c[k]) * tx;
+        top + (bot - top) * ty
+    })
 }
 
 /// Fill the pixels of zero confidence (`v[3]`) from a pyramid of confidence-weighted averages,
 /// pushing back down with bilinear interpolation.
-fn pull_push(base: &[[f32; 4]], w: usize, h: usize) -> Vec<[f32; 3]> {
+fn pull_push(base: Vec<[f32; 4]>, w: usize, h: usize) -> Vec<[f32; 3]> {
     // Pull: levels of (colour, confidence ≤ 1).
-    let mut levels: Vec<(Vec<[f32; 4]>, usize, usize)> = vec![(base.to_vec(), w, h)];
+    let mut levels: Vec<(Vec<[f32; 4]>, usize, usize)> = vec![(base, w, h)];
     while {
         let (_, lw, lh) = levels.last().unwrap();
         *lw > 1 || *lh > 1
@@ -363,7 +420,7 @@ mod tests {
     fn pull_push_fills_holes_from_sources() {
         let (w, h) = (9, 7);
         let base: Vec<[f32; 4]> = (0..w * h).map(|i| if i % w < 3 { [1.0, 0.5, 0.0, 1.0] } else { [0.0; 4] }).collect();
-        let f = pull_push(&base, w, h);
+        let f = pull_push(base, w, h);
         assert!(f.iter().all(|c| (c[0] - 1.0).abs() < 1e-5 && (c[1] - 0.5).abs() < 1e-5));
     }
 
