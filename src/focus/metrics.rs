@@ -1,7 +1,11 @@
 //! Measures for `deeplens bench`: depth and output flicker in static regions, and how far focus
 //! trails a moving subject; and a synthetic clip with known depth to measure them on.
 
+use super::stabilize::{robust_affine, DepthStabilizer};
+use super::{BlurAmount, FocusController, FocusSpec, Rotation};
 use crate::frame::{Plane, RgbImage};
+use crate::lens::reference::gather_blur;
+use crate::lens::LensParams;
 
 /// Mean absolute frame-to-frame change in the regions that are static in the input.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -200,9 +204,10 @@ pub fn motion_lag(samples: &[(f64, f32, f32)], warmup: f64) -> LagReport {
 /// and floor, a near object at the right edge, and a textured disc (the subject) that moves across
 /// the picture while its depth goes 0.35 → 0.8 → 0.35 (triangle, one period of `period` seconds).
 ///
-/// `depth` imitates a single-image network: the clean disparity plus per-pixel noise, with the
-/// nearest object's and the far wall's values wandering from frame to frame (by `wander`) and a
-/// slight tilt, then normalised by its own minimum and maximum, as networks' outputs are.
+/// `depth` imitates a single-image network: the clean disparity plus per-pixel noise, a few
+/// outlier pixels whose values (up to `wander` beyond [0, 1]) set each frame's range, the
+/// nearest object's value and a slight tilt wandering from frame to frame, then normalised by its
+/// own minimum and maximum, as networks' outputs are.
 #[derive(Clone, Debug)]
 pub struct SyntheticClip {
     pub width: usize,
@@ -210,7 +215,7 @@ pub struct SyntheticClip {
     pub fps: f64,
     /// Standard deviation of the per-pixel depth noise.
     pub noise: f32,
-    /// Size of the frame-to-frame wandering of the extremes (0 = none).
+    /// Size of the frame-to-frame wandering of the range and the nearest object (0 = none).
     pub wander: f32,
     /// Seconds for the subject to go and come back.
     pub period: f64,
@@ -234,7 +239,7 @@ pub struct SyntheticFrame {
 
 impl Default for SyntheticClip {
     fn default() -> Self {
-        Self { width: 160, height: 90, fps: 30.0, noise: 0.01, wander: 0.08, period: 4.0, moving: true }
+        Self { width: 160, height: 90, fps: 30.0, noise: 0.01, wander: 0.1, period: 4.0, moving: true }
     }
 }
 
@@ -272,21 +277,28 @@ impl SyntheticClip {
         let clean = |x: usize, y: usize| scene(x, y).0;
         let true_depth = Plane::from_fn(w, h, clean);
         let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15 ^ index.wrapping_mul(0x2545_F491_4F6C_DD1D));
-        let near = self.wander * (rng.uniform() - 0.7);
-        let far = self.wander * (rng.uniform() - 0.5);
-        let tilt = 0.25 * self.wander * (rng.uniform() - 0.5);
+        // The network's range wanders (its outlier pixels decide the per-frame minimum and
+        // maximum), the nearest object's value is uncertain, and the whole map tilts a little.
+        let lo = -self.wander * rng.uniform();
+        let hi = 1.0 + self.wander * rng.uniform();
+        let near = -0.3 * self.wander * rng.uniform();
+        let tilt = 0.1 * self.wander * (rng.uniform() - 0.5);
         let mut depth = Plane::from_fn(w, h, |x, y| {
             let (c, part) = scene(x, y);
-            let c = match part {
-                Part::Near => c + near,
-                Part::Wall => c + far,
-                _ => c,
-            };
+            let c = if part == Part::Near { c + near } else { c };
             c + tilt * ((x as f32 + 0.5) / w as f32 - 0.5)
         });
-        // Networks give bounded outputs; the clamp also keeps a noise-only clip's range at [0, 1].
+        // Bounded outputs; the clamp also keeps a noise-only clip's range at [0, 1].
         for v in depth.data.iter_mut() {
             *v = (*v + self.noise * rng.gauss()).clamp(0.0, 1.0);
+        }
+        if self.wander > 0.0 {
+            // A few outlier pixels (0.2 %) at the ends of this frame's range.
+            let n = w * h / 500;
+            for k in 0..n {
+                let i = (rng.next_u64() % (w * h) as u64) as usize;
+                depth.data[i] = if k % 2 == 0 { lo } else { hi };
+            }
         }
         depth.normalise_min_max();
         let mut rgb = RgbImage::from_fn(w, h, |x, y| {
@@ -351,4 +363,51 @@ impl Rng {
         let u2 = self.uniform();
         (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
     }
+}
+
+/// Flicker and motion lag of the whole focus chain on a [`SyntheticClip`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SyntheticReport {
+    pub flicker: FlickerReport,
+    pub lag: LagReport,
+}
+
+/// Run `frames` frames of `clip` through depth stabilisation (if `stabilise`), the focus
+/// controller for `spec` (response time `response`), and the gather lens blur with `max_blur`
+/// pixels, measuring flicker in static regions and how far focus trails the subject.
+///
+/// The subject's true depth in each frame is taken in the depth the renderer uses: the clean
+/// disparity mapped through a robust affine fit of that frame's depth to the clean one, so the
+/// lag also counts what flicker does to the subject's value.
+pub fn measure_synthetic(
+    clip: &SyntheticClip,
+    frames: u64,
+    stabilise: bool,
+    spec: FocusSpec,
+    response: f32,
+    max_blur: f32,
+) -> SyntheticReport {
+    let mut stabilizer = DepthStabilizer::new();
+    let mut controller = FocusController::new(spec, BlurAmount::Pixels(max_blur), Rotation(0))
+        .with_smoothing(response)
+        .with_history(false);
+    let mut meter = FlickerMeter::default();
+    let mut samples = Vec::with_capacity(frames as usize);
+    for i in 0..frames {
+        let f = clip.frame(i);
+        let mut depth = f.depth;
+        if stabilise {
+            stabilizer.apply(&mut depth);
+        }
+        let state = controller.next(i, f.t, &depth);
+        let params = LensParams::new(state.focus, state.blur.to_pixels(clip.width));
+        let out = gather_blur(&f.rgb, &depth, &params);
+        meter.push(&f.rgb, &depth, Some(&out));
+        let step = ((depth.data.len() / 4096) as f64).sqrt().floor().max(1.0) as usize;
+        let (xs, ys): (Vec<f32>, Vec<f32>) =
+            f.true_depth.data.iter().zip(&depth.data).step_by(step).map(|(c, d)| (*c, *d)).unzip();
+        let truth = robust_affine(&xs, &ys).map_or(f.subject_depth, |fit| fit.a * f.subject_depth + fit.b);
+        samples.push((f.t, state.focus, truth));
+    }
+    SyntheticReport { flicker: meter.report(), lag: motion_lag(&samples, response as f64) }
 }

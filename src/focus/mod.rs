@@ -17,7 +17,7 @@ pub mod stabilize;
 mod track;
 
 pub use auto::{Autofocus, Subject};
-pub use metrics::{motion_lag, FlickerMeter, FlickerReport, LagReport, SyntheticClip, SyntheticFrame};
+pub use metrics::{measure_synthetic, motion_lag, FlickerMeter, FlickerReport, LagReport, SyntheticClip, SyntheticFrame, SyntheticReport};
 pub use plot::{plot_svg, PlotOptions, PlotSource};
 pub use smooth::{FocusSmoother, DEFAULT_RESPONSE};
 pub use stabilize::DepthStabilizer;

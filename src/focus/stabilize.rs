@@ -14,8 +14,8 @@
 //!    (at least 30 % of it is taken per frame), a large one (something moved) passes at once.
 //! 4. Clamp to [0, 1].
 //!
-//! A frame whose fit finds less than 40 % of the samples consistent with the last one (a cut)
-//! restarts the reference. The first frame passes unchanged.
+//! A frame whose fit finds less than 40 % of the samples consistent with the last one, or needs
+//! a scale outside [0.25, 4] (a cut), restarts the reference. The first frame passes unchanged.
 
 use crate::frame::Plane;
 
@@ -23,6 +23,9 @@ const SAMPLES: usize = 4096;
 const PULL: f32 = 0.02;
 const MIN_TAKE: f32 = 0.3;
 const CUT_INLIERS: f32 = 0.4;
+/// A frame that needs a scale outside this range to match the last is taken for a cut.
+const MIN_SCALE: f32 = 0.25;
+const MAX_SCALE: f32 = 4.0;
 
 /// Aligns each frame's depth to a running reference; see the module documentation.
 #[derive(Clone, Debug)]
@@ -85,7 +88,7 @@ impl DepthStabilizer {
             self.restart(depth);
             return;
         };
-        if fit.inliers < CUT_INLIERS {
+        if fit.inliers < CUT_INLIERS || !(MIN_SCALE..=MAX_SCALE).contains(&fit.a) {
             depth.data.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
             self.restart(depth);
             return;
@@ -119,9 +122,9 @@ impl DepthStabilizer {
     }
 }
 
-struct Fit {
-    a: f32,
-    b: f32,
+pub(crate) struct Fit {
+    pub(crate) a: f32,
+    pub(crate) b: f32,
     /// Robust residual scale (σ estimate).
     sigma: f32,
     /// Share of samples within 3σ (at least 0.02) of the fit.
@@ -129,7 +132,7 @@ struct Fit {
 }
 
 /// `y ≈ a·x + b`, Tukey-biweight IRLS from an ordinary least-squares start.
-fn robust_affine(xs: &[f32], ys: &[f32]) -> Option<Fit> {
+pub(crate) fn robust_affine(xs: &[f32], ys: &[f32]) -> Option<Fit> {
     if xs.len() < 8 {
         return None;
     }
@@ -157,7 +160,7 @@ fn robust_affine(xs: &[f32], ys: &[f32]) -> Option<Fit> {
     }
     let tol = (3.0 * sigma).max(0.02);
     let inliers = xs.iter().zip(ys).filter(|(x, y)| (**y - (a * **x + b)).abs() < tol).count() as f32 / xs.len() as f32;
-    Some(Fit { a: a.clamp(0.25, 4.0), b, sigma, inliers })
+    Some(Fit { a, b, sigma, inliers })
 }
 
 /// Weighted least-squares line; a flat `x` gives `a = 1` and the weighted mean offset.
