@@ -151,7 +151,7 @@ impl Track {
     /// Keys must be strictly increasing in position.
     fn check_order(keys: &[Key], keyed_by: KeyedBy) -> Result<(), TrackError> {
         for (i, w) in keys.windows(2).enumerate() {
-            if !(w[1].at > w[0].at) {
+            if w[1].at <= w[0].at {
                 let what = match keyed_by {
                     KeyedBy::Time => format!("t {} s is not after key {}'s t {} s", w[1].at, i, w[0].at),
                     KeyedBy::Frame => format!("frame {} is not after key {}'s frame {}", w[1].at, i, w[0].at),
