@@ -61,3 +61,12 @@ fn plot_of_a_history() {
     assert!(svg.contains("focus used, 160 frames"));
     assert!(!svg.contains("read from the picture"));
 }
+
+#[test]
+fn plot_of_a_written_record_has_no_key_markers() {
+    let frames: Vec<String> = (0..100).map(|i| format!(r#"{{"frame": {i}, "focus": {}, "blur": 12}}"#, i as f32 / 100.0)).collect();
+    let track = Track::from_json(&format!(r#"{{"frames": [{}]}}"#, frames.join(","))).unwrap();
+    let svg = plot_svg(PlotSource::Track(&track), &PlotOptions::default());
+    assert_eq!(svg.matches("stroke-dasharray").count(), 0);
+    assert!(svg.contains("focus track, 100 keys"));
+}

@@ -179,3 +179,13 @@ fn point_and_depth_specs() {
     let s = c.next(0, 0.0, &depth);
     assert_eq!((s.focus, s.blur), (0.33, BlurAmount::Pixels(5.0)));
 }
+
+#[test]
+fn hold_toward_a_focus_at_key_jumps_to_the_reading_there() {
+    let depth = Plane::from_fn(64, 36, |x, _| if x < 32 { 0.25 } else { 0.75 });
+    let json = r#"{ "keyframes": [ { "frame": 0, "focus": 0.1 }, { "frame": 10.0, "focus_at": [0.1, 0.5], "ease": "hold" } ] }"#;
+    let mut c = FocusController::new(FocusSpec::Track(Track::from_json(json).unwrap()), BlurAmount::DEFAULT, Rotation(0));
+    let out = run(&mut c, &constant_rate(15, 30.0), |_, _| depth.clone());
+    assert!(out[..10].iter().all(|s| s.focus == 0.1));
+    assert!(out[10..].iter().all(|s| s.focus == 0.25));
+}

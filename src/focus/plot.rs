@@ -50,6 +50,9 @@ impl Default for PlotOptions {
     }
 }
 
+/// Tracks with more keys than this are drawn without key markers.
+const MAX_MARKED_KEYS: usize = 40;
+
 /// One sampled frame: time, focus (NaN where read from the picture), blur in pixels.
 type Sample = (f64, f32, f32);
 
@@ -72,9 +75,12 @@ pub fn plot_svg(source: PlotSource<'_>, opts: &PlotOptions) -> String {
                     (t, f, b.to_pixels(opts.display_width))
                 })
                 .collect();
+            // A written record (one key per frame) is drawn without markers.
+            let marked = if track.keys.len() <= MAX_MARKED_KEYS { track.keys.len() } else { 0 };
             let marks: Vec<(f64, String)> = track
                 .keys
                 .iter()
+                .take(marked)
                 .enumerate()
                 .map(|(i, k)| {
                     let what = match k.target {

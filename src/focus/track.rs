@@ -285,10 +285,11 @@ pub fn parse_timestamp(s: &str) -> Result<f64, String> {
     Ok(total * 60.0 + secs)
 }
 
+/// A whole number ≥ 0 (`10.0` counts, as in JSON Schema).
 fn parse_frame(v: &Value) -> Result<f64, String> {
-    match v.as_u64() {
-        Some(f) => Ok(f as f64),
-        None => Err(format!("frame {v} is out of range (must be a whole number ≥ 0)")),
+    match v.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 9.0e15 => Ok(f),
+        _ => Err(format!("frame {v} is out of range (must be a whole number ≥ 0)")),
     }
 }
 
