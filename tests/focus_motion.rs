@@ -131,3 +131,30 @@ fn motion_lag_measures_a_known_delay() {
     let lag = motion_lag(&samples, 0.5);
     assert!((lag.lag_seconds - 0.2).abs() < 0.002, "{lag:?}");
 }
+
+#[test]
+fn autofocus_switches_to_a_better_subject_only_after_half_a_second() {
+    // A subject left of centre; at 1 s a larger, nearer one appears in the centre.
+    let scene = |t: f64| {
+        Plane::from_fn(128, 72, move |x, y| {
+            let (u, v) = (x as f32 / 128.0, y as f32 / 72.0);
+            if t >= 1.0 && (u - 0.55).abs() < 0.15 && (v - 0.5).abs() < 0.3 {
+                0.85
+            } else if (u - 0.25).abs() < 0.08 && (v - 0.5).abs() < 0.2 {
+                0.5
+            } else {
+                0.1
+            }
+        })
+    };
+    let mut c = FocusController::new(FocusSpec::Autofocus, BlurAmount::DEFAULT, Rotation(0)).with_smoothing(0.0);
+    let frames = constant_rate(90, 30.0);
+    let out = run(&mut c, &frames, |_, t| scene(t));
+    for (&(_, t), s) in frames.iter().zip(&out) {
+        if t < 1.5 - 1e-9 {
+            assert_eq!(s.focus, 0.5, "switched early at {t}");
+        } else if t > 1.5 + 0.04 {
+            assert_eq!(s.focus, 0.85, "did not switch by {t}");
+        }
+    }
+}

@@ -4,10 +4,11 @@
 //! of similar depth (region growing: a neighbour joins when it is within 0.03 of the pixel it
 //! comes from and within 0.05 of the region's mean, so smooth slopes do not run together).
 //! Regions of at least 2 % of the picture are scored by how much of a centre-weighted window
-//! they cover (a Gaussian of σ = 0.25 of the picture) times `(0.2 + depth)²`, so the nearest
-//! large region near the centre wins. The subject of the last frame is found again as the best region
-//! that overlaps its last pixels at a depth within 0.12 of its last; it keeps the focus unless another region outscores it by half
-//! for half a second. The reading is the median depth of the subject's region.
+//! they cover (a Gaussian of σ = 0.25 of the picture) times `(0.2 + depth)²`, times 0.3 for
+//! regions cut by the left, right or top edge, so the nearest large region near the centre wins.
+//! The subject of the last frame is found again as the best region that overlaps its last pixels
+//! at a depth within 0.12 of its last; it keeps the focus unless another region outscores it by
+//! half for half a second. The reading is the median depth of the subject's region.
 
 use super::{depth_at, RelPoint};
 use crate::frame::Plane;
@@ -17,6 +18,9 @@ const STEP_TOL: f32 = 0.03;
 const MEAN_TOL: f32 = 0.05;
 const MIN_AREA: f32 = 0.02;
 const CENTRE_SIGMA: f32 = 0.25;
+/// Score factor of regions cut by the left, right or top edge (framing, background); the
+/// bottom edge is spared, as it cuts people.
+const EDGE_FACTOR: f32 = 0.3;
 const STICKINESS: f32 = 1.5;
 const SWITCH_AFTER: f64 = 0.5;
 /// How far the subject's depth may change between frames while it stays itself.
@@ -197,8 +201,10 @@ fn segment(depth: &Plane) -> Segmentation {
         }
         let (mut cx, mut cy, mut cw) = (0.0f32, 0.0f32, 0.0f32);
         let mut values = Vec::with_capacity(members.len());
+        let mut at_edge = false;
         for &i in &members {
             let (x, y) = (i % w, i / w);
+            at_edge |= x == 0 || x + 1 == w || y == 0;
             cx += x as f32;
             cy += y as f32;
             cw += weight(x, y);
@@ -211,7 +217,8 @@ fn segment(depth: &Plane) -> Segmentation {
             x: (cx / n + 0.5) / w as f32,
             y: (cy / n + 0.5) / h as f32,
         };
-        let score = cw / total_weight * (0.2 + depth).powi(2);
+        let edge = if at_edge { EDGE_FACTOR } else { 1.0 };
+        let score = cw / total_weight * (0.2 + depth).powi(2) * edge;
         regions.push(Region { id, size: members.len(), subject: Subject { centre, depth, area }, score });
     }
     Segmentation { width: w, height: h, label, regions }

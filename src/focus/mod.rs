@@ -1,7 +1,8 @@
 //! Focus control: which depth is sharp and how strong the blur is, frame by frame.
 //!
 //! - [`FocusController`] turns a [`FocusSpec`] (a fixed depth, a point, autofocus or a
-//!   [`Track`]) into a focal depth and blur per frame, in one pass with flat memory.
+//!   [`Track`]) into a focal depth and blur per frame, in one pass (memory flat but for the
+//!   optional per-frame history kept for `--write-focus-track`).
 //! - [`FocusSmoother`] is the focus motor for depths read from the picture: critically damped,
 //!   no overshoot, with a deadband so a still subject does not breathe.
 //! - [`Autofocus`] finds the subject (centre-weighted nearest large region) and keeps it.
