@@ -106,3 +106,29 @@ fn whole_chain_with_and_without_stabilisation() {
         assert!(stab.flicker.output.unwrap() < raw.flicker.output.unwrap());
     }
 }
+
+#[test]
+fn a_near_object_entering_does_not_rescale_the_background_at_once() {
+    // The network's disparity: a slope from 0 to 0.6; at frame 10 an object at 0.9 covers a
+    // quarter of the picture. Per-frame normalisation squeezes the background by a third at once.
+    let raw = |i: u64| {
+        let mut p = Plane::from_fn(96, 54, move |x, y| if i >= 10 && x > 60 && y > 20 { 0.9 } else { 0.6 * x as f32 / 95.0 });
+        p.normalise_min_max();
+        p
+    };
+    let mut s = DepthStabilizer::new();
+    let mut out = Vec::new();
+    for i in 0..40 {
+        let mut d = raw(i);
+        s.apply(&mut d);
+        out.push(d);
+    }
+    let bg = |p: &Plane| p.get(40, 10);
+    let raw_jump = (bg(&raw(10)) - bg(&raw(9))).abs();
+    let jump = (bg(&out[10]) - bg(&out[9])).abs();
+    let drift_1s = (bg(&out[39]) - bg(&out[9])).abs();
+    eprintln!("background change when the object enters: raw {raw_jump:.4}, stabilised {jump:.4}; stabilised after 1 s {drift_1s:.4}");
+    assert!(raw_jump > 0.1 && jump < 0.01, "{raw_jump} {jump}");
+    // The object is in front of everything.
+    assert!(out[10].get(80, 40) >= 0.99);
+}

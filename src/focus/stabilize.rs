@@ -5,9 +5,10 @@
 //! jump whenever anything near the extremes changes. [`DepthStabilizer`] undoes this in one pass:
 //!
 //! 1. **Align** each frame to the previous stabilised frame with a robust affine fit
-//!    `d' = a·d + b` over a grid of about 4 000 samples: least squares reweighted with Tukey's
-//!    biweight (scale from the median absolute residual), so whatever moves is left out of the
-//!    fit and the static scene sets the scale and shift.
+//!    `d' = a·d + b` over a grid of about 4 000 samples: least trimmed squares (the best-fitting
+//!    half of the samples), refined by least squares reweighted with Tukey's biweight (scale from
+//!    the median absolute residual), so whatever moves or changes is left out of the fit and the
+//!    static scene sets the scale and shift.
 //! 2. **Pull back** a little toward the frame's own normalisation each frame (2 %), so the output
 //!    does not drift from [0, 1] over a long shot while flicker is still divided about fifty-fold.
 //! 3. **Filter in time** per pixel: a change small against the fit's residual noise is averaged
@@ -137,9 +138,21 @@ pub(crate) fn robust_affine(xs: &[f32], ys: &[f32]) -> Option<Fit> {
         return None;
     }
     let mut w = vec![1.0f32; xs.len()];
-    let (mut a, mut b) = weighted_line(xs, ys, &w)?;
-    let mut sigma = 0.0;
     let mut res = vec![0.0f32; xs.len()];
+    // Start from the better of two least-trimmed-squares fits (the half of the samples that fit
+    // best), one begun from ordinary least squares and one from a pure shift: robust to nearly
+    // half of the picture moving or changing.
+    let ols = weighted_line(xs, ys, &w)?;
+    let mut shift: Vec<f32> = xs.iter().zip(ys).map(|(x, y)| y - x).collect();
+    let mid = shift.len() / 2;
+    let shift = (1.0, *shift.select_nth_unstable_by(mid, |p, q| p.total_cmp(q)).1);
+    let (mut a, mut b) = [ols, shift]
+        .into_iter()
+        .map(|start| trimmed_fit(xs, ys, start, &mut w, &mut res))
+        .min_by(|p, q| p.1.total_cmp(&q.1))
+        .map(|(fit, _)| fit)
+        .expect("two starts");
+    let mut sigma = 0.0;
     for _ in 0..6 {
         for i in 0..xs.len() {
             res[i] = ys[i] - (a * xs[i] + b);
@@ -161,6 +174,33 @@ pub(crate) fn robust_affine(xs: &[f32], ys: &[f32]) -> Option<Fit> {
     let tol = (3.0 * sigma).max(0.02);
     let inliers = xs.iter().zip(ys).filter(|(x, y)| (**y - (a * **x + b)).abs() < tol).count() as f32 / xs.len() as f32;
     Some(Fit { a, b, sigma, inliers })
+}
+
+/// Concentration steps of least trimmed squares from `start`: refit on the half of the samples
+/// with the smallest residuals until the half stops changing (at most 10 steps). Returns the
+/// line and the sum of its smallest half of squared residuals.
+fn trimmed_fit(xs: &[f32], ys: &[f32], start: (f32, f32), w: &mut [f32], res: &mut [f32]) -> ((f32, f32), f32) {
+    let (mut a, mut b) = start;
+    let mut cost = f32::INFINITY;
+    for _ in 0..10 {
+        for i in 0..xs.len() {
+            res[i] = (ys[i] - (a * xs[i] + b)).abs();
+        }
+        let cut = median_abs(res);
+        let trimmed: f32 = res.iter().filter(|r| **r <= cut).map(|r| r * r).sum();
+        if trimmed >= cost * (1.0 - 1e-6) {
+            break;
+        }
+        cost = trimmed;
+        for i in 0..xs.len() {
+            w[i] = if res[i] <= cut { 1.0 } else { 0.0 };
+        }
+        match weighted_line(xs, ys, w) {
+            Some(line) => (a, b) = line,
+            None => break,
+        }
+    }
+    ((a, b), cost)
 }
 
 /// Weighted least-squares line; a flat `x` gives `a = 1` and the weighted mean offset.
