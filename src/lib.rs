@@ -20,6 +20,7 @@
 pub mod focus;
 pub mod frame;
 pub mod lens;
+pub mod synth;
 pub mod upsample;
 
 pub use frame::{Plane, RgbImage};

@@ -6,8 +6,10 @@
 //! §3.2.2: the aperture scales the signed depth), with `max_blur` in pixels of the picture being
 //! rendered: callers scale the user's full-resolution value by the working scale.
 
+pub mod aperture;
 pub mod physical;
 pub mod reference;
+pub mod scatter;
 
 use crate::frame::{Plane, RgbImage};
 
