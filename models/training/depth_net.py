@@ -79,9 +79,9 @@ class DepthNet(nn.Module):
         self.u3 = Up(c4, c3, c3)
         self.u2 = Up(c3, c2, c2)
         self.u1 = Up(c2, c1, c1)
-        self.u0 = Up(c1, c0, 24)
-        self.depth_head = head(24)
-        self.seg_head = head(24)
+        self.u0 = Up(c1, c0, 16)
+        self.depth_head = head(16)
+        self.seg_head = head(16)
 
     def forward(self, image):
         x = (image - self.mean) / self.std

@@ -88,7 +88,7 @@ def main():
         "heldout_note": "ordinal agreement of 50000 random pixel pairs (GT differing >3 %), vs a vertical ramp on the same pairs; "
                         "motorcycle (skimage) and aloe (opencv-doc); models/training/eval_depth.py",
     }
-    update_manifest(os.path.join(MODELS, "manifest.json"), "depth", entry)
+    update_manifest(os.path.join(os.path.dirname(os.path.abspath(a.out)), "manifest.json"), "depth", entry)
     print("manifest updated")
 
 

@@ -67,7 +67,7 @@ def main():
              "wall_time_s": round(st["wall"], 1), "loss": args.get("loss"), "corrupt_share": args.get("corrupt"),
              "machine": "2-core shared CPU, torch 2 threads"}
     sd_doc = "(D - d_f) * alpha, alpha = r / r_max, r = max_blur in pixels at this resolution; blur radius = r_max*|signed_depth|"
-    update_manifest(os.path.join(MODELS, "manifest.json"), "lens", {
+    update_manifest(os.path.join(a.outdir, "manifest.json"), "lens", {
         "file": "lens.onnx", "sha256": sha256(lp), "bytes": os.path.getsize(lp), "kind": "lens", "opset": 17,
         "inputs": [{"name": "image", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "RGB [0,1] gamma-encoded"},
                    {"name": "signed_depth", "shape": [1, 1, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": sd_doc + "; in [-1,1]"}],
@@ -75,13 +75,13 @@ def main():
         "metadata": {"deeplens.kind": "lens", "deeplens.r_max": str(R_MAX), "deeplens.input_multiple": "8"},
         "parameters": int(sum(p.numel() for p in lens.parameters())), "seed": args.get("seed"), "command": a.command,
         "training": train, "ort_cpu_ms_median": {"256x144": round(ms_l, 2)}, "heldout": scores})
-    update_manifest(os.path.join(MODELS, "manifest.json"), "upsample", {
+    update_manifest(os.path.join(a.outdir, "manifest.json"), "upsample", {
         "file": "upsample.onnx", "sha256": sha256(up), "bytes": os.path.getsize(up), "kind": "upsample", "opset": 17,
         "inputs": [{"name": "guide", "shape": [1, 3, "2h", "2w"], "layout": "NCHW", "dtype": "float32", "range": "all-in-focus RGB [0,1] at the output level"},
                    {"name": "low_image", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "all-in-focus RGB [0,1] at the low level"},
                    {"name": "low_blur", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "shallow-DoF RGB at the low level (lens output or previous step)"},
                    {"name": "low_signed_depth", "shape": [1, 1, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": sd_doc + ", r at the LOW level (may exceed 1 at later steps)"}],
-        "outputs": [{"name": "output", "shape": [1, 3, "2h", "2w"], "layout": "NCHW", "dtype": "float32", "range": "M_A*guide + M_L*bilinear_up(low_blur), M_A+M_L=1"}],
+        "outputs": [{"name": "output", "shape": [1, 3, "2h", "2w"], "layout": "NCHW", "dtype": "float32", "range": "M_A*guide + M_L*bilinear_up(low_blur), M_L = 1 - M_A"}],
         "metadata": {"deeplens.kind": "upsample", "deeplens.r_max": str(R_MAX), "deeplens.input_multiple": "1"},
         "parameters": int(sum(p.numel() for p in ups.parameters())), "seed": args.get("seed"), "command": a.command,
         "training": train, "ort_cpu_ms_median": {"512x288": round(ms_u, 2)}, "heldout": scores})

@@ -47,7 +47,7 @@ def cr(cin, cout, k=3, s=1):
 class KernelNet(nn.Module):
     """Encoder-decoder (to 1/8) over signed depth and image predicting c kernel weights per pixel."""
 
-    def __init__(self, w=24):
+    def __init__(self, w=16):
         super().__init__()
         self.e0 = nn.Sequential(cr(5, w), cr(w, w))
         self.e1 = nn.Sequential(cr(w, w * 2, s=2), cr(w * 2, w * 2))
@@ -84,18 +84,20 @@ class LensNet(nn.Module):
 
 
 class UpsampleNet(nn.Module):
-    def __init__(self, w=16):
+    """Light at the high resolution (it runs at every level up to the output size): low features
+    (image, blur, signed depth) at the low level, one conv of guide features at the high level."""
+
+    def __init__(self, w=16, wh=8):
         super().__init__()
-        self.low = nn.Sequential(cr(7, w), cr(w, w), cr(w, w))
-        self.high = nn.Sequential(cr(3, w), cr(w, w))
-        self.mix = nn.Sequential(cr(2 * w, w), nn.Conv2d(w, 2, 3, 1, 1))
+        self.low = nn.Sequential(cr(7, w), cr(w, wh))
+        self.high = cr(3, wh)
+        self.mix = nn.Sequential(cr(2 * wh, wh), nn.Conv2d(wh, 1, 1))
 
     def forward(self, guide, low_image, low_blur, low_signed_depth):
         lf = self.low(torch.cat([low_image, low_blur, low_signed_depth], 1))
         up_blur = up_to(low_blur, guide)
-        m = self.mix(torch.cat([up_to(lf, guide), self.high(guide)], 1))
-        m = torch.softmax(m, 1)
-        return m[:, 0:1] * guide + m[:, 1:2] * up_blur  # Eq. 3
+        m_a = torch.sigmoid(self.mix(torch.cat([up_to(lf, guide), self.high(guide)], 1)))
+        return m_a * guide + (1 - m_a) * up_blur  # Eq. 3 with M_L = 1 - M_A
 
 
 def normalised_loss(pred, target, alpha=1.5, eps=1e-8):

@@ -35,11 +35,12 @@ class Batches:
     """Random crops (60-100 % of the frame, aspect kept) resized to the training size, horizontal
     flips; the disparity target is min-max renormalised per crop as in the paper."""
 
-    def __init__(self, path, rng):
+    def __init__(self, path, rng, size=None):
         d = np.load(path)
         self.rgb, self.disp, self.fg = d["rgb"], d["disp"], d["fg"]
         self.rng = rng
         self.h, self.w = self.rgb.shape[1:3]
+        self.out = size or (self.h, self.w)
 
     def __len__(self):
         return len(self.rgb)
@@ -56,7 +57,7 @@ class Batches:
                 y0, x0 = self.rng.integers(0, self.h - ch + 1), self.rng.integers(0, self.w - cw + 1)
                 sl = (slice(None), slice(y0, y0 + ch), slice(x0, x0 + cw))
                 parts = [t[i][sl][None] for t in (x, d, m)]
-                parts = [F.interpolate(t, size=(self.h, self.w), mode="bilinear", align_corners=False) for t in parts]
+                parts = [F.interpolate(t, size=self.out, mode="bilinear", align_corners=False) for t in parts]
                 if self.rng.random() < 0.5:
                     parts = [t.flip(-1) for t in parts]
                 xs.append(parts[0]); ds.append(parts[1]); ms.append(parts[2])
@@ -72,7 +73,8 @@ def main():
     ap.add_argument("--data", default="/work/data/depth/depth_0.npz")
     ap.add_argument("--val", default=None, help="held-out synthetic set (other seed)")
     ap.add_argument("--steps", type=int, default=5000)
-    ap.add_argument("--batch", type=int, default=12)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--size", type=int, nargs=2, default=[96, 128], metavar=("H", "W"), help="training crop size")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--gamma", type=float, default=0.5, help="segmentation weight (Eq. 1)")
     ap.add_argument("--grad-weight", type=float, default=0.5)
@@ -83,7 +85,7 @@ def main():
     net = DepthNet()
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     step, wall = restore(ck_path, {"model": net}, opt, rng)
-    data = Batches(a.data, rng)
+    data = Batches(a.data, rng, tuple(a.size))
     val = Batches(a.val, np.random.default_rng(1)) if a.val else None
     log = CsvLog(os.path.join(HERE, "logs", f"depth_{a.tag}.csv"),
                  ["step", "loss", "depth_l1", "seg_l1", "grad", "val_depth_l1", "lr", "wall_s"], resume=step > 0)

@@ -13,7 +13,6 @@ low_signed_depth uses the same scaling at the low level.  Random crops, flips.
 """
 import argparse
 import glob
-import json
 import os
 import time
 
@@ -24,6 +23,7 @@ from tqdm import tqdm
 
 from common import CsvLog, add_run_args, checkpoint, cosine_lr, restore, start_run
 from lens_net import LensNet, UpsampleNet, normalised_loss
+from synth_io import read_sample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 R_MAX = 16.0  # px at the lens working resolution
@@ -35,16 +35,11 @@ def load_synth(folder, cache=None):
     if os.path.exists(cache):
         d = np.load(cache)
         return {k: d[k] for k in d.files}
-    import imageio.v3 as iio
     metas = sorted(glob.glob(os.path.join(folder, "[0-9]*.json")))
     inp, dep, cor, tgt, foc, mb = [], [], [], [], [], []
     for m in tqdm(metas, desc="load synth"):
-        stem = m[:-5]
-        j = json.load(open(m))
-        inp.append(iio.imread(stem + "_input.png")[..., :3])
-        dep.append(iio.imread(stem + "_depth.png"))
-        cor.append(iio.imread(stem + "_depth_corrupt.png"))
-        tgt.append(iio.imread(stem + "_target.png")[..., :3])
+        i, t, d, c, j = read_sample(m[:-5])
+        inp.append(i); tgt.append(t); dep.append(d); cor.append(c)
         foc.append(j["focus"]); mb.append(j["max_blur"])
     d = dict(input=np.stack(inp), depth=np.stack(dep), depth_corrupt=np.stack(cor), target=np.stack(tgt),
              focus=np.array(foc, np.float32), max_blur=np.array(mb, np.float32))
@@ -87,7 +82,7 @@ def main():
     ap.add_argument("--data", default="/work/data/lens/train")
     ap.add_argument("--val", default="/work/data/lens/val")
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=6)
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--loss", choices=["normalised", "l1"], default="normalised")
