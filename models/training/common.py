@@ -27,13 +27,18 @@ def load_ckpt(path):
 
 
 class CsvLog:
-    def __init__(self, path, fields, resume):
+    """Loss log; on resume, rows past the checkpoint's step (lost work) are dropped first."""
+
+    def __init__(self, path, fields, resume_step=0):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        new = not (resume and os.path.exists(path))
-        self.f = open(path, "w" if new else "a", newline="")
+        rows = []
+        if resume_step and os.path.exists(path):
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        self.f = open(path, "w", newline="")
         self.w = csv.DictWriter(self.f, fieldnames=fields)
-        if new:
-            self.w.writeheader()
+        self.w.writeheader()
+        self.w.writerows(rows)
         self.t0 = time.time()
 
     def write(self, **row):
@@ -74,6 +79,8 @@ def add_run_args(ap, ckpt_dir):
     ap.add_argument("--ckpt", default=ckpt_dir)
     ap.add_argument("--tag", default="seed0")
     ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="stop (with a checkpoint) at this step; the learning-rate schedule still spans --steps")
 
 
 def start_run(a):

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
-from synth_io import read_sample
+from synth_io import imread, read_sample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -77,27 +77,52 @@ def score(out, tgt, dep, max_blur):
             "edge_psnr": psnr(out, tgt, np.broadcast_to(band, out.shape))}
 
 
-def evaluate(folder, models, which="true", limit=None):
+def synth_items(folder, limit=None):
+    """(name, input, truth, depth, corrupted depth, focus, max_blur, extra renders) of a synth folder."""
     import glob
-    stems = sorted(p[:-5] for p in glob.glob(os.path.join(folder, "[0-9]*.json")))[:limit]
+    for stem in sorted(p[:-5] for p in glob.glob(os.path.join(folder, "[0-9]*.json")))[:limit]:
+        inp, tgt, dep, cor, j = load_sample(stem)
+        yield os.path.basename(stem), inp, tgt, dep, cor, j["focus"], j["max_blur"], {}
+
+
+def thinlens_items(folder):
+    """Blender Cycles thin-lens scenes (NAME_input/_depth/_dof/_defocus.png + NAME.json)."""
+    import glob
+    for js in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        stem = js[:-5]
+        j = json.load(open(js))
+        u = lambda a: a.astype(np.float32) / (255 if a.dtype == np.uint8 else 65535)
+        inp = u(imread(stem + "_input.png")[..., :3]).transpose(2, 0, 1)
+        tgt = u(imread(stem + "_dof.png")[..., :3]).transpose(2, 0, 1)
+        dep = u(imread(stem + "_depth.png"))
+        extra = {}
+        if os.path.exists(stem + "_defocus.png"):
+            extra["blender_defocus"] = u(imread(stem + "_defocus.png")[..., :3]).transpose(2, 0, 1)
+        yield os.path.basename(stem), inp, tgt, dep, dep, j["focus"], j["max_blur"], extra
+
+
+def evaluate(items, models, which="true"):
     r = Learned(models)
-    rows = []
-    for s in stems:
-        inp, tgt, dep, cor, j = load_sample(s)
+    rows = {}
+    for name, inp, tgt, dep, cor, focus, max_blur, extra in items:
         d = dep if which == "true" else cor
-        out = r.render(inp, d, j["focus"], j["max_blur"])
-        rows.append(score(out, tgt, dep, j["max_blur"]))
-    return {k: float(np.nanmean([x[k] for x in rows])) for k in rows[0]} | {"samples": len(rows)}
+        outs = {"learned": r.render(inp, d, focus, max_blur), **extra}
+        for k, out in outs.items():
+            rows.setdefault(k, []).append(score(out, tgt, dep, max_blur))
+    return {k: {m: round(float(np.nanmean([x[m] for x in v])), 3) for m in v[0]} | {"samples": len(v)}
+            for k, v in rows.items()}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="/work/data/lens/test")
+    ap.add_argument("--thinlens", default=None, help="folder of Blender thin-lens scenes instead of --data")
     ap.add_argument("--models", default=os.path.dirname(HERE))
     ap.add_argument("--depth", choices=["true", "corrupt"], default="true")
     ap.add_argument("--limit", type=int, default=None)
     a = ap.parse_args()
-    print(json.dumps(evaluate(a.data, a.models, a.depth, a.limit)))
+    items = thinlens_items(a.thinlens) if a.thinlens else synth_items(a.data, a.limit)
+    print(json.dumps(evaluate(items, a.models, a.depth)))
 
 
 if __name__ == "__main__":

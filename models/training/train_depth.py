@@ -88,11 +88,12 @@ def main():
     data = Batches(a.data, rng, tuple(a.size))
     val = Batches(a.val, np.random.default_rng(1)) if a.val else None
     log = CsvLog(os.path.join(HERE, "logs", f"depth_{a.tag}.csv"),
-                 ["step", "loss", "depth_l1", "seg_l1", "grad", "val_depth_l1", "lr", "wall_s"], resume=step > 0)
+                 ["step", "loss", "depth_l1", "seg_l1", "grad", "val_depth_l1", "lr", "wall_s"], resume_step=step)
     bar = tqdm(total=a.steps, initial=step, desc="depth", dynamic_ncols=True)
     net.train()
     t_last = time.time()
-    while step < a.steps:
+    end = min(a.steps, a.stop_at or a.steps)
+    while step < end:
         lr = cosine_lr(step, a.steps, a.lr)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -111,7 +112,7 @@ def main():
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", d=f"{ld.item():.4f}")
         vl = ""
-        if step % a.ckpt_every == 0 or step == a.steps:
+        if step % a.ckpt_every == 0 or step == end:
             if val is not None:
                 net.eval()
                 with torch.no_grad():

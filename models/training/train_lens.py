@@ -99,11 +99,12 @@ def main():
     val = load_synth(a.val) if a.val and os.path.isdir(a.val) else None
     lossf = normalised_loss if a.loss == "normalised" else (lambda p, t: (p - t).abs().mean())
     log = CsvLog(os.path.join(HERE, "logs", f"lens_{a.tag}.csv"),
-                 ["step", "loss", "loss_L", "loss_H", "val_psnr_H", "lr", "wall_s"], resume=step > 0)
+                 ["step", "loss", "loss_L", "loss_H", "val_psnr_H", "lr", "wall_s"], resume_step=step)
     bar = tqdm(total=a.steps, initial=step, desc=f"lens[{a.tag}]", dynamic_ncols=True)
     t_last = time.time()
     n = len(data["focus"])
-    while step < a.steps:
+    end = min(a.steps, a.stop_at or a.steps)
+    while step < end:
         lr = cosine_lr(step, a.steps, a.lr)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -122,7 +123,7 @@ def main():
         bar.update(1)
         bar.set_postfix(L=f"{lL.item():.4f}", H=f"{lH.item():.4f}")
         vp = ""
-        if step % a.ckpt_every == 0 or step == a.steps:
+        if step % a.ckpt_every == 0 or step == end:
             if val is not None:
                 with torch.no_grad():
                     vi = np.arange(min(16, len(val["focus"])))
