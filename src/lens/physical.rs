@@ -36,6 +36,9 @@ use rayon::prelude::*;
 /// Slices are `1 + |s| / SLICE_GROWTH` pixels of radius wide.
 const SLICE_GROWTH: f32 = 6.0;
 
+/// Slices whose radius is at least this are scattered at half resolution.
+const HALF_RES_RADIUS: f32 = 6.0;
+
 /// Physically based lens blur in linear light.
 #[derive(Default)]
 pub struct PhysicalRenderer;
@@ -137,7 +140,9 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
             let c = [rgb.data[i * 3], rgb.data[i * 3 + 1], rgb.data[i * 3 + 2]];
             let mut l = c.map(|v| lut.get(v));
             if boost > 0.0 {
-                let t = ((c[0].max(c[1]).max(c[2]) - 0.92) / 0.08).clamp(0.0, 1.0);
+                // Clipped highlights are near white: key on the smallest channel so saturated
+                // colours (a pure magenta) are left alone.
+                let t = ((c[0].min(c[1]).min(c[2]) - 0.9) / 0.1).clamp(0.0, 1.0);
                 let g = 1.0 + boost * t * t * (3.0 - 2.0 * t);
                 l = l.map(|v| v * g);
             }
@@ -156,6 +161,10 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
     let mut acc = vec![[0.0f32; 4]; n];
     let mut layer = vec![[0.0f32; 4]; n];
     let mut splats = SplatRows::new(pw, ph);
+    let (hw, hh) = (pw.div_ceil(2), ph.div_ceil(2));
+    let half_bokeh = Bokeh::padded(params, w.div_ceil(2), h.div_ceil(2), pad / 2);
+    let mut half_splats = SplatRows::new(hw, hh);
+    let mut half_layer = vec![[0.0f32; 4]; hw * hh];
     let mut counts = vec![0usize; (k_max - k_min + 1) as usize];
     slice.iter().for_each(|&k| counts[(k - k_min) as usize] += 1);
     for k in k_min..=k_max {
@@ -165,23 +174,61 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
         let hidden = k < k_max && slice.iter().zip(&band).any(|(&s, &b)| s > k && b <= k);
         let fill = if hidden { Some(HiddenFill::new(&lin, &slice, pw, ph, k)) } else { None };
         let rk = slice_radius(k);
-        splats.rows.par_iter_mut().enumerate().for_each(|(y, row)| {
-            row.clear();
-            for x in 0..pw {
-                let i = y * pw + x;
-                let s = slice[i];
-                if s == k {
-                    let c = lin[i];
-                    row.push(Splat::with_areas(&bokeh, &areas, x, y, sig[i].abs(), [c[0], c[1], c[2], 1.0]));
-                } else if s > k && band[i] <= k {
-                    let c = fill.as_ref().map_or([0.0; 3], |f| f.at(x, y));
-                    row.push(Splat::with_areas(&bokeh, &areas, x, y, rk, [c[0], c[1], c[2], 1.0]));
+        if rk >= HALF_RES_RADIUS {
+            // Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth
+            // of the work) and read the layer back bilinearly.
+            half_splats.rows.par_iter_mut().enumerate().for_each(|(hy, row)| {
+                row.clear();
+                for hx in 0..hw {
+                    let mut sum = [0.0f32; 4];
+                    let mut rsum = 0.0f32;
+                    for y in 2 * hy..(2 * hy + 2).min(ph) {
+                        for x in 2 * hx..(2 * hx + 2).min(pw) {
+                            let i = y * pw + x;
+                            let (c, r) = if slice[i] == k {
+                                (lin[i], sig[i].abs())
+                            } else if slice[i] > k && band[i] <= k {
+                                (fill.as_ref().map_or([0.0; 3], |f| f.at(x, y)), rk)
+                            } else {
+                                continue;
+                            };
+                            sum = [sum[0] + c[0], sum[1] + c[1], sum[2] + c[2], sum[3] + 1.0];
+                            rsum += r;
+                        }
+                    }
+                    if sum[3] > 0.0 {
+                        let r = 0.5 * rsum / sum[3];
+                        row.push(Splat::with_areas(&half_bokeh, &areas, hx, hy, r, sum.map(|v| v * 0.25)));
+                    }
                 }
-            }
-        });
-        splats.r_max = splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
-        layer.par_iter_mut().for_each(|v| *v = [0.0; 4]);
-        splats.scatter_into(&bokeh, &mut layer);
+            });
+            half_splats.r_max = half_splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
+            half_layer.par_iter_mut().for_each(|v| *v = [0.0; 4]);
+            half_splats.scatter_into(&half_bokeh, &mut half_layer);
+            layer.par_chunks_mut(pw).enumerate().for_each(|(y, row)| {
+                for (x, v) in row.iter_mut().enumerate() {
+                    *v = bilinear_half(&half_layer, hw, hh, x, y);
+                }
+            });
+        } else {
+            splats.rows.par_iter_mut().enumerate().for_each(|(y, row)| {
+                row.clear();
+                for x in 0..pw {
+                    let i = y * pw + x;
+                    let s = slice[i];
+                    if s == k {
+                        let c = lin[i];
+                        row.push(Splat::with_areas(&bokeh, &areas, x, y, sig[i].abs(), [c[0], c[1], c[2], 1.0]));
+                    } else if s > k && band[i] <= k {
+                        let c = fill.as_ref().map_or([0.0; 3], |f| f.at(x, y));
+                        row.push(Splat::with_areas(&bokeh, &areas, x, y, rk, [c[0], c[1], c[2], 1.0]));
+                    }
+                }
+            });
+            splats.r_max = splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
+            layer.par_iter_mut().for_each(|v| *v = [0.0; 4]);
+            splats.scatter_into(&bokeh, &mut layer);
+        }
         acc.par_iter_mut().zip(&layer).for_each(|(o, v)| {
             let a = v[3];
             // Mixed radii are not an exact partition of unity: renormalise where over one.
@@ -252,14 +299,14 @@ impl HiddenFill {
 
 /// Sample a half-resolution grid at full-resolution pixel (x, y).
 #[inline]
-fn bilinear_half(src: &[[f32; 3]], cw: usize, ch: usize, x: usize, y: usize) -> [f32; 3] {
+fn bilinear_half<const C: usize>(src: &[[f32; C]], cw: usize, ch: usize, x: usize, y: usize) -> [f32; C] {
     let fx = ((x as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (cw - 1) as f32);
     let fy = ((y as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (ch - 1) as f32);
     let (x0, y0) = (fx as usize, fy as usize);
     let (x1, y1) = ((x0 + 1).min(cw - 1), (y0 + 1).min(ch - 1));
     let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
     let (a, b, c, d) = (src[y0 * cw + x0], src[y0 * cw + x1], src[y1 * cw + x0], src[y1 * cw + x1]);
-    [0, 1, 2].map(|k| {
+    std::array::from_fn(|k| {
         let top = a[k] + (b[k] - a[k]) * tx;
         let bot = c[k] + (d[k] - c[k]) * tx;
         top + (bot - top) * ty
