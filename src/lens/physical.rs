@@ -37,7 +37,7 @@ use rayon::prelude::*;
 const SLICE_GROWTH: f32 = 6.0;
 
 /// Slices whose radius is at least this are scattered at half resolution.
-const HALF_RES_RADIUS: f32 = 6.0;
+const HALF_RES_RADIUS: f32 = 8.0;
 
 /// Physically based lens blur in linear light.
 #[derive(Default)]
