@@ -181,8 +181,9 @@ pub fn deposit_span<const C: usize>(diff: &mut [[f32; C]], width: usize, a: f32,
     if b <= a {
         return;
     }
-    let ia = (a + 0.5).floor() as usize;
-    let ib = ((b + 0.5).floor() as usize).min(width - 1);
+    // Both are ≥ 0 here, so truncation is floor (and much cheaper than `floorf`).
+    let ia = (a + 0.5) as usize;
+    let ib = ((b + 0.5) as usize).min(width - 1);
     if ia >= ib {
         let c = b - a;
         for k in 0..C {

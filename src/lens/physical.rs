@@ -28,7 +28,7 @@
 //! so the frame border needs no special case.
 
 use super::aperture::Bokeh;
-use super::scatter::{AreaTable, Splat, SplatRows};
+use super::scatter::{AreaTable, Rect, Splat, SplatRows};
 use super::{from_linear, to_linear, LensBlur, LensParams};
 use crate::frame::{Plane, RgbImage};
 use rayon::prelude::*;
@@ -100,6 +100,26 @@ impl LinearLut {
     }
 }
 
+/// sRGB encoding of linear values in [0, 1] (clipped above) by a table over `sqrt(v)`, where
+/// the curve is smooth enough for linear interpolation.
+struct EncodeLut(Vec<f32>);
+
+impl EncodeLut {
+    const N: usize = 4096;
+
+    fn new() -> Self {
+        Self((0..=Self::N + 1).map(|i| from_linear((i as f32 / Self::N as f32).min(1.0).powi(2))).collect())
+    }
+
+    #[inline]
+    fn get(&self, v: f32) -> f32 {
+        let f = v.clamp(0.0, 1.0).sqrt() * Self::N as f32;
+        let i = f as usize;
+        let t = f - i as f32;
+        self.0[i] + (self.0[i + 1] - self.0[i]) * t
+    }
+}
+
 /// Reflect index into `0..n` (…2 1 0 1 2…).
 #[inline]
 fn reflect(i: isize, n: usize) -> usize {
@@ -165,21 +185,45 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
     let half_bokeh = Bokeh::padded(params, w.div_ceil(2), h.div_ceil(2), pad / 2);
     let mut half_splats = SplatRows::new(hw, hh);
     let mut half_layer = vec![[0.0f32; 4]; hw * hh];
-    let mut counts = vec![0usize; (k_max - k_min + 1) as usize];
-    slice.iter().for_each(|&k| counts[(k - k_min) as usize] += 1);
+    // Per slice: the box around its pixels and its hidden extension, and its largest radius,
+    // so each slice's passes touch only the area it can reach.
+    let ns = (k_max - k_min + 1) as usize;
+    let mut boxes = vec![Rect::empty(); ns];
+    let mut own = vec![0usize; ns];
+    let mut hidden = vec![false; ns];
+    let mut reach = vec![0.0f32; ns];
+    for y in 0..ph {
+        for x in 0..pw {
+            let i = y * pw + x;
+            let k = (slice[i] - k_min) as usize;
+            boxes[k].add(x, y);
+            own[k] += 1;
+            reach[k] = reach[k].max(sig[i].abs());
+            for j in (band[i] - k_min) as usize..k {
+                boxes[j].add(x, y);
+                hidden[j] = true;
+            }
+        }
+    }
     for k in k_min..=k_max {
-        if counts[(k - k_min) as usize] == 0 {
+        let ki = (k - k_min) as usize;
+        if own[ki] == 0 {
             continue;
         }
-        let hidden = k < k_max && slice.iter().zip(&band).any(|(&s, &b)| s > k && b <= k);
-        let fill = if hidden { Some(HiddenFill::new(&lin, &slice, pw, ph, k)) } else { None };
+        let fill = if hidden[ki] { Some(HiddenFill::new(&lin, &slice, pw, ph, k)) } else { None };
         let rk = slice_radius(k);
+        let rect = boxes[ki].grown(reach[ki].max(rk).ceil() as usize + 2, pw, ph);
+        layer[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).for_each(|row| row[rect.x0..rect.x1].fill([0.0; 4]));
         if rk >= HALF_RES_RADIUS {
             // Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth
             // of the work) and read the layer back bilinearly.
+            let hrect = rect.halved(hw, hh);
             half_splats.rows.par_iter_mut().enumerate().for_each(|(hy, row)| {
                 row.clear();
-                for hx in 0..hw {
+                if hy < hrect.y0 || hy >= hrect.y1 {
+                    return;
+                }
+                for hx in hrect.x0..hrect.x1 {
                     let mut sum = [0.0f32; 4];
                     let mut rsum = 0.0f32;
                     for y in 2 * hy..(2 * hy + 2).min(ph) {
@@ -203,17 +247,22 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
                 }
             });
             half_splats.r_max = half_splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
-            half_layer.par_iter_mut().for_each(|v| *v = [0.0; 4]);
-            half_splats.scatter_into(&half_bokeh, &mut half_layer);
-            layer.par_chunks_mut(pw).enumerate().for_each(|(y, row)| {
-                for (x, v) in row.iter_mut().enumerate() {
-                    *v = bilinear_half(&half_layer, hw, hh, x, y);
+            // One half-resolution pixel more on each side for the bilinear read-back.
+            let hread = hrect.grown(1, hw, hh);
+            half_layer[hread.y0 * hw..hread.y1 * hw].par_chunks_mut(hw).for_each(|row| row[hread.x0..hread.x1].fill([0.0; 4]));
+            half_splats.scatter_into_rect(&half_bokeh, &mut half_layer, hread);
+            layer[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).enumerate().for_each(|(dy, row)| {
+                for x in rect.x0..rect.x1 {
+                    row[x] = bilinear_half(&half_layer, hw, hh, x, rect.y0 + dy);
                 }
             });
         } else {
             splats.rows.par_iter_mut().enumerate().for_each(|(y, row)| {
                 row.clear();
-                for x in 0..pw {
+                if y < rect.y0 || y >= rect.y1 {
+                    return;
+                }
+                for x in rect.x0..rect.x1 {
                     let i = y * pw + x;
                     let s = slice[i];
                     if s == k {
@@ -226,25 +275,27 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
                 }
             });
             splats.r_max = splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
-            layer.par_iter_mut().for_each(|v| *v = [0.0; 4]);
-            splats.scatter_into(&bokeh, &mut layer);
+            splats.scatter_into_rect(&bokeh, &mut layer, rect);
         }
-        acc.par_iter_mut().zip(&layer).for_each(|(o, v)| {
-            let a = v[3];
-            // Mixed radii are not an exact partition of unity: renormalise where over one.
-            let (c, a) = if a > 1.0 { ([v[0] / a, v[1] / a, v[2] / a], 1.0) } else { ([v[0], v[1], v[2]], a) };
-            let t = 1.0 - a;
-            *o = [c[0] + t * o[0], c[1] + t * o[1], c[2] + t * o[2], a + t * o[3]];
+        acc[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).zip(layer[rect.y0 * pw..rect.y1 * pw].par_chunks(pw)).for_each(|(orow, lrow)| {
+            for (o, v) in orow[rect.x0..rect.x1].iter_mut().zip(&lrow[rect.x0..rect.x1]) {
+                let a = v[3];
+                // Mixed radii are not an exact partition of unity: renormalise where over one.
+                let (c, a) = if a > 1.0 { ([v[0] / a, v[1] / a, v[2] / a], 1.0) } else { ([v[0], v[1], v[2]], a) };
+                let t = 1.0 - a;
+                *o = [c[0] + t * o[0], c[1] + t * o[1], c[2] + t * o[2], a + t * o[3]];
+            }
         });
     }
 
+    let enc = EncodeLut::new();
     let mut out = RgbImage::new(w, h);
     out.data.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
         for x in 0..w {
             let v = acc[(y + pad) * pw + x + pad];
             let inv = 1.0 / v[3].max(1e-6);
             for k in 0..3 {
-                row[x * 3 + k] = from_linear(v[k] * inv).min(1.0);
+                row[x * 3 + k] = enc.get(v[k] * inv);
             }
         }
     });
@@ -443,6 +494,17 @@ mod tests {
         for k in -10..=10i16 {
             assert_eq!(slice_of(slice_radius(k).copysign(k as f32)), k);
         }
+    }
+
+    #[test]
+    fn transfer_tables_match_the_curves() {
+        let (dec, enc) = (LinearLut::new(), EncodeLut::new());
+        for i in 0..=1000 {
+            let v = i as f32 / 1000.0;
+            assert!((dec.get(v) - to_linear(v)).abs() < 2e-5, "decode {v}");
+            assert!((enc.get(v) - from_linear(v)).abs() < 2e-4, "encode {v}");
+        }
+        assert_eq!(enc.get(3.0), enc.get(1.0));
     }
 
     #[test]
