@@ -332,7 +332,9 @@ fn shape_mask(rng: &mut Rng, w: usize, h: usize, pad: usize) -> Plane {
     let m = fw.min(fh);
     let soft = rng.range(0.7, 1.6);
     let n = 1 + rng.below(2);
-    let blobs: Vec<(f32, f32, f32, Vec<(f32, f32)>)> = (0..n)
+    // Centre x, centre y, base radius, (amplitude, phase) of harmonics 2…6.
+    type Blob = (f32, f32, f32, Vec<(f32, f32)>);
+    let blobs: Vec<Blob> = (0..n)
         .map(|_| {
             let cx = pad as f32 + rng.range(0.1, 0.9) * fw;
             let cy = pad as f32 + rng.range(0.1, 0.9) * fh;
@@ -426,8 +428,8 @@ fn add_highlights(rng: &mut Rng, img: &mut RgbImage) {
                 let a = (r + 0.5 - d).clamp(0.0, 1.0);
                 if a > 0.0 {
                     let i = (y as usize * w + x as usize) * 3;
-                    for k in 0..3 {
-                        img.data[i + k] += a * (tint[k] - img.data[i + k]);
+                    for (v, t) in img.data[i..i + 3].iter_mut().zip(tint) {
+                        *v += a * (t - *v);
                     }
                 }
             }

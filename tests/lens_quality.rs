@@ -174,7 +174,7 @@ fn blade_aperture_gives_a_polygon() {
         let (h0, h1) = (half_width(&hex, 40, 40), half_width(&hex, 40, 40 - (0.4 * r) as usize));
         let (d0, d1) = (half_width(&disc, 40, 40), half_width(&disc, 40, 40 - (0.6 * r) as usize));
         assert!(h0.abs_diff(h1) <= 1, "r {r}: hexagon rows {h0} {h1}");
-        assert!(d0 >= d1 + 1, "r {r}: disc rows {d0} {d1}");
+        assert!(d0 > d1, "r {r}: disc rows {d0} {d1}");
         assert!(((h0 as f32) - r * 30f32.to_radians().cos()).abs() <= 1.5, "r {r}: hexagon half-width {h0}");
         if r > 10.0 {
             let height = (1..40).take_while(|&t| lin(&hex, 40, 40 - t) > 0.25 * lin(&hex, 40, 40)).count();
@@ -222,5 +222,6 @@ fn consistent_across_working_resolutions() {
     let full = physical::render(&input, &depth, &p);
     let small = physical::render(&input.resize(64, 64), &depth.resize(64, 64), &p.scaled(0.5));
     let q = psnr(&full.resize(64, 64), &small, None);
+    println!("full vs half working resolution: {q:.2} dB");
     assert!(q > 32.0, "{q}");
 }

@@ -252,8 +252,8 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
             half_layer[hread.y0 * hw..hread.y1 * hw].par_chunks_mut(hw).for_each(|row| row[hread.x0..hread.x1].fill([0.0; 4]));
             half_splats.scatter_into_rect(&half_bokeh, &mut half_layer, hread);
             layer[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).enumerate().for_each(|(dy, row)| {
-                for x in rect.x0..rect.x1 {
-                    row[x] = bilinear_half(&half_layer, hw, hh, x, rect.y0 + dy);
+                for (x, v) in row.iter_mut().enumerate().take(rect.x1).skip(rect.x0) {
+                    *v = bilinear_half(&half_layer, hw, hh, x, rect.y0 + dy);
                 }
             });
         } else {
