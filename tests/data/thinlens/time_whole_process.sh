@@ -1,9 +1,10 @@
 #!/bin/sh
 # Whole-process time of the physical renderer (start-up, PNG decode, render, PNG encode) on each
 # thin-lens scene, median of 5 runs, next to the Defocus node's render time from NAME.json.
-# Build first: cargo build --release --no-default-features --example render_file
+# Build first: cargo build --release (BIN defaults to target/release/deeplens, run as the issue
+# states it: deeplens image IN OUT --depth D.png --focus F --max-blur R --renderer physical).
 set -e
-BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/examples/render_file}
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/deeplens}
 DIR=$(dirname "$0")
 for json in "$DIR"/*.json; do
   n=$(basename "$json" .json)
@@ -12,7 +13,7 @@ for json in "$DIR"/*.json; do
   times=""
   for i in 1 2 3 4 5; do
     s=$(date +%s%N)
-    "$BIN" "$DIR/${n}_input.png" "/tmp/deeplens_${n}_physical.png" --depth "$DIR/${n}_depth.png" --focus "$focus" --max-blur "$blur"
+    "$BIN" image "$DIR/${n}_input.png" "/tmp/deeplens_${n}_physical.png" -y --depth "$DIR/${n}_depth.png" --focus "$focus" --max-blur "$blur" --renderer physical
     e=$(date +%s%N)
     times="$times $(( (e - s) / 1000000 ))"
   done
