@@ -61,7 +61,21 @@ pub fn save_rgb(img: &RgbImage, path: &Path, deep: bool) -> Result<()> {
     let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
     let fmt = image::ImageFormat::from_extension(&ext).ok_or_else(|| anyhow!("{}: unknown picture format for this extension (use .png, .jpg, .tif …)", path.display()))?;
     let (w, h) = (img.width as u32, img.height as u32);
-    let res = if deep && matches!(fmt, image::ImageFormat::Png | image::ImageFormat::Tiff) {
+    if fmt == image::ImageFormat::Png {
+        // Fast deflate: a PNG written for the next tool in the chain, not for the archive.
+        use image::ImageEncoder;
+        let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?);
+        let enc = image::codecs::png::PngEncoder::new_with_quality(file, image::codecs::png::CompressionType::Fast, image::codecs::png::FilterType::Adaptive);
+        let res = if deep {
+            let words = img.to_rgb16();
+            let bytes: Vec<u8> = words.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            enc.write_image(&bytes, w, h, image::ExtendedColorType::Rgb16)
+        } else {
+            enc.write_image(&img.to_rgb8(), w, h, image::ExtendedColorType::Rgb8)
+        };
+        return res.map_err(|e| anyhow!("cannot write {}: {e}", path.display()));
+    }
+    let res = if deep && matches!(fmt, image::ImageFormat::Tiff) {
         image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(w, h, img.to_rgb16()).expect("size").save_with_format(path, fmt)
     } else {
         image::RgbImage::from_raw(w, h, img.to_rgb8()).expect("size").save_with_format(path, fmt)

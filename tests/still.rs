@@ -60,3 +60,22 @@ fn still_with_the_depth_model() {
     let (lo, hi) = dimg.pixels().fold((u16::MAX, 0), |(l, h), p| (l.min(p[0]), h.max(p[0])));
     assert!(hi > lo, "the predicted depth is not flat");
 }
+
+#[test]
+fn sixteen_bit_png_stays_sixteen_bit() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let img = image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(64, 32, |x, y| image::Rgb([(x * 1000) as u16, (y * 2000) as u16, 40000]));
+    img.save(dir.join("in.png")).unwrap();
+    let o = run(&["image", dir.join("in.png").to_str().unwrap(), dir.join("out.png").to_str().unwrap(), "--focus", "0.5", "--depth", dir.join("in.png").to_str().unwrap(), "--max-blur", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = image::open(dir.join("out.png")).unwrap();
+    assert_eq!(out.color(), image::ColorType::Rgb16);
+    // With no blur the picture comes back as it went in.
+    let out = out.to_rgb16();
+    for (a, b) in img.pixels().zip(out.pixels()) {
+        for k in 0..3 {
+            assert!((a[k] as i32 - b[k] as i32).abs() <= 2, "{a:?} vs {b:?}");
+        }
+    }
+}

@@ -111,6 +111,9 @@ impl Demuxer {
         for (k, v) in &spec.options {
             dict.set(k, v);
         }
+        if spec.format.is_some() || url.starts_with("/dev/") {
+            super::register_devices()?;
+        }
         let ictx = match &spec.format {
             Some(f) => {
                 let cf = CString::new(f.as_str()).map_err(|_| anyhow!("invalid format name '{f}'"))?;

@@ -24,9 +24,44 @@ pub fn init() -> Result<()> {
     INIT.call_once(|| {
         res = ffmpeg::init().map_err(|e| anyhow::anyhow!("cannot initialise FFmpeg: {e}"));
         ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
-        unsafe { ffmpeg::ffi::avdevice_register_all() };
     });
     res
+}
+
+/// Make FFmpeg's input devices (lavfi, v4l2, x11grab, alsa, …) available by loading libavdevice
+/// at run time. Linking it would pull SDL, X11, PulseAudio and GL into every start of the
+/// program (about 100 ms here, more than a whole 320×240 still takes), so it is loaded only when
+/// an input names a format or a device. Loaded once; later calls return the first result.
+pub fn register_devices() -> Result<()> {
+    static RESULT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    RESULT
+        .get_or_init(|| {
+            // libavdevice's major version follows libavformat's (59 for FFmpeg 5.x, 60 for 6.x …).
+            let major = unsafe { ffmpeg::ffi::avformat_version() } >> 16;
+            let names = [format!("libavdevice.so.{major}"), "libavdevice.so".to_string()];
+            let mut last = String::new();
+            for name in &names {
+                match unsafe { libloading::Library::new(name) } {
+                    Ok(lib) => {
+                        let f: libloading::Symbol<unsafe extern "C" fn()> = match unsafe { lib.get(b"avdevice_register_all\0") } {
+                            Ok(f) => f,
+                            Err(e) => {
+                                last = format!("{name}: {e}");
+                                continue;
+                            }
+                        };
+                        unsafe { f() };
+                        // Keep it loaded for the life of the process.
+                        std::mem::forget(lib);
+                        return Ok(());
+                    }
+                    Err(e) => last = format!("{name}: {e}"),
+                }
+            }
+            Err(format!("input devices need libavdevice, which could not be loaded ({last}); install libavdevice59 (Debian) or your FFmpeg's libavdevice"))
+        })
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Parse a time given as seconds (`12.5`) or `[HH:]MM:SS[.mmm]`.
