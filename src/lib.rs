@@ -36,3 +36,5 @@ pub mod pipeline;
 mod onnx_util;
 #[cfg(feature = "video")]
 pub mod convert;
+#[cfg(feature = "video")]
+pub mod live;
