@@ -172,18 +172,28 @@ pub struct LiveStats {
     pub peak_rss_mib: Option<f64>,
 }
 
-/// How `--output` is written: y4m (raw) to stdout unless told otherwise; a file's container
-/// follows its extension, raw video for y4m and nut, else a fast x264.
+/// How `--output` is written: y4m to stdout unless told otherwise; a file's container follows
+/// its extension: uncompressed for y4m (FFmpeg's y4m muxer takes `wrapped_avframe`) and nut,
+/// else a fast x264.
 fn output_spec(job: &PreviewJob, target: &Path, tmp: Option<PathBuf>) -> OutputSpec {
     let stdout = target.as_os_str() == "-";
     let ext = target.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
     let format = job.output_format.clone().or_else(|| (stdout || ext.as_deref() == Some("y4m")).then(|| "yuv4mpegpipe".to_string()));
-    let raw = matches!(format.as_deref(), Some("yuv4mpegpipe" | "nut" | "rawvideo")) || matches!(ext.as_deref(), Some("nut"));
-    let codec = job.codec.clone().unwrap_or_else(|| if raw { "rawvideo".into() } else { "libx264".into() });
+    let y4m = format.as_deref() == Some("yuv4mpegpipe");
+    let raw = matches!(format.as_deref(), Some("nut" | "rawvideo")) || (format.is_none() && ext.as_deref() == Some("nut"));
+    let codec = job.codec.clone().unwrap_or_else(|| {
+        if y4m {
+            "wrapped_avframe".into()
+        } else if raw {
+            "rawvideo".into()
+        } else {
+            "libx264".into()
+        }
+    });
     let x264 = codec == "libx264";
     OutputSpec {
         path: tmp.unwrap_or_else(|| target.to_path_buf()),
-        pix_fmt: (format.as_deref() == Some("yuv4mpegpipe")).then(|| "yuv420p".to_string()),
+        pix_fmt: y4m.then(|| "yuv420p".to_string()),
         format,
         preset: x264.then(|| "ultrafast".to_string()),
         encoder_options: if x264 { vec![("tune".into(), "zerolatency".into())] } else { vec![] },
@@ -329,6 +339,7 @@ fn ms_since(t: Instant) -> f64 {
 }
 
 /// How the window shows frames.
+#[cfg(feature = "window")]
 #[derive(Clone, Copy, Debug, Default)]
 struct ViewMode {
     depth: bool,
@@ -337,6 +348,7 @@ struct ViewMode {
 }
 
 /// Compose the picture to show: the result, the depth, or the source left and the result right.
+#[cfg(feature = "window")]
 fn compose(buf: &mut Vec<u32>, job: &Job, mode: ViewMode) {
     let out = job.output.as_ref().expect("upsample stage ran");
     let (w, h) = (out.width, out.height);
@@ -429,6 +441,9 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
             .name("capture".into())
             .spawn(move || -> Result<u64> {
                 let mut first: Option<Instant> = None;
+                // Wall-clock time of source time 0, for pacing.
+                let mut anchor: Option<Instant> = None;
+                let late_ms = (2.0 * interval_ms).max(100.0);
                 let r = demux.run(
                     Cut::default(),
                     &|| halt.load(Ordering::Relaxed),
@@ -440,7 +455,15 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                         }
                         if !device {
                             // Played at its own pace: wait until the frame's time comes (as ffmpeg -re).
-                            let due = t0 + Duration::from_secs_f64(f.t.max(0.0));
+                            // A frame that comes late (a slow source) moves the clock instead of a
+                            // burst of frames catching up, as a camera would.
+                            let a = anchor.get_or_insert(t0);
+                            let due = *a + Duration::from_secs_f64(f.t.max(0.0));
+                            let now = Instant::now();
+                            if now > due + Duration::from_secs_f64(late_ms / 1000.0) {
+                                *a += now - due;
+                            }
+                            let due = *a + Duration::from_secs_f64(f.t.max(0.0));
                             while let Some(left) = due.checked_duration_since(Instant::now()) {
                                 if halt.load(Ordering::Relaxed) {
                                     return false;
@@ -710,6 +733,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
         let now = Instant::now();
         let lat = now.duration_since(fj.born).as_secs_f64() * 1e3;
         hist.add(lat);
+        tracing::debug!(frame = fj.index, latency_ms = lat, depth_ms = ms.depth, lens_ms = ms.lens, upsample_ms = ms.upsample, work = ?work, "shown");
         shown += 1;
         first_shown.get_or_insert(now);
         if let Some(prev) = last_shown {
@@ -868,7 +892,7 @@ mod tests {
     fn output_defaults() {
         let job = PreviewJob::new(InputSpec::default(), RenderOptions::default());
         let s = output_spec(&job, Path::new("-"), None);
-        assert_eq!((s.format.as_deref(), s.codec.as_str(), s.pix_fmt.as_deref()), (Some("yuv4mpegpipe"), "rawvideo", Some("yuv420p")));
+        assert_eq!((s.format.as_deref(), s.codec.as_str(), s.pix_fmt.as_deref()), (Some("yuv4mpegpipe"), "wrapped_avframe", Some("yuv420p")));
         let s = output_spec(&job, Path::new("out.mp4"), None);
         assert_eq!((s.format.as_deref(), s.codec.as_str(), s.preset.as_deref()), (None, "libx264", Some("ultrafast")));
     }
