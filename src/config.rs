@@ -34,6 +34,8 @@ pub struct RenderOptions {
     pub highlight_boost: f32,
     pub focus_smoothing: Option<f32>,
     pub stabilize_depth: bool,
+    /// Keep the per-frame focus history (for `--write-focus-track`).
+    pub record_focus: bool,
     pub policy: WorkingPolicy,
     #[cfg(feature = "onnx")]
     pub runtime: crate::runtime::RuntimeOptions,
@@ -52,6 +54,7 @@ impl Default for RenderOptions {
             highlight_boost: 0.0,
             focus_smoothing: None,
             stabilize_depth: true,
+            record_focus: false,
             policy: WorkingPolicy::default(),
             #[cfg(feature = "onnx")]
             runtime: Default::default(),
@@ -135,7 +138,7 @@ impl RenderOptions {
             Some(self.load_depth_model()?)
         };
         let (lens, upsampler, policy) = self.renderers()?;
-        let mut focus = FocusController::new(self.focus.clone(), self.blur, rotation);
+        let mut focus = FocusController::new(self.focus.clone(), self.blur, rotation).with_display_width(display_width).with_history(self.record_focus);
         if let Some(s) = self.focus_smoothing {
             focus = focus.with_smoothing(s);
         }

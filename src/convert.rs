@@ -35,6 +35,8 @@ pub struct ConvertJob {
     pub progress: bool,
     /// Frames waiting between two stages at most.
     pub capacity: usize,
+    /// Called with every finished frame before it is encoded (measurements).
+    pub observer: Option<Box<dyn FnMut(&Job)>>,
 }
 
 /// How a run ended.
@@ -49,7 +51,8 @@ fn is_still_format(name: &str) -> bool {
     name.ends_with("_pipe") || matches!(name, "image2" | "png" | "apng" | "webp" | "gif")
 }
 
-pub fn convert(job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertReport> {
+pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertReport> {
+    job.render.record_focus |= job.write_focus_track.is_some();
     let demux = Demuxer::open(&job.input)?;
     if job.input.format.is_none() && is_still_format(&demux.format_name()) && demux.info.frames.unwrap_or(1) <= 1 {
         bail!("{} is a still image; use `deeplens image`", job.input.url);
@@ -146,6 +149,9 @@ pub fn convert(job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertReport
         select! {
             recv(out_rx) -> msg => match msg {
                 Ok(j) => {
+                    if let Some(obs) = job.observer.as_mut() {
+                        obs(&j);
+                    }
                     let t = Instant::now();
                     if let Err(e) = muxer.write_frame(j.output.as_ref().expect("upsample stage ran"), j.pts) {
                         enc_err = Some(e);

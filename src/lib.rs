@@ -23,6 +23,7 @@ pub mod frame;
 pub mod lens;
 pub mod outfile;
 pub mod still;
+pub mod synth;
 pub mod upsample;
 
 pub use frame::{Plane, RgbImage};

@@ -27,20 +27,52 @@ enum Command {
     Convert(ConvertArgs),
     /// Render one still picture.
     Image(ImageArgs),
-    /// Measure per-stage time, end-to-end fps and peak memory on a clip.
+    /// Measure per-stage time, end-to-end fps, peak memory, depth flicker and focus lag.
     Bench(BenchArgs),
     /// Live preview of a webcam (or any FFmpeg input at its own pace), newest frame first.
     Preview(PreviewArgs),
+    /// Focus tracks: draw one.
+    #[command(subcommand)]
+    Track(TrackCommand),
+}
+
+#[derive(Subcommand)]
+enum TrackCommand {
+    /// Draw focus and blur over time as an SVG picture.
+    Plot {
+        /// A focus track, or a track written by --write-focus-track.
+        track: PathBuf,
+        /// The SVG to write.
+        output: PathBuf,
+        /// Seconds to draw (default: one second past the last key).
+        #[arg(long, value_parser = deeplens::video::parse_time)]
+        duration: Option<f64>,
+        /// Frame rate at which the track is played.
+        #[arg(long, default_value_t = 30.0)]
+        fps: f64,
+        /// Displayed width in pixels, for blurs given in % of the width.
+        #[arg(long, default_value_t = 1920)]
+        width: usize,
+        /// Replace OUTPUT if it exists.
+        #[arg(short = 'y', long)]
+        overwrite: bool,
+    },
 }
 
 #[derive(Args, Clone)]
 struct RenderArgs {
     /// Focal depth d_f as normalised disparity in [0,1] (1 = nearest).
-    #[arg(long, value_parser = parse_focus, conflicts_with = "focus_at")]
+    #[arg(long, value_parser = parse_focus, conflicts_with_all = ["focus_at", "autofocus", "focus_track"])]
     focus: Option<f32>,
     /// Focus on what is at this point: X,Y relative to the displayed picture, in [0,1].
-    #[arg(long, value_name = "X,Y")]
+    #[arg(long, value_name = "X,Y", conflicts_with_all = ["autofocus", "focus_track"])]
     focus_at: Option<RelPoint>,
+    /// Pick the subject without being told (centre-weighted nearest large region) and follow it.
+    #[arg(long, conflicts_with = "focus_track")]
+    autofocus: bool,
+    /// A JSON focus track of keyframes (see schemas/focus-track.schema.json).
+    #[arg(long, value_name = "FILE")]
+    focus_track: Option<PathBuf>,
     /// Blur radius where |D − d_f| = 1: output pixels (24, 24px) or a share of the width (2.5%).
     #[arg(long, value_name = "AMOUNT")]
     max_blur: Option<BlurAmount>,
@@ -104,8 +136,8 @@ struct ConvertArgs {
     /// Container for stdout output (nut, y4m, matroska, …).
     #[arg(long, value_name = "FMT")]
     output_format: Option<String>,
-    /// Video encoder of the local FFmpeg.
-    #[arg(long, default_value = "libx264")]
+    /// Video encoder of the local FFmpeg (default libx264, or the container's own when it cannot hold H.264).
+    #[arg(long)]
     codec: Option<String>,
     /// Constant rate factor (quality) for x264/x265-like encoders.
     #[arg(long)]
@@ -119,6 +151,12 @@ struct ConvertArgs {
     /// An encoder option (repeatable): KEY=VALUE.
     #[arg(long = "encoder-option", value_name = "KEY=VALUE", value_parser = deeplens::video::parse_key_value)]
     encoder_options: Vec<(String, String)>,
+    /// Audio encoder for audio the output container cannot hold as it is (else copied untouched).
+    #[arg(long, value_name = "ENCODER")]
+    audio_codec: Option<String>,
+    /// Write the focus really used, one entry per frame (JSON; `--focus-track` reads it back).
+    #[arg(long, value_name = "FILE")]
+    write_focus_track: Option<PathBuf>,
     /// Start at this time (seconds or HH:MM:SS.mmm).
     #[arg(long, value_parser = deeplens::video::parse_time)]
     start: Option<f64>,
@@ -215,10 +253,13 @@ impl RenderArgs {
         o.renderer = self.renderer.or(preset.renderer).unwrap_or_default();
         o.depth_model = self.depth_model.clone().or(preset.depth_model.clone());
         o.depth_given = self.depth.clone();
-        o.focus = match (self.focus, self.focus_at) {
-            (Some(f), _) => FocusSpec::Depth(f),
-            (None, Some(p)) => FocusSpec::Point(p),
-            (None, None) => FocusSpec::default(),
+        o.focus = match (self.focus, self.focus_at, self.autofocus, &self.focus_track) {
+            (Some(f), ..) => FocusSpec::Depth(f),
+            (_, Some(p), ..) => FocusSpec::Point(p),
+            (_, _, true, _) => FocusSpec::Autofocus,
+            // Tracks are read and checked whole before any frame is processed.
+            (_, _, _, Some(path)) => FocusSpec::Track(deeplens::focus::Track::from_path(path)?),
+            _ => FocusSpec::default(),
         };
         o.blur = match (&self.max_blur, &preset.max_blur) {
             (Some(b), _) => *b,
@@ -303,11 +344,12 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             let encode = deeplens::video::OutputSpec {
                 path: PathBuf::new(),
                 format: a.output_format,
-                codec: a.codec.or(preset.codec).unwrap_or_else(|| "libx264".into()),
+                codec: a.codec.or(preset.codec),
                 crf: a.crf.or(preset.crf),
                 preset: a.preset.or(preset.preset),
                 pix_fmt: a.pix_fmt.or(preset.pix_fmt),
                 encoder_options: a.encoder_options,
+                audio_codec: a.audio_codec,
                 display: None,
             };
             let job = deeplens::convert::ConvertJob {
@@ -317,9 +359,10 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
                 encode,
                 cut: deeplens::video::Cut { start: a.start, duration: a.duration },
                 render,
-                write_focus_track: None,
+                write_focus_track: a.write_focus_track,
                 progress: true,
                 capacity: 2,
+                observer: None,
             };
             let report = deeplens::convert::convert(job, cancel)?;
             let s = &report.stats;
@@ -332,6 +375,21 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         }
         Command::Bench(a) => bench(a, cancel),
         Command::Preview(a) => preview(a, cancel),
+        Command::Track(TrackCommand::Plot { track, output, duration, fps, width, overwrite }) => {
+            if !(fps > 0.0 && fps <= 1000.0) {
+                bail!("--fps must be in (0, 1000]");
+            }
+            if output.exists() && !overwrite {
+                bail!("{} exists; pass -y/--overwrite to replace it", output.display());
+            }
+            let t = deeplens::focus::Track::from_path(&track)?;
+            let opts = deeplens::focus::PlotOptions { duration, fps, display_width: width, ..Default::default() };
+            let svg = deeplens::focus::plot_svg(deeplens::focus::PlotSource::Track(&t), &opts);
+            let tmp = deeplens::outfile::TempOutput::new(&output)?;
+            std::fs::write(&tmp.tmp, svg)?;
+            tmp.commit()?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -361,6 +419,8 @@ fn preview(a: PreviewArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
 }
 
 fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
+    use deeplens::focus::{measure_synthetic, FlickerMeter, FocusSpec, SyntheticClip};
+    use std::sync::Mutex;
     let (render, _) = a.render.options()?;
     let input = match a.input {
         Some(i) => i,
@@ -368,6 +428,16 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             .map(|p| p.display().to_string())
             .ok_or_else(|| anyhow::anyhow!("no input given and samples/bigbuckbunny.mp4 not found"))?,
     };
+    // Flicker in regions static in the input, on a small copy of each frame.
+    let meter = Arc::new(Mutex::new(FlickerMeter::default()));
+    let m = meter.clone();
+    let observer = Box::new(move |j: &deeplens::pipeline::Job| {
+        let (Some(d), Some(out)) = (j.depth.as_ref(), j.output.as_ref()) else { return };
+        let w = 320.min(j.full.width);
+        let h = (j.full.height * w / j.full.width).max(1);
+        m.lock().unwrap().push(&j.full.resize(w, h), &d.resize(w, h), Some(&out.resize(w, h)));
+    });
+    let stabilized = render.stabilize_depth;
     let job = deeplens::convert::ConvertJob {
         input: deeplens::video::InputSpec { url: input.clone(), format: a.format, options: vec![] },
         output: PathBuf::from("-"),
@@ -378,6 +448,7 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         write_focus_track: None,
         progress: false,
         capacity: 2,
+        observer: Some(observer),
     };
     let report = deeplens::convert::convert(job, cancel)?;
     let s = &report.stats;
@@ -389,6 +460,30 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     println!("end-to-end: {} frames in {:.2} s = {:.2} fps", s.frames, s.seconds, s.fps());
     if let Some(rss) = peak_rss_mib() {
         println!("peak RSS: {rss:.0} MiB");
+    }
+    let f = meter.lock().unwrap().report();
+    println!(
+        "flicker in static regions ({} pairs, {:.0}% static, depth {}): input |dY| {:.5}, depth |dD| {:.5}, output |dY| {}",
+        f.pairs,
+        f.static_share * 100.0,
+        if stabilized { "stabilised" } else { "per-frame normalised" },
+        f.input,
+        f.depth,
+        f.output.map_or("-".into(), |o| format!("{o:.5}"))
+    );
+    // Focus lag on a synthetic clip with a moving subject at known depth.
+    let clip = SyntheticClip::default();
+    for stab in [false, true] {
+        let r = measure_synthetic(&clip, 150, stab, FocusSpec::Autofocus, deeplens::focus::DEFAULT_RESPONSE, 6.0);
+        println!(
+            "synthetic moving subject, autofocus, depth {}: focus error mean {:.3} max {:.3}, lag {:.2} s; depth flicker {:.5}, output flicker {}",
+            if stab { "stabilised          " } else { "per-frame normalised" },
+            r.lag.mean_abs_error,
+            r.lag.max_abs_error,
+            r.lag.lag_seconds,
+            r.flicker.depth,
+            r.flicker.output.map_or("-".into(), |o| format!("{o:.5}"))
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

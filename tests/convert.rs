@@ -152,3 +152,39 @@ fn stdout_output_streams_a_container() {
     std::fs::write(&piped, &o.stdout).unwrap();
     assert_eq!(video_stream(&piped)["nb_read_frames"], "10");
 }
+
+#[test]
+fn audio_the_container_cannot_hold_is_re_encoded_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = lavfi_clip(dir.path(), "clip.mp4", "160x120", "1", &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    let out = dir.path().join("out.webm");
+    let o = run(&["convert", clip.to_str().unwrap(), out.to_str().unwrap(), "--focus", "0.5", "--encoder-option", "deadline=realtime", "--encoder-option", "cpu-used=8"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("re-encoding"), "a warning says the audio is re-encoded: {}", stderr(&o));
+    let streams = probe(&out, "codec_type,codec_name");
+    let audio = streams.iter().find(|s| s["codec_type"] == "audio").expect("audio kept");
+    assert!(matches!(audio["codec_name"].as_str(), "opus" | "vorbis"), "{}", audio["codec_name"]);
+    assert_eq!(video_stream(&out)["nb_read_frames"], "25");
+}
+
+#[test]
+fn variable_frame_rate_timestamps_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfr = dir.path().join("vfr.mp4");
+    // 20 frames with a gap of 12 frames after the 10th.
+    ffmpeg(&[
+        "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-vf", "select='not(between(n,10,21))'", "-frames:v", "20",
+        "-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p", vfr.to_str().unwrap(),
+    ]);
+    let out = dir.path().join("out.mp4");
+    let o = run(&["convert", vfr.to_str().unwrap(), out.to_str().unwrap(), "--focus", "0.5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let times = |p: &std::path::Path| {
+        let o = std::process::Command::new("ffprobe").args(["-v", "error", "-select_streams", "v", "-show_entries", "frame=pts_time", "-of", "csv=p=0"]).arg(p).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.split(',').next()?.trim().parse::<f64>().ok()).collect::<Vec<_>>()
+    };
+    let (a, b) = (times(&vfr), times(&out));
+    assert_eq!(a.len(), 20);
+    assert!((a[10] - a[9] - 0.52).abs() < 1e-3, "the test input has its gap: {a:?}");
+    assert_eq!(a, b);
+}

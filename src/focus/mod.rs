@@ -1,9 +1,31 @@
 //! Focus control: which depth is sharp and how strong the blur is, frame by frame.
+//!
+//! - [`FocusController`] turns a [`FocusSpec`] (a fixed depth, a point, autofocus or a
+//!   [`Track`]) into a focal depth and blur per frame, in one pass (memory flat but for the
+//!   optional per-frame history kept for `--write-focus-track`).
+//! - [`FocusSmoother`] is the focus motor for depths read from the picture: critically damped,
+//!   no overshoot, with a deadband so a still subject does not breathe.
+//! - [`Autofocus`] finds the subject (centre-weighted nearest large region) and keeps it.
+//! - [`DepthStabilizer`] removes the flicker of per-frame normalised depth.
+//! - [`FlickerMeter`] and [`motion_lag`] measure both; [`plot_svg`] draws a track.
+
+mod auto;
+mod metrics;
+mod player;
+mod plot;
+mod smooth;
+pub mod stabilize;
+mod track;
+
+pub use auto::{Autofocus, Subject};
+pub use metrics::{measure_synthetic, motion_lag, FlickerMeter, FlickerReport, LagReport, SyntheticClip, SyntheticFrame, SyntheticReport};
+pub use plot::{plot_svg, PlotOptions, PlotSource};
+pub use smooth::{FocusSmoother, DEFAULT_RESPONSE};
+pub use stabilize::DepthStabilizer;
+pub use track::{parse_timestamp, track_json, write_track, Ease, FrameFocus, Key, KeyedBy, Target, Track, TrackError};
 
 use crate::frame::Plane;
-
-mod stabilize;
-pub use stabilize::DepthStabilizer;
+use player::TrackPlayer;
 use std::fmt;
 use std::str::FromStr;
 
@@ -118,8 +140,12 @@ impl Rotation {
 pub enum FocusSpec {
     /// A fixed focal depth.
     Depth(f32),
-    /// Whatever is at this displayed point.
+    /// Whatever is at this displayed point, followed over time and smoothed.
     Point(RelPoint),
+    /// The subject found in the depth map, followed over time and smoothed.
+    Autofocus,
+    /// A keyframed focus track.
+    Track(Track),
 }
 
 impl Default for FocusSpec {
@@ -135,57 +161,105 @@ pub struct FocusState {
     pub blur: BlurAmount,
 }
 
-/// Decides focus frame by frame.
+/// Decides focus frame by frame, in one pass over the stream.
+///
+/// Fixed depths and track `focus` values are used exactly; depths read from the picture (a
+/// point, autofocus, track `focus_at` keys) go through a [`FocusSmoother`] with the response time
+/// set by [`with_smoothing`](Self::with_smoothing). Every decision is kept in
+/// [`history`](Self::history) for `--write-focus-track`.
 pub struct FocusController {
     spec: FocusSpec,
     blur: BlurAmount,
     rotation: Rotation,
-    smoothing: f32,
+    response: f32,
+    display_width: Option<usize>,
+    record: bool,
+    smoother: FocusSmoother,
+    autofocus: Autofocus,
+    player: Option<TrackPlayer>,
     history: Vec<FrameFocus>,
-}
-
-/// The focus really used for one frame (for `--write-focus-track`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FrameFocus {
-    pub frame: u64,
-    pub t: f64,
-    pub focus: f32,
-    pub blur: BlurAmount,
-}
-
-/// Write a per-frame focus track (`{"frames": [...]}`), blur in full-resolution pixels.
-pub fn write_track(path: &std::path::Path, history: &[FrameFocus], display_width: usize) -> anyhow::Result<()> {
-    let frames: Vec<serde_json::Value> = history
-        .iter()
-        .map(|f| serde_json::json!({"frame": f.frame, "t": f.t, "focus": f.focus, "blur": f.blur.to_pixels(display_width)}))
-        .collect();
-    let doc = serde_json::json!({ "frames": frames });
-    std::fs::write(path, serde_json::to_string_pretty(&doc)?).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
 impl FocusController {
     pub fn new(spec: FocusSpec, blur: BlurAmount, rotation: Rotation) -> Self {
-        Self { spec, blur, rotation, smoothing: 0.3, history: Vec::new() }
+        Self {
+            spec,
+            blur,
+            rotation,
+            response: DEFAULT_RESPONSE,
+            display_width: None,
+            record: true,
+            smoother: FocusSmoother::new(DEFAULT_RESPONSE),
+            autofocus: Autofocus::new(),
+            player: None,
+            history: Vec::new(),
+        }
     }
 
-    /// Response time in seconds of the focus motor for focus read from the picture.
+    /// The response time in seconds of the smoothing of depths read from the picture
+    /// (`--focus-smoothing`; default 0.3 s, 0 = off).
     pub fn with_smoothing(mut self, seconds: f32) -> Self {
-        self.smoothing = seconds.max(0.0);
+        self.response = seconds.max(0.0);
+        self.smoother = FocusSmoother::new(self.response);
         self
     }
 
-    /// Focus for frame `index` at `t` seconds from the first frame, given its depth.
-    pub fn next(&mut self, index: u64, t: f64, depth: &Plane) -> FocusState {
-        let focus = match &self.spec {
-            FocusSpec::Depth(d) => *d,
-            FocusSpec::Point(p) => depth_at(depth, self.rotation.display_to_storage(*p)),
-        };
-        self.history.push(FrameFocus { frame: index, t, focus, blur: self.blur });
-        FocusState { focus, blur: self.blur }
+    /// The displayed full-resolution width, used where a track travels between a blur in pixels
+    /// and one in % of the width (without it such segments assume 1920).
+    pub fn with_display_width(mut self, width: usize) -> Self {
+        self.display_width = Some(width);
+        self
     }
 
+    /// Whether to keep the per-frame history (on by default; about 32 bytes a frame).
+    pub fn with_history(mut self, record: bool) -> Self {
+        self.record = record;
+        self
+    }
+
+    /// Focus for frame `index` at `t` seconds from the first frame, given its stabilised depth
+    /// (stored orientation, any size).
+    pub fn next(&mut self, index: u64, t: f64, depth: &Plane) -> FocusState {
+        let rotation = self.rotation;
+        let read = |p: RelPoint| depth_at(depth, rotation.display_to_storage(p));
+        let (focus, blur) = match &self.spec {
+            FocusSpec::Depth(d) => (*d, self.blur),
+            FocusSpec::Point(p) => (self.smoother.update(t, read(*p)), self.blur),
+            FocusSpec::Autofocus => {
+                let reading = self.autofocus.read(t, depth);
+                (self.smoother.update(t, reading), self.blur)
+            }
+            FocusSpec::Track(track) => {
+                let player = self.player.get_or_insert_with(|| TrackPlayer::new(track.clone(), self.response));
+                player.next(index, t, self.blur, self.display_width, read)
+            }
+        };
+        if self.record {
+            self.history.push(FrameFocus { frame: index, t, focus, blur });
+        }
+        FocusState { focus, blur }
+    }
+
+    /// Choose focus another way from the next frame on (a live viewer's click), keeping the
+    /// smoothing state: the focus travels to the new subject at the set response time.
+    pub fn set_spec(&mut self, spec: FocusSpec) {
+        self.spec = spec;
+        self.player = None;
+    }
+
+    /// Change the blur from the next frame on.
+    pub fn set_blur(&mut self, blur: BlurAmount) {
+        self.blur = blur;
+    }
+
+    /// What was used for each frame so far.
     pub fn history(&self) -> &[FrameFocus] {
         &self.history
+    }
+
+    /// The subject autofocus follows now (stored-picture coordinates), for overlays.
+    pub fn autofocus_subject(&self) -> Option<Subject> {
+        self.autofocus.subject()
     }
 }
 

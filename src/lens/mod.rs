@@ -8,8 +8,11 @@
 
 #[cfg(feature = "onnx")]
 pub mod learned;
+pub mod aperture;
+pub mod eval;
 pub mod physical;
 pub mod reference;
+pub mod scatter;
 
 use crate::frame::{Plane, RgbImage};
 

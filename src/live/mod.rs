@@ -28,7 +28,7 @@ mod window;
 pub use control::{LatencyHistogram, RateController, StageMs, Step};
 
 use crate::config::RenderOptions;
-use crate::focus::{BlurAmount, FocusController, FocusSpec, Rotation};
+use crate::focus::{BlurAmount, FocusSpec, Rotation};
 use crate::frame::{Plane, RgbImage};
 use crate::lens::{LensBlur, LensParams};
 use crate::pipeline::{self, current_rss_mib, peak_rss_mib, Job, WorkingPolicy};
@@ -173,24 +173,16 @@ pub struct LiveStats {
 }
 
 /// How `--output` is written: y4m to stdout unless told otherwise; a file's container follows
-/// its extension: uncompressed for y4m (FFmpeg's y4m muxer takes `wrapped_avframe`) and nut,
-/// else a fast x264.
+/// its extension: y4m uncompressed (FFmpeg's y4m muxer takes `wrapped_avframe`), nut as raw
+/// video, others as the muxer chooses (x264 where the container takes it), fast presets.
 fn output_spec(job: &PreviewJob, target: &Path, tmp: Option<PathBuf>) -> OutputSpec {
     let stdout = target.as_os_str() == "-";
     let ext = target.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
     let format = job.output_format.clone().or_else(|| (stdout || ext.as_deref() == Some("y4m")).then(|| "yuv4mpegpipe".to_string()));
     let y4m = format.as_deref() == Some("yuv4mpegpipe");
-    let raw = matches!(format.as_deref(), Some("nut" | "rawvideo")) || (format.is_none() && ext.as_deref() == Some("nut"));
-    let codec = job.codec.clone().unwrap_or_else(|| {
-        if y4m {
-            "wrapped_avframe".into()
-        } else if raw {
-            "rawvideo".into()
-        } else {
-            "libx264".into()
-        }
-    });
-    let x264 = codec == "libx264";
+    let nut = format.as_deref() == Some("nut") || (format.is_none() && ext.as_deref() == Some("nut"));
+    let codec = job.codec.clone().or_else(|| if y4m { Some("wrapped_avframe".to_string()) } else { nut.then(|| "rawvideo".to_string()) });
+    let x264 = !y4m && !nut && codec.as_deref().is_none_or(|c| c == "libx264");
     OutputSpec {
         path: tmp.unwrap_or_else(|| target.to_path_buf()),
         pix_fmt: y4m.then(|| "yuv420p".to_string()),
@@ -198,8 +190,8 @@ fn output_spec(job: &PreviewJob, target: &Path, tmp: Option<PathBuf>) -> OutputS
         preset: x264.then(|| "ultrafast".to_string()),
         encoder_options: if x264 { vec![("tune".into(), "zerolatency".into())] } else { vec![] },
         codec,
-        crf: None,
         display: Some(target.display().to_string()),
+        ..OutputSpec::default()
     }
 }
 
@@ -388,7 +380,9 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
     let device = is_device(&job.input);
     let interval_ms = if info.fps > 0.5 && info.fps < 1000.0 { 1000.0 / info.fps } else { 1000.0 / 30.0 };
 
-    let mut stages = job.render.build_stages(dw, rotation)?;
+    // A live run keeps no per-frame focus history: memory stays flat however long it runs.
+    let render = RenderOptions { record_focus: false, ..job.render.clone() };
+    let mut stages = render.build_stages(dw, rotation)?;
     let given_depth = match &job.render.depth_given {
         Some(p) => Some(crate::still::load_depth(p)?),
         None => None,
@@ -509,7 +503,6 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
     let (tx2, rx2) = bounded::<LiveJob>(1);
     let (tx3, out_rx) = bounded::<LiveJob>(1);
     let (mut depth_stage, mut lens, mut up) = stages.split();
-    let smoothing = job.render.focus_smoothing;
     let depth = {
         let counters = counters.clone();
         let halt = halt.clone();
@@ -542,11 +535,8 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                         let c = controls.lock().expect("controls");
                         if c.version != version {
                             version = c.version;
-                            let mut f = FocusController::new(c.focus.clone(), c.blur, rotation);
-                            if let Some(s) = smoothing {
-                                f = f.with_smoothing(s);
-                            }
-                            depth_stage.focus = f;
+                            depth_stage.focus.set_spec(c.focus.clone());
+                            depth_stage.focus.set_blur(c.blur);
                         }
                         depth_stage.policy = policy_for(&base_policy, c.level, w, c.blur.to_pixels(dw));
                         c.level
@@ -705,6 +695,8 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                 let focus = match &c.focus {
                     FocusSpec::Depth(d) => format!("{d:.2}"),
                     FocusSpec::Point(p) => format!("AT {:.2},{:.2}", p.x, p.y),
+                    FocusSpec::Autofocus => "AUTO".into(),
+                    FocusSpec::Track(_) => "TRACK".into(),
                 };
                 let lines = vec![
                     format!("{fps_ema:.1} FPS  LATENCY {lat_ema:.0} MS"),
@@ -892,8 +884,10 @@ mod tests {
     fn output_defaults() {
         let job = PreviewJob::new(InputSpec::default(), RenderOptions::default());
         let s = output_spec(&job, Path::new("-"), None);
-        assert_eq!((s.format.as_deref(), s.codec.as_str(), s.pix_fmt.as_deref()), (Some("yuv4mpegpipe"), "wrapped_avframe", Some("yuv420p")));
+        assert_eq!((s.format.as_deref(), s.codec.as_deref(), s.pix_fmt.as_deref()), (Some("yuv4mpegpipe"), Some("wrapped_avframe"), Some("yuv420p")));
         let s = output_spec(&job, Path::new("out.mp4"), None);
-        assert_eq!((s.format.as_deref(), s.codec.as_str(), s.preset.as_deref()), (None, "libx264", Some("ultrafast")));
+        assert_eq!((s.format.as_deref(), s.codec.as_deref(), s.preset.as_deref()), (None, None, Some("ultrafast")));
+        let s = output_spec(&job, Path::new("out.nut"), None);
+        assert_eq!((s.codec.as_deref(), s.preset.as_deref()), (Some("rawvideo"), None));
     }
 }

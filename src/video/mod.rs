@@ -5,6 +5,7 @@
 //! Colour conversion uses the stream's own matrix and range both ways, so a round trip leaves
 //! colours where they were; colour tags, rotation and timestamps are carried to the output.
 
+mod audio;
 mod input;
 mod output;
 

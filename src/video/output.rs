@@ -1,6 +1,7 @@
 //! Encoding and muxing.
 
 use super::input::{sws_matrix, OtherStream, StreamPacket, VideoInfo};
+use super::audio::AudioTranscoder;
 use super::{ffmpeg, init};
 use crate::frame::RgbImage;
 use anyhow::{anyhow, bail, Result};
@@ -17,11 +18,14 @@ pub struct OutputSpec {
     pub path: PathBuf,
     /// Container name (ffmpeg's `-f`); needed for stdout, else guessed from the extension.
     pub format: Option<String>,
-    pub codec: String,
+    /// Video encoder; `None`: libx264, or the container's own when it cannot hold H.264.
+    pub codec: Option<String>,
     pub crf: Option<f32>,
     pub preset: Option<String>,
     pub pix_fmt: Option<String>,
     pub encoder_options: Vec<(String, String)>,
+    /// Audio encoder for audio the container cannot hold as it is (default: the container's own).
+    pub audio_codec: Option<String>,
     /// The name to use in messages (the target, not the temporary file).
     pub display: Option<String>,
 }
@@ -31,11 +35,12 @@ impl Default for OutputSpec {
         Self {
             path: PathBuf::new(),
             format: None,
-            codec: "libx264".into(),
+            codec: None,
             crf: None,
             preset: None,
             pix_fmt: None,
             encoder_options: Vec::new(),
+            audio_codec: None,
             display: None,
         }
     }
@@ -60,6 +65,7 @@ pub struct Muxer {
     color_space: i32,
     full_range: bool,
     copies: HashMap<usize, CopyMap>,
+    transcoders: HashMap<usize, AudioTranscoder>,
     scaler: Option<ffmpeg::software::scaling::Context>,
     rgb: Option<frame::Video>,
     /// Shift applied to every timestamp (video time base) so a cut starts at zero.
@@ -89,10 +95,27 @@ impl Muxer {
                 other => anyhow!("cannot write {}: {other}", show(spec, to_stdout)),
             })?,
         };
-        let codec = encoder::find_by_name(&spec.codec).ok_or_else(|| anyhow!("unknown video encoder '{}' (see `ffmpeg -encoders`)", spec.codec))?;
-        let video = codec.video().map_err(|_| anyhow!("'{}' is not a video encoder", spec.codec))?;
+        let codec = match &spec.codec {
+            Some(name) => encoder::find_by_name(name).ok_or_else(|| anyhow!("unknown video encoder '{name}' (see `ffmpeg -encoders`)"))?,
+            None => {
+                let ofmt = octx.format();
+                let h264 = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), ffmpeg::ffi::AVCodecID::AV_CODEC_ID_H264, 0) };
+                let x264 = encoder::find_by_name("libx264");
+                match x264 {
+                    Some(c) if h264 != 0 => c,
+                    _ => {
+                        let id = unsafe { codec::Id::from((*ofmt.as_ptr()).video_codec) };
+                        let c = encoder::find(id).ok_or_else(|| anyhow!("no encoder for the {} container's video codec {id:?}; pass --codec", ofmt.name()))?;
+                        tracing::info!("the {} container does not take H.264: encoding with {}", ofmt.name(), c.name());
+                        c
+                    }
+                }
+            }
+        };
+        let codec_name = codec.name().to_string();
+        let video = codec.video().map_err(|_| anyhow!("'{codec_name}' is not a video encoder"))?;
         let (w, h) = (info.width, info.height);
-        let pix = choose_pixel(spec, info, &video)?;
+        let pix = choose_pixel(spec, &codec_name, info, &video)?;
         let global_header = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
         let mut enc = codec::context::Context::new_with_codec(codec).encoder().video()?;
         enc.set_width(w as u32);
@@ -113,7 +136,7 @@ impl Muxer {
             c.color_trc = std::mem::transmute::<i32, ffmpeg::ffi::AVColorTransferCharacteristic>(info.color_trc);
         }
         let mut opts = ffmpeg::Dictionary::new();
-        let is_x26x = spec.codec.starts_with("libx26");
+        let is_x26x = codec_name.starts_with("libx26");
         if let Some(crf) = spec.crf {
             opts.set("crf", &format!("{crf}"));
         } else if is_x26x {
@@ -127,7 +150,7 @@ impl Muxer {
         for (k, v) in &spec.encoder_options {
             opts.set(k, v);
         }
-        let encoder = enc.open_with(opts).map_err(|e| anyhow!("cannot open encoder '{}' ({}x{} {:?}): {e}", spec.codec, w, h, pix))?;
+        let encoder = enc.open_with(opts).map_err(|e| anyhow!("cannot open encoder '{codec_name}' ({w}x{h} {pix:?}): {e}"))?;
         let ost = {
             let mut s = octx.add_stream(codec)?;
             s.set_parameters(&encoder);
@@ -143,16 +166,15 @@ impl Muxer {
             s.index()
         };
         let mut copies = HashMap::new();
+        let mut transcoders = HashMap::new();
         let ofmt = octx.format();
         for o in others {
             let supported = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), o.params.id().into(), 0) };
             if supported == 0 {
                 if o.medium == media::Type::Audio {
-                    bail!(
-                        "the {} container cannot hold this input's {:?} audio; choose another container (.mkv holds any) — audio re-encoding is not available",
-                        ofmt.name(),
-                        o.params.id()
-                    );
+                    let t = AudioTranscoder::new(&mut octx, &o.params, o.time_base, spec.audio_codec.as_deref())?;
+                    transcoders.insert(o.index, t);
+                    continue;
                 }
                 tracing::warn!("stream {} ({:?}) cannot go into {}; left out", o.index, o.params.id(), ofmt.name());
                 continue;
@@ -172,6 +194,10 @@ impl Muxer {
             c.out_tb = octx.stream(c.ost).unwrap().time_base();
             c.offset = offset_seconds.map(|s| (s / f64::from(c.in_tb)).round() as i64).unwrap_or(0);
         }
+        for t in transcoders.values_mut() {
+            t.out_tb = octx.stream(t.ost).unwrap().time_base();
+            t.offset = offset_seconds.map(|s| (s / f64::from(t.in_time_base())).round() as i64).unwrap_or(0);
+        }
         Ok(Self {
             octx,
             encoder,
@@ -184,6 +210,7 @@ impl Muxer {
             color_space: info.color_space,
             full_range: info.color_range == 2,
             copies,
+            transcoders,
             scaler: None,
             rgb: None,
             offset_pts,
@@ -270,6 +297,9 @@ impl Muxer {
 
     /// Copy a packet of another stream, untouched but for its timestamps' time base.
     pub fn write_packet(&mut self, sp: StreamPacket) -> Result<()> {
+        if let Some(t) = self.transcoders.get_mut(&sp.stream) {
+            return t.push(sp.packet, &mut self.octx);
+        }
         let Some(c) = self.copies.get(&sp.stream) else { return Ok(()) };
         let mut p = sp.packet;
         if c.offset != 0 {
@@ -287,6 +317,9 @@ impl Muxer {
     pub fn finish(mut self) -> Result<u64> {
         self.encoder.send_eof().map_err(|e| anyhow!("{e}"))?;
         self.drain()?;
+        for t in self.transcoders.values_mut() {
+            t.finish(&mut self.octx)?;
+        }
         self.octx.write_trailer().map_err(|e| anyhow!("cannot finish the output: {e}"))?;
         Ok(self.frames)
     }
@@ -302,7 +335,7 @@ fn show(spec: &OutputSpec, stdout: bool) -> String {
 
 /// The output pixel format: asked for, or the source's depth in 4:2:0 (4:4:4 when a side is odd
 /// and the encoder needs even sizes for subsampled chroma), among what the encoder supports.
-fn choose_pixel(spec: &OutputSpec, info: &VideoInfo, video: &ffmpeg::codec::Video) -> Result<Pixel> {
+fn choose_pixel(spec: &OutputSpec, codec_name: &str, info: &VideoInfo, video: &ffmpeg::codec::Video) -> Result<Pixel> {
     let supported: Vec<Pixel> = video.formats().map(|f| f.collect()).unwrap_or_default();
     if let Some(name) = &spec.pix_fmt {
         let c = CString::new(name.as_str()).map_err(|_| anyhow!("invalid pixel format '{name}'"))?;
@@ -312,7 +345,7 @@ fn choose_pixel(spec: &OutputSpec, info: &VideoInfo, video: &ffmpeg::codec::Vide
         }
         let p = Pixel::from(id);
         if !supported.is_empty() && !supported.contains(&p) {
-            bail!("encoder '{}' does not support pixel format '{name}'", spec.codec);
+            bail!("encoder '{codec_name}' does not support pixel format '{name}'");
         }
         return Ok(p);
     }

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Export a lens+upsample checkpoint to models/lens.onnx and models/upsample.onnx (opset 17, dynamic
+H and W), with metadata, onnxruntime timings and manifest entries.
+
+  python models/training/export_lens.py --ckpt /work/ckpt/lens/seed0.pt
+"""
+import argparse
+import os
+
+import numpy as np
+import torch
+
+from lens_net import LensNet, UpsampleNet
+from onnx_util import set_meta, sha256, time_ort, update_manifest
+from train_lens import R_MAX
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODELS = os.path.dirname(HERE)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", default="/work/ckpt/lens/seed0.pt")
+    ap.add_argument("--outdir", default=MODELS)
+    ap.add_argument("--command", default="")
+    ap.add_argument("--samples", type=int, default=0)
+    ap.add_argument("--scores", default=None, help="JSON file of held-out scores to record")
+    a = ap.parse_args()
+    torch.set_num_threads(2)
+    st = torch.load(a.ckpt, map_location="cpu", weights_only=False)
+    lens, ups = LensNet().eval(), UpsampleNet().eval()
+    lens.load_state_dict(st["lens"]); ups.load_state_dict(st["ups"])
+    h, w = 144, 256
+    img, sd = torch.rand(1, 3, h, w), torch.rand(1, 1, h, w) * 2 - 1
+    guide = torch.rand(1, 3, 2 * h, 2 * w)
+    lp, up = os.path.join(a.outdir, "lens.onnx"), os.path.join(a.outdir, "upsample.onnx")
+    hw = {2: "h", 3: "w"}
+    HW = {2: "H", 3: "W"}
+    torch.onnx.export(lens, (img, sd), lp, input_names=["image", "signed_depth"], output_names=["blur"],
+                      dynamic_axes={"image": hw, "signed_depth": hw, "blur": hw}, opset_version=17, dynamo=False)
+    with torch.no_grad():
+        blur = lens(img, sd)
+    torch.onnx.export(ups, (guide, img, blur, sd), up,
+                      input_names=["guide", "low_image", "low_blur", "low_signed_depth"], output_names=["output"],
+                      dynamic_axes={"guide": HW, "low_image": hw, "low_blur": hw, "low_signed_depth": hw, "output": HW},
+                      opset_version=17, dynamo=False)
+    set_meta(lp, {"deeplens.kind": "lens", "deeplens.r_max": R_MAX, "deeplens.input_multiple": 8})
+    set_meta(up, {"deeplens.kind": "upsample", "deeplens.r_max": R_MAX, "deeplens.input_multiple": 1})
+    import onnxruntime as ort
+    s = ort.InferenceSession(lp, providers=["CPUExecutionProvider"])
+    o = s.run(None, {"image": img.numpy(), "signed_depth": sd.numpy()})[0]
+    print("lens max |onnx - torch|", float(np.abs(o - blur.numpy()).max()))
+    ms_l = time_ort(lp, {"image": np.random.rand(1, 3, 144, 256).astype(np.float32),
+                         "signed_depth": np.random.rand(1, 1, 144, 256).astype(np.float32)})
+    ms_u = time_ort(up, {"guide": np.random.rand(1, 3, 288, 512).astype(np.float32),
+                         "low_image": np.random.rand(1, 3, 144, 256).astype(np.float32),
+                         "low_blur": np.random.rand(1, 3, 144, 256).astype(np.float32),
+                         "low_signed_depth": np.random.rand(1, 1, 144, 256).astype(np.float32)})
+    print(f"onnxruntime CPU 2 threads: lens 256x144 {ms_l:.1f} ms, upsample to 512x288 {ms_u:.1f} ms")
+    args = st.get("args", {})
+    scores = None
+    if a.scores and os.path.exists(a.scores):
+        import json
+        scores = json.load(open(a.scores))
+    train = {"steps": st["step"], "batch": args.get("batch"), "crop": args.get("crop"),
+             "samples_seen": st["step"] * (args.get("batch") or 0), "dataset_size": a.samples,
+             "wall_time_s": round(st["wall"], 1), "loss": args.get("loss"), "corrupt_share": args.get("corrupt"),
+             "machine": "2-core shared CPU, torch 2 threads"}
+    sd_doc = "(D - d_f) * alpha, alpha = r / r_max, r = max_blur in pixels at this resolution; blur radius = r_max*|signed_depth|"
+    update_manifest(os.path.join(a.outdir, "manifest.json"), "lens", {
+        "file": "lens.onnx", "sha256": sha256(lp), "bytes": os.path.getsize(lp), "kind": "lens", "opset": 17,
+        "inputs": [{"name": "image", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "RGB [0,1] gamma-encoded"},
+                   {"name": "signed_depth", "shape": [1, 1, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": sd_doc + "; in [-1,1]"}],
+        "outputs": [{"name": "blur", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "RGB ~[0,1] (clamp), gamma-encoded"}],
+        "metadata": {"deeplens.kind": "lens", "deeplens.r_max": str(R_MAX), "deeplens.input_multiple": "8"},
+        "parameters": int(sum(p.numel() for p in lens.parameters())), "seed": args.get("seed"), "command": a.command,
+        "training": train, "ort_cpu_ms_median": {"256x144": round(ms_l, 2)}, "heldout": scores})
+    update_manifest(os.path.join(a.outdir, "manifest.json"), "upsample", {
+        "file": "upsample.onnx", "sha256": sha256(up), "bytes": os.path.getsize(up), "kind": "upsample", "opset": 17,
+        "inputs": [{"name": "guide", "shape": [1, 3, "2h", "2w"], "layout": "NCHW", "dtype": "float32", "range": "all-in-focus RGB [0,1] at the output level"},
+                   {"name": "low_image", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "all-in-focus RGB [0,1] at the low level"},
+                   {"name": "low_blur", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "shallow-DoF RGB at the low level (lens output or previous step)"},
+                   {"name": "low_signed_depth", "shape": [1, 1, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": sd_doc + ", r at the LOW level (may exceed 1 at later steps)"}],
+        "outputs": [{"name": "output", "shape": [1, 3, "2h", "2w"], "layout": "NCHW", "dtype": "float32", "range": "M_A*guide + M_L*bilinear_up(low_blur), M_L = 1 - M_A"}],
+        "metadata": {"deeplens.kind": "upsample", "deeplens.r_max": str(R_MAX), "deeplens.input_multiple": "1"},
+        "parameters": int(sum(p.numel() for p in ups.parameters())), "seed": args.get("seed"), "command": a.command,
+        "training": train, "ort_cpu_ms_median": {"512x288": round(ms_u, 2)}, "heldout": scores})
+    print("manifest updated")
+
+
+if __name__ == "__main__":
+    main()

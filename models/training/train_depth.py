@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Train the depth network (paper §3.1, loss Eq. 1 plus a multi-scale gradient term) on scenes from
+gen_depth.py.  Seeded and resumable: the checkpoint lives in --ckpt (default /work/ckpt/depth) and a
+rerun of the same command continues from it.  Loss log: models/training/logs/depth_<tag>.csv.
+
+  nice -n 10 python models/training/train_depth.py --data /work/data/depth/depth_0.npz --steps 5000 --seed 0
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from common import CsvLog, add_run_args, checkpoint, cosine_lr, restore, start_run
+from depth_net import DepthNet
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def grad_loss(p, t, scales=3):
+    loss = 0.0
+    for s in range(scales):
+        if s:
+            p, t = F.avg_pool2d(p, 2), F.avg_pool2d(t, 2)
+        dx = (p[..., :, 1:] - p[..., :, :-1]) - (t[..., :, 1:] - t[..., :, :-1])
+        dy = (p[..., 1:, :] - p[..., :-1, :]) - (t[..., 1:, :] - t[..., :-1, :])
+        loss = loss + dx.abs().mean() + dy.abs().mean()
+    return loss / scales
+
+
+class Batches:
+    """Random crops (60-100 % of the frame, aspect kept) resized to the training size, horizontal
+    flips; the disparity target is min-max renormalised per crop as in the paper."""
+
+    def __init__(self, path, rng, size=None):
+        d = np.load(path)
+        self.rgb, self.disp, self.fg = d["rgb"], d["disp"], d["fg"]
+        self.rng = rng
+        self.h, self.w = self.rgb.shape[1:3]
+        self.out = size or (self.h, self.w)
+
+    def __len__(self):
+        return len(self.rgb)
+
+    def get(self, idx, augment=True):
+        x = torch.from_numpy(self.rgb[idx]).permute(0, 3, 1, 2).float() / 255
+        d = torch.from_numpy(self.disp[idx].astype(np.float32) / 65535)[:, None]
+        m = torch.from_numpy(self.fg[idx].astype(np.float32) / 255)[:, None]
+        if augment:
+            xs, ds, ms = [], [], []
+            for i in range(len(idx)):
+                s = self.rng.uniform(0.6, 1.0)
+                ch, cw = int(self.h * s), int(self.w * s)
+                y0, x0 = self.rng.integers(0, self.h - ch + 1), self.rng.integers(0, self.w - cw + 1)
+                sl = (slice(None), slice(y0, y0 + ch), slice(x0, x0 + cw))
+                parts = [t[i][sl][None] for t in (x, d, m)]
+                parts = [F.interpolate(t, size=self.out, mode="bilinear", align_corners=False) for t in parts]
+                if self.rng.random() < 0.5:
+                    parts = [t.flip(-1) for t in parts]
+                xs.append(parts[0]); ds.append(parts[1]); ms.append(parts[2])
+            x, d, m = torch.cat(xs), torch.cat(ds), torch.cat(ms)
+        lo = d.amin(dim=(1, 2, 3), keepdim=True)
+        hi = d.amax(dim=(1, 2, 3), keepdim=True)
+        d = (d - lo) / (hi - lo).clamp_min(1e-6)
+        return x, d, m
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="/work/data/depth/depth_0.npz")
+    ap.add_argument("--val", default=None, help="held-out synthetic set (other seed)")
+    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--size", type=int, nargs=2, default=[96, 128], metavar=("H", "W"), help="training crop size")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--gamma", type=float, default=0.5, help="segmentation weight (Eq. 1)")
+    ap.add_argument("--grad-weight", type=float, default=0.5)
+    add_run_args(ap, "/work/ckpt/depth")
+    a = ap.parse_args()
+
+    ck_path, rng = start_run(a)
+    net = DepthNet()
+    opt = torch.optim.Adam(net.parameters(), lr=a.lr)
+    step, wall = restore(ck_path, {"model": net}, opt, rng)
+    data = Batches(a.data, rng, tuple(a.size))
+    val = Batches(a.val, np.random.default_rng(1)) if a.val else None
+    log = CsvLog(os.path.join(HERE, "logs", f"depth_{a.tag}.csv"),
+                 ["step", "loss", "depth_l1", "seg_l1", "grad", "val_depth_l1", "lr", "wall_s"], resume_step=step)
+    bar = tqdm(total=a.steps, initial=step, desc="depth", dynamic_ncols=True)
+    net.train()
+    t_last = time.time()
+    end = min(a.steps, a.stop_at or a.steps)
+    while step < end:
+        lr = cosine_lr(step, a.steps, a.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = rng.integers(0, len(data), a.batch)
+        x, d, m = data.get(idx)
+        pd, ps = net(x)
+        ld = (pd - d).abs().mean()
+        ls = (ps - m).abs().mean()
+        lg = grad_loss(pd, d)
+        loss = ld + a.gamma * ls + a.grad_weight * lg
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        now = time.time(); wall += now - t_last; t_last = now
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", d=f"{ld.item():.4f}")
+        vl = ""
+        if step % a.ckpt_every == 0 or step == end:
+            if val is not None:
+                net.eval()
+                with torch.no_grad():
+                    vx, vd, _ = val.get(np.arange(min(64, len(val))), augment=False)
+                    vl = float((net(vx)[0] - vd).abs().mean())
+                net.train()
+            checkpoint(ck_path, {"model": net}, opt, rng, step, wall, vars(a))
+        log.write(step=step, loss=f"{loss.item():.5f}", depth_l1=f"{ld.item():.5f}", seg_l1=f"{ls.item():.5f}",
+                  grad=f"{lg.item():.5f}", val_depth_l1=vl if vl == "" else f"{vl:.5f}", lr=f"{lr:.6f}", wall_s=f"{wall:.1f}")
+    bar.close()
+
+
+if __name__ == "__main__":
+    main()

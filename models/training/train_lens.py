@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Jointly train the learned lens blur (Eq. 2) and the guided upsampling (Eq. 3) on the layered
+synthetic samples written by `cargo run --release --no-default-features --example synth`, with the
+normalised loss of Eq. 5 (α = 1.5) on L and H (Eq. 6), or L1 (--loss l1) for the ablation.
+
+One training example: the synth sample at full size S gives A (input), D (true or corrupted depth),
+H* (target).  The lens runs at S/2 on the area-downsampled input and
+    signed_depth = (D - d_f) · (max_blur/2) / r_max,
+its target L* is H* downsampled; the upsampler then produces H at S from A, and its
+low_signed_depth uses the same scaling at the low level.  Random crops, flips.
+
+  nice -n 10 python models/training/train_lens.py --data /work/data/lens --steps 3000 --seed 0
+"""
+import argparse
+import glob
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from common import CsvLog, add_run_args, checkpoint, cosine_lr, restore, start_run
+from lens_net import LensNet, UpsampleNet, normalised_loss
+from synth_io import read_sample
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+R_MAX = 16.0  # px at the lens working resolution
+
+
+def load_synth(folder, cache=None):
+    """All samples of a synth folder as arrays (cached to an .npz beside it)."""
+    cache = cache or os.path.join(folder, "cache.npz")
+    if os.path.exists(cache):
+        d = np.load(cache)
+        return {k: d[k] for k in d.files}
+    metas = sorted(glob.glob(os.path.join(folder, "[0-9]*.json")))
+    inp, dep, cor, tgt, foc, mb = [], [], [], [], [], []
+    for m in tqdm(metas, desc="load synth"):
+        i, t, d, c, j = read_sample(m[:-5])
+        inp.append(i); tgt.append(t); dep.append(d); cor.append(c)
+        foc.append(j["focus"]); mb.append(j["max_blur"])
+    d = dict(input=np.stack(inp), depth=np.stack(dep), depth_corrupt=np.stack(cor), target=np.stack(tgt),
+             focus=np.array(foc, np.float32), max_blur=np.array(mb, np.float32))
+    np.savez(cache, **d)
+    return d
+
+
+def to_t(d, idx, key):
+    a = d[key][idx]
+    scale = 255.0 if a.dtype == np.uint8 else 65535.0
+    t = torch.from_numpy(a.astype(np.float32) / scale)
+    return t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
+
+
+def make_batch(d, idx, rng, crop, corrupt_p, augment=True):
+    A, Ht = to_t(d, idx, "input"), to_t(d, idx, "target")
+    D = to_t(d, idx, "depth")
+    if corrupt_p > 0:
+        Dc = to_t(d, idx, "depth_corrupt")
+        use = torch.from_numpy(rng.random(len(idx)) < corrupt_p).float().view(-1, 1, 1, 1)
+        D = use * Dc + (1 - use) * D
+    focus = torch.from_numpy(d["focus"][idx]).view(-1, 1, 1, 1)
+    mb = torch.from_numpy(d["max_blur"][idx]).view(-1, 1, 1, 1)
+    if augment:
+        S = A.shape[2]
+        y0, x0 = rng.integers(0, S - crop + 1, 2) // 2 * 2
+        sl = (slice(None), slice(None), slice(y0, y0 + crop), slice(x0, x0 + crop))
+        A, Ht, D = A[sl], Ht[sl], D[sl]
+        if rng.random() < 0.5:
+            A, Ht, D = A.flip(-1), Ht.flip(-1), D.flip(-1)
+    a_lo = F.avg_pool2d(A, 2)
+    h_lo = F.avg_pool2d(Ht, 2)
+    d_lo = F.avg_pool2d(D, 2)
+    sd_lo = (d_lo - focus) * (mb / 2) / R_MAX
+    return A, Ht, a_lo, h_lo, sd_lo
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="/work/data/lens/train")
+    ap.add_argument("--val", default="/work/data/lens/val")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--loss", choices=["normalised", "l1"], default="normalised")
+    ap.add_argument("--corrupt", type=float, default=0.5, help="share of examples trained on corrupted depth")
+    add_run_args(ap, "/work/ckpt/lens")
+    a = ap.parse_args()
+    ck_path, rng = start_run(a)
+    lens, ups = LensNet(), UpsampleNet()
+    params = list(lens.parameters()) + list(ups.parameters())
+    opt = torch.optim.Adam(params, lr=a.lr)
+    modules = {"lens": lens, "ups": ups}
+    step, wall = restore(ck_path, modules, opt, rng)
+    data = load_synth(a.data)
+    val = load_synth(a.val) if a.val and os.path.isdir(a.val) else None
+    lossf = normalised_loss if a.loss == "normalised" else (lambda p, t: (p - t).abs().mean())
+    log = CsvLog(os.path.join(HERE, "logs", f"lens_{a.tag}.csv"),
+                 ["step", "loss", "loss_L", "loss_H", "val_psnr_H", "lr", "wall_s"], resume_step=step)
+    bar = tqdm(total=a.steps, initial=step, desc=f"lens[{a.tag}]", dynamic_ncols=True)
+    t_last = time.time()
+    n = len(data["focus"])
+    end = min(a.steps, a.stop_at or a.steps)
+    while step < end:
+        lr = cosine_lr(step, a.steps, a.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = rng.integers(0, n, a.batch)
+        A, Ht, a_lo, h_lo, sd_lo = make_batch(data, idx, rng, a.crop, a.corrupt)
+        L = lens(a_lo, sd_lo)
+        H = ups(A, a_lo, L, sd_lo)
+        lL, lH = lossf(L, h_lo), lossf(H, Ht)
+        loss = lL + lH
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        now = time.time(); wall += now - t_last; t_last = now
+        bar.update(1)
+        bar.set_postfix(L=f"{lL.item():.4f}", H=f"{lH.item():.4f}")
+        vp = ""
+        if step % a.ckpt_every == 0 or step == end:
+            if val is not None:
+                with torch.no_grad():
+                    vi = np.arange(min(16, len(val["focus"])))
+                    A, Ht, a_lo, h_lo, sd_lo = make_batch(val, vi, rng, 0, 0.0, augment=False)
+                    H = ups(A, a_lo, lens(a_lo, sd_lo), sd_lo).clamp(0, 1)
+                    mse = ((H - Ht) ** 2).flatten(1).mean(1)
+                    vp = float((10 * torch.log10(1 / mse.clamp_min(1e-10))).mean())
+            checkpoint(ck_path, modules, opt, rng, step, wall, vars(a))
+        log.write(step=step, loss=f"{loss.item():.5f}", loss_L=f"{lL.item():.5f}", loss_H=f"{lH.item():.5f}",
+                  val_psnr_H=vp if vp == "" else f"{vp:.3f}", lr=f"{lr:.6f}", wall_s=f"{wall:.1f}")
+    bar.close()
+
+
+if __name__ == "__main__":
+    main()
