@@ -165,6 +165,9 @@ pub struct LiveStats {
     pub fps: f64,
     pub working_resolutions: Vec<Resolution>,
     pub resolution_changes: Vec<ResolutionChange>,
+    /// Sizes of the picture the stages processed and upsampled back to (at most 4× the working
+    /// width; the window and the output enlarge it to the source size).
+    pub processed_resolutions: Vec<Resolution>,
     pub stage_ms_mean: BTreeMap<&'static str, f64>,
     pub queues: QueueReport,
     pub rss_mib_after_1s: Option<f64>,
@@ -251,6 +254,8 @@ struct LiveJob {
     job: Job,
     level: u32,
     work: (usize, usize),
+    /// Size of the picture the stages processed (the source's, or halved for speed).
+    processed: (usize, usize),
     ms: StageMs,
 }
 
@@ -317,10 +322,23 @@ fn working_size(base: &WorkingPolicy, level: u32, size: (usize, usize), blur_px:
     upsample::working_size(size, policy_for(base, level, size.0, blur_px).steps(size.0, blur_px))
 }
 
+/// How many halvings the frame gets before the stages at `level`: the picture processed (and
+/// upsampled back to) is kept at most 4× as wide as the working picture, so a live run does not
+/// spend its time upsampling to full size a picture blurred at a tiny working size. The window
+/// and the output scale the result back to the source size.
+fn processing_shift(base: &WorkingPolicy, level: u32, size: (usize, usize), blur_px: f32) -> u32 {
+    let work = working_size(base, level, size, blur_px).0;
+    let mut p = 0;
+    while (size.0 >> p) > 4 * work && (size.0 >> (p + 1)) >= 16 {
+        p += 1;
+    }
+    p
+}
+
 /// The deepest level that still makes the working picture smaller.
 fn deepest_level(policy: &WorkingPolicy, size: (usize, usize), blur_px: f32) -> u32 {
     let mut l = 0;
-    while l < 8 && working_size(policy, l + 1, size, blur_px).0 < working_size(policy, l, size, blur_px).0 {
+    while l < 8 && working_size(policy, l + 1, size, blur_px).0 < working_size(policy, l, size, blur_px).0 && working_size(policy, l + 1, size, blur_px).0 >= 40 {
         l += 1;
     }
     l
@@ -341,26 +359,28 @@ struct ViewMode {
 
 /// Compose the picture to show: the result, the depth, or the source left and the result right.
 #[cfg(feature = "window")]
-fn compose(buf: &mut Vec<u32>, job: &Job, mode: ViewMode) {
+fn compose(buf: &mut Vec<u32>, (w, h): (usize, usize), job: &Job, mode: ViewMode) {
     let out = job.output.as_ref().expect("upsample stage ran");
-    let (w, h) = (out.width, out.height);
     buf.resize(w * h, 0);
     let pack = |p: [f32; 3]| -> u32 {
         let c = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u32;
         (c(p[0]) << 16) | (c(p[1]) << 8) | c(p[2])
     };
-    let depth = if mode.depth { job.depth.as_ref().map(|d| d.resize(w, h)) } else { None };
+    // The stages may have worked on a smaller picture: show it enlarged (nearest pixel).
+    let (ow, oh) = (out.width, out.height);
+    let depth = if mode.depth { job.depth.as_ref().map(|d| d.resize(ow, oh)) } else { None };
     let split_x = if mode.split { w / 2 } else { 0 };
     for y in 0..h {
+        let sy = y * oh / h;
         for x in 0..w {
-            let i = y * w + x;
-            buf[i] = match &depth {
+            let sx = x * ow / w;
+            buf[y * w + x] = match &depth {
                 Some(d) => {
-                    let v = d.data[i];
+                    let v = d.get(sx, sy);
                     pack([v, v, v])
                 }
-                None if x < split_x => pack(job.full.pixel(x, y)),
-                None => pack(out.pixel(x, y)),
+                None if x < split_x => pack(job.full.pixel(sx, sy)),
+                None => pack(out.pixel(sx, sy)),
             };
         }
         if mode.split {
@@ -512,6 +532,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
             .name("depth".into())
             .spawn(move || -> Result<()> {
                 let mut version = 0;
+                let mut applied_shift = 0;
                 'frames: loop {
                     // Wait for room in the pipeline, then for a frame.
                     loop {
@@ -531,16 +552,28 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                     };
                     let n = counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
                     counters.in_flight_max.fetch_max(n, Ordering::Relaxed);
-                    let level = {
+                    let (level, shift) = {
                         let c = controls.lock().expect("controls");
-                        if c.version != version {
+                        let blur_px = c.blur.to_pixels(dw);
+                        let shift = processing_shift(&base_policy, c.level, (w, h), blur_px);
+                        if c.version != version || shift != applied_shift {
                             version = c.version;
+                            applied_shift = shift;
                             depth_stage.focus.set_spec(c.focus.clone());
-                            depth_stage.focus.set_blur(c.blur);
+                            // Blur is given for the displayed source; the stages see a picture `shift` times halved.
+                            depth_stage.display_width = (dw >> shift).max(1);
+                            depth_stage.focus.set_blur(match c.blur {
+                                BlurAmount::Pixels(p) => BlurAmount::Pixels(p / (1u32 << shift) as f32),
+                                share => share,
+                            });
                         }
-                        depth_stage.policy = policy_for(&base_policy, c.level, w, c.blur.to_pixels(dw));
-                        c.level
+                        depth_stage.policy = policy_for(&base_policy, c.level, w, blur_px);
+                        (c.level, shift)
                     };
+                    if shift > 0 {
+                        let (pw, ph) = upsample::working_size((w, h), shift);
+                        j.full = j.full.resize(pw, ph);
+                    }
                     if let Some(d) = &given_depth {
                         j.given_depth = Some(d.clone());
                     }
@@ -550,7 +583,8 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                         return Err(e.context("depth stage"));
                     }
                     let work = j.work.as_ref().map_or((0, 0), |w| (w.width, w.height));
-                    let lj = LiveJob { job: j, level, work, ms: StageMs { depth: ms_since(t), ..Default::default() } };
+                    let processed = (j.full.width, j.full.height);
+                    let lj = LiveJob { job: j, level, work, processed, ms: StageMs { depth: ms_since(t), ..Default::default() } };
                     if tx1.send(lj).is_err() {
                         break;
                     }
@@ -601,11 +635,19 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
 
     // Show, on this thread.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut ctl = RateController::new(interval_ms, deepest_level(&base_policy, (w, h), job.render.blur.to_pixels(dw)), cores);
+    let ladder = |blur: BlurAmount| {
+        let blur_px = blur.to_pixels(dw);
+        let max = deepest_level(&base_policy, (w, h), blur_px);
+        (max, (0..=max).map(|l| processing_shift(&base_policy, l, (w, h), blur_px)).collect::<Vec<_>>())
+    };
+    let (max_level, shifts) = ladder(job.render.blur);
+    let mut ctl = RateController::new(interval_ms, max_level, cores);
+    ctl.set_shifts(shifts);
     let mut hist = LatencyHistogram::default();
     let mut shown = 0u64;
     let mut discarded_at_sink = 0u64;
     let mut res: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+    let mut processed_res: BTreeMap<(usize, usize), u64> = BTreeMap::new();
     let mut changes: Vec<ResolutionChange> = Vec::new();
     let mut stage_sum = StageMs::default();
     let mut end: Option<EndReason> = None;
@@ -635,7 +677,9 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                             BlurAmount::WidthShare(s) => BlurAmount::WidthShare((s * f).clamp(0.0, 0.25)),
                         };
                         c.version += 1;
-                        ctl.max_level = deepest_level(&base_policy, (w, h), c.blur.to_pixels(dw));
+                        let (max_level, shifts) = ladder(c.blur);
+                        ctl.max_level = max_level;
+                        ctl.set_shifts(shifts);
                     }
                     window::Input::FocusAt(p) => {
                         // The window shows the picture as stored; focus points are given as displayed.
@@ -680,7 +724,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                 continue;
             }
         };
-        let LiveJob { job: fj, level, work, ms } = lj;
+        let LiveJob { job: fj, level, work, processed, ms } = lj;
         counters.in_flight.fetch_sub(1, Ordering::Relaxed);
         let _ = tokens_tx.try_send(());
         if end == Some(EndReason::WindowClosed) || out_err.is_some() {
@@ -689,7 +733,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
         }
         #[cfg(feature = "window")]
         if let Some(wd) = win.as_mut() {
-            compose(&mut buf, &fj, view);
+            compose(&mut buf, (w, h), &fj, view);
             if view.overlay {
                 let c = controls.lock().expect("controls");
                 let focus = match &c.focus {
@@ -700,7 +744,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                 };
                 let lines = vec![
                     format!("{fps_ema:.1} FPS  LATENCY {lat_ema:.0} MS"),
-                    format!("WORK {}X{}  DROPPED {}", work.0, work.1, counters.replaced.load(Ordering::Relaxed)),
+                    format!("WORK {}X{} OF {}X{}  DROPPED {}", work.0, work.1, processed.0, processed.1, counters.replaced.load(Ordering::Relaxed)),
                     format!("BLUR {:.1} PX  FOCUS {focus}", c.blur.to_pixels(dw)),
                     format!("{}  {}", if view.depth { "DEPTH" } else if view.split { "SOURCE | RESULT" } else { "RESULT" }, "D S WHEEL CLICK Q"),
                 ];
@@ -715,7 +759,15 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
             }
         }
         if let Some(m) = muxer.as_mut() {
-            if let Err(e) = m.write_frame(fj.output.as_ref().expect("upsample stage ran"), fj.pts) {
+            let out = fj.output.as_ref().expect("upsample stage ran");
+            let full;
+            let out = if (out.width, out.height) == (w, h) {
+                out
+            } else {
+                full = out.resize(w, h);
+                &full
+            };
+            if let Err(e) = m.write_frame(out, fj.pts) {
                 out_err = Some(e);
                 halt.store(true, Ordering::Relaxed);
                 discarded_at_sink += 1;
@@ -738,6 +790,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
         stage_sum.lens += ms.lens;
         stage_sum.upsample += ms.upsample;
         *res.entry(work).or_default() += 1;
+        *processed_res.entry(processed).or_default() += 1;
         if changes.last().is_none_or(|c| (c.width, c.height) != work) {
             changes.push(ResolutionChange { t: run_start.elapsed().as_secs_f64(), width: work.0, height: work.1 });
         }
@@ -831,6 +884,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
         fps: if seconds > 0.0 { shown as f64 / seconds } else { 0.0 },
         working_resolutions: res.iter().rev().map(|(&(width, height), &frames)| Resolution { width, height, frames }).collect(),
         resolution_changes: changes,
+        processed_resolutions: processed_res.iter().rev().map(|(&(width, height), &frames)| Resolution { width, height, frames }).collect(),
         stage_ms_mean: [("depth", stage_sum.depth / n), ("lens", stage_sum.lens / n), ("upsample", stage_sum.upsample / n)].into_iter().collect(),
         queues: QueueReport {
             capture_slot: 1,
@@ -863,10 +917,17 @@ mod tests {
         assert_eq!(working_size(&base, 0, (320, 240), 8.0), (320, 240));
         assert_eq!(working_size(&base, 1, (320, 240), 8.0), (160, 120));
         assert_eq!(working_size(&base, 2, (320, 240), 8.0), (80, 60));
-        assert_eq!(deepest_level(&base, (320, 240), 8.0), 4);
+        assert_eq!(deepest_level(&base, (320, 240), 8.0), 3);
         // 1280 wide: the base policy already halves once (max_width 960).
         assert_eq!(working_size(&base, 0, (1280, 720), 32.0), (640, 360));
         assert_eq!(working_size(&base, 1, (1280, 720), 32.0), (320, 180));
+        // The processed picture stays within 4× the working width.
+        assert_eq!(processing_shift(&base, 0, (1280, 720), 32.0), 0);
+        assert_eq!(processing_shift(&base, 1, (1280, 720), 32.0), 0);
+        assert_eq!(processing_shift(&base, 2, (1280, 720), 32.0), 1);
+        assert_eq!(processing_shift(&base, 3, (1280, 720), 32.0), 2);
+        // Working pictures narrower than 40 px are not offered.
+        assert_eq!(deepest_level(&base, (1280, 720), 32.0), 4);
     }
 
     #[test]
