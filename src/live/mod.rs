@@ -366,21 +366,21 @@ fn compose(buf: &mut Vec<u32>, (w, h): (usize, usize), job: &Job, mode: ViewMode
         let c = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u32;
         (c(p[0]) << 16) | (c(p[1]) << 8) | c(p[2])
     };
-    // The stages may have worked on a smaller picture: show it enlarged (nearest pixel).
-    let (ow, oh) = (out.width, out.height);
-    let depth = if mode.depth { job.depth.as_ref().map(|d| d.resize(ow, oh)) } else { None };
+    // The stages may have worked on a smaller picture: show it enlarged (bilinear).
+    let enlarge = |img: &RgbImage| if (img.width, img.height) == (w, h) { None } else { Some(img.resize(w, h)) };
+    let (out_big, full_big) = (enlarge(out), if mode.split { enlarge(&job.full) } else { None });
+    let (out, full) = (out_big.as_ref().unwrap_or(out), full_big.as_ref().unwrap_or(&job.full));
+    let depth = if mode.depth { job.depth.as_ref().map(|d| d.resize(w, h)) } else { None };
     let split_x = if mode.split { w / 2 } else { 0 };
     for y in 0..h {
-        let sy = y * oh / h;
         for x in 0..w {
-            let sx = x * ow / w;
             buf[y * w + x] = match &depth {
                 Some(d) => {
-                    let v = d.get(sx, sy);
+                    let v = d.get(x, y);
                     pack([v, v, v])
                 }
-                None if x < split_x => pack(job.full.pixel(sx, sy)),
-                None => pack(out.pixel(sx, sy)),
+                None if x < split_x => pack(full.pixel(x, y)),
+                None => pack(out.pixel(x, y)),
             };
         }
         if mode.split {
@@ -654,7 +654,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
     let mut first_shown: Option<Instant> = None;
     let mut rss_1s = None;
     let mut out_err: Option<anyhow::Error> = None;
-    let mut fps_ema = 0.0f64;
+    let mut interval_ema = 0.0f64;
     let mut lat_ema = 0.0f64;
     let mut last_shown: Option<Instant> = None;
     #[cfg(feature = "window")]
@@ -743,7 +743,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                     FocusSpec::Track(_) => "TRACK".into(),
                 };
                 let lines = vec![
-                    format!("{fps_ema:.1} FPS  LATENCY {lat_ema:.0} MS"),
+                    format!("{:.1} FPS  LATENCY {lat_ema:.0} MS", if interval_ema > 0.0 { 1.0 / interval_ema } else { 0.0 }),
                     format!("WORK {}X{} OF {}X{}  DROPPED {}", work.0, work.1, processed.0, processed.1, counters.replaced.load(Ordering::Relaxed)),
                     format!("BLUR {:.1} PX  FOCUS {focus}", c.blur.to_pixels(dw)),
                     format!("{}  {}", if view.depth { "DEPTH" } else if view.split { "SOURCE | RESULT" } else { "RESULT" }, "D S WHEEL CLICK Q"),
@@ -781,8 +781,9 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
         shown += 1;
         first_shown.get_or_insert(now);
         if let Some(prev) = last_shown {
-            let f = 1.0 / now.duration_since(prev).as_secs_f64().max(1e-6);
-            fps_ema = if fps_ema == 0.0 { f } else { fps_ema + 0.1 * (f - fps_ema) };
+            // Smooth the interval, not its inverse (which would read high).
+            let dt = now.duration_since(prev).as_secs_f64();
+            interval_ema = if interval_ema == 0.0 { dt } else { interval_ema + 0.1 * (dt - interval_ema) };
         }
         last_shown = Some(now);
         lat_ema = if lat_ema == 0.0 { lat } else { lat_ema + 0.1 * (lat - lat_ema) };
