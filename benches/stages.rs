@@ -1,1 +1,51 @@
-fn main(){}
+//! The per-frame stages other than the lens blur (benches/lens.rs) at 720p output:
+//! frame resizing, guided upsampling from 640×360, and a whole frame through `Stages` with a
+//! given depth (physical renderer), all without FFmpeg or ONNX Runtime.
+//!
+//! `cargo bench --no-default-features --bench stages`
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use deeplens::focus::{BlurAmount, FocusController, FocusSpec, Rotation};
+use deeplens::lens::{physical::PhysicalRenderer, LensParams};
+use deeplens::pipeline::{Job, StageTimes, Stages, WorkingPolicy};
+use deeplens::synth::{Rng, Scene};
+use deeplens::upsample::{upsample_to_output, PhysicalUpsampler};
+
+fn stages(c: &mut Criterion) {
+    let (w, h) = (1280, 720);
+    let mut rng = Rng::new(7);
+    let scene = Scene::random(&mut rng, w, h, 32.0, &[]);
+    let (full, depth) = (scene.input(), scene.depth());
+    let focus = scene.layers[1].depth.data[0];
+    let work = full.resize(640, 360);
+    let work_depth = depth.resize(640, 360);
+    let render = deeplens::lens::physical::render(&work, &work_depth, &LensParams::new(focus, 16.0));
+    let mut g = c.benchmark_group("stages_720p");
+    g.sample_size(10);
+    g.bench_function("resize_1280x720_to_640x360", |b| b.iter(|| full.resize(640, 360)));
+    g.bench_function("upsample_640x360_to_1280x720", |b| {
+        b.iter(|| upsample_to_output(&mut PhysicalUpsampler, &full, &work, &render, &work_depth, &LensParams::new(focus, 32.0)).unwrap())
+    });
+    g.bench_function("whole_frame_given_depth", |b| {
+        b.iter(|| {
+            let stages = Stages {
+                depth: None,
+                focus: FocusController::new(FocusSpec::Depth(focus), BlurAmount::Pixels(32.0), Rotation(0)),
+                lens: Box::new(PhysicalRenderer::new()),
+                upsampler: Box::new(PhysicalUpsampler),
+                policy: WorkingPolicy::default(),
+                lens_template: LensParams::new(0.5, 0.0),
+                display_width: w,
+                stabilizer: None,
+            };
+            let mut job = Job::new(0, 0, 0.0, full.clone());
+            job.given_depth = Some(depth.clone());
+            stages.process(&mut job, &mut StageTimes::default()).unwrap();
+            job.output
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);

@@ -3,8 +3,8 @@
 //! `cargo run --release --no-default-features --example lens_eval -- [COUNT] [SIZE] [MAX_BLUR]`
 
 use deeplens::lens::eval::{edge_band, score};
-use deeplens::lens::{physical, reference, LensParams};
-use deeplens::synth::{sample_seed, Rng, Scene};
+use deeplens::lens::{physical, reference};
+use deeplens::synth::eval_case;
 use std::time::Instant;
 
 fn main() {
@@ -16,16 +16,8 @@ fn main() {
     let mut sums = [[0.0f64; 2]; 3];
     let mut times = [0.0f64; 3];
     for i in 0..count {
-        let mut rng = Rng::new(sample_seed(1000, i));
-        let scene = Scene::random(&mut rng, size, size, max_blur, &[]);
-        // Focus on the middle object, the background or the front object in turn.
-        let depth = scene.depth();
-        let focus = match i % 3 {
-            0 => scene.layers[1].depth.data[0],
-            1 => depth.data[depth.data.len() / 2].min(scene.layers[0].depth.data[0]),
-            _ => scene.layers[2].depth.data[0],
-        };
-        let p = LensParams::new(focus, max_blur);
+        let (scene, p) = eval_case(i, size, max_blur);
+        let (depth, focus) = (scene.depth(), p.focus);
         let truth = scene.ground_truth(&p);
         let input = scene.input();
         let band = edge_band(&depth, &p);

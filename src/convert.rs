@@ -63,7 +63,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     }
     let info = demux.info.clone();
     let (dw, _) = info.display_size();
-    let stages = job.render.build_stages(dw, Rotation(info.rotation))?;
+    let stages = job.render.build_stages(dw, Rotation(info.rotation), info.high_bit_depth)?;
     let depth_provider = None;
 
     // A given depth video: decoded on its own thread, one grey picture per frame.

@@ -104,7 +104,7 @@ struct RenderArgs {
     /// Cat-eye bokeh toward the corners, 0 to 1.
     #[arg(long, value_name = "AMOUNT")]
     cat_eye: Option<f32>,
-    /// Extra gain for clipped highlights of 8-bit sources (0 = off, 1 doubles them).
+    /// Extra gain for clipped highlights (0 = off, 1 doubles them); default 1 for 8-bit sources, 0 for deeper ones.
     #[arg(long, value_name = "GAIN")]
     highlight_boost: Option<f32>,
     /// Widest working resolution of the lens blur.
@@ -277,8 +277,8 @@ impl RenderArgs {
         if !(0.0..=1.0).contains(&o.cat_eye) {
             bail!("--cat-eye must be in [0,1]");
         }
-        o.highlight_boost = self.highlight_boost.or(preset.highlight_boost).unwrap_or(0.0);
-        if !(0.0..=10.0).contains(&o.highlight_boost) {
+        o.highlight_boost = self.highlight_boost.or(preset.highlight_boost);
+        if o.highlight_boost.is_some_and(|b| !(0.0..=10.0).contains(&b)) {
             bail!("--highlight-boost must be in [0,10]");
         }
         if let Some(w) = self.working_max_width.or(preset.working_max_width) {

@@ -90,7 +90,7 @@ pub fn render_still(job: StillJob) -> Result<StageTimes> {
         Some(p) => Some(load_depth(p)?),
         None => None,
     };
-    let stages = job.render.build_stages(rgb.width, Rotation(0))?;
+    let stages = job.render.build_stages(rgb.width, Rotation(0), deep)?;
     let mut j = Job::new(0, 0, 0.0, rgb);
     j.given_depth = given;
     let mut times = StageTimes::default();

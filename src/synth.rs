@@ -279,6 +279,20 @@ pub fn generate(seed: u64, width: usize, height: usize, max_blur: f32, textures:
     scene.sample(&mut rng, seed, max_blur)
 }
 
+/// Evaluation case `i`: a procedural scene (seed set 1000, apart from any training set made with
+/// the `synth` example's default seeds) focused in turn on the middle object, the background
+/// and the front object, at full blur `max_blur`.
+pub fn eval_case(i: u64, size: usize, max_blur: f32) -> (Scene, LensParams) {
+    let mut rng = Rng::new(sample_seed(1000, i));
+    let scene = Scene::random(&mut rng, size, size, max_blur, &[]);
+    let focus = match i % 3 {
+        0 => scene.layers[1].depth.data[0],
+        1 => scene.layers[0].depth.data.iter().cloned().fold(1.0, f32::min),
+        _ => scene.layers[2].depth.data[0],
+    };
+    (scene, LensParams::new(focus, max_blur))
+}
+
 /// Grow (`k > 0`) or shrink (`k < 0`) a mask by `|k|` pixels with a disc.
 fn morph(m: &[bool], w: usize, h: usize, k: isize) -> Vec<bool> {
     let grow = k > 0;
@@ -318,7 +332,9 @@ fn shape_mask(rng: &mut Rng, w: usize, h: usize, pad: usize) -> Plane {
     let m = fw.min(fh);
     let soft = rng.range(0.7, 1.6);
     let n = 1 + rng.below(2);
-    let blobs: Vec<(f32, f32, f32, Vec<(f32, f32)>)> = (0..n)
+    // Centre x, centre y, base radius, (amplitude, phase) of harmonics 2…6.
+    type Blob = (f32, f32, f32, Vec<(f32, f32)>);
+    let blobs: Vec<Blob> = (0..n)
         .map(|_| {
             let cx = pad as f32 + rng.range(0.1, 0.9) * fw;
             let cy = pad as f32 + rng.range(0.1, 0.9) * fh;
@@ -412,8 +428,8 @@ fn add_highlights(rng: &mut Rng, img: &mut RgbImage) {
                 let a = (r + 0.5 - d).clamp(0.0, 1.0);
                 if a > 0.0 {
                     let i = (y as usize * w + x as usize) * 3;
-                    for k in 0..3 {
-                        img.data[i + k] += a * (tint[k] - img.data[i + k]);
+                    for (v, t) in img.data[i..i + 3].iter_mut().zip(tint) {
+                        *v += a * (t - *v);
                     }
                 }
             }

@@ -98,4 +98,9 @@ fn bad_inputs_to_image() {
     fails(dir, &["image", p, &out, "--depth", &dir.join("nodepth.png").display().to_string()], "no such file");
     fails(dir, &["image", p, &out, "--max-blur=-4"], "blur");
     fails(dir, &["image", p, "/nonexistent-folder/o.png", "--depth", p], "does not exist");
+    fails(dir, &["image", p, &out, "--ort-lib", &dir.join("no-lib.so").display().to_string()], "ONNX Runtime library not found");
+    fails(dir, &["image", p, &out, "--ort-lib", p], "cannot load ONNX Runtime");
+    // The runtime installed by scripts/setup.sh is the CPU build: asking for CUDA fails clearly.
+    fails(dir, &["image", p, &out, "--device", "cuda"], "--device cuda");
+    fails(dir, &["image", p, &out, "--renderer", "learned", "--depth", p], "learned");
 }

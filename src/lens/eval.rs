@@ -49,3 +49,66 @@ pub fn edge_band(depth: &Plane, params: &LensParams) -> Vec<bool> {
 pub fn score(out: &RgbImage, truth: &RgbImage, band: &[bool]) -> (f64, f64) {
     (psnr(out, truth, None), psnr(out, truth, Some(band)))
 }
+
+/// Read an 8- or 16-bit PNG (or any format `image` reads) as gamma-encoded RGB in [0, 1].
+pub fn read_rgb(path: &std::path::Path) -> anyhow::Result<RgbImage> {
+    let img = image::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?.to_rgb16();
+    Ok(RgbImage::from_rgb16(img.width() as usize, img.height() as usize, img.as_raw()))
+}
+
+/// Read a grey picture (8 or 16 bit) as values in [0, 1], e.g. normalised disparity.
+pub fn read_grey(path: &std::path::Path) -> anyhow::Result<Plane> {
+    let img = image::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?.to_luma16();
+    Ok(Plane { width: img.width() as usize, height: img.height() as usize, data: img.as_raw().iter().map(|&v| v as f32 / 65535.0).collect() })
+}
+
+/// Write RGB as an 8- or 16-bit PNG (or another format by extension, 8-bit).
+pub fn write_rgb(path: &std::path::Path, img: &RgbImage, sixteen: bool) -> anyhow::Result<()> {
+    let (w, h) = (img.width as u32, img.height as u32);
+    if sixteen {
+        image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(w, h, img.to_rgb16()).expect("size").save(path)?;
+    } else {
+        image::RgbImage::from_raw(w, h, img.to_rgb8()).expect("size").save(path)?;
+    }
+    Ok(())
+}
+
+/// One ray-traced thin-lens scene made by `tests/data/thinlens/make_scenes.py`.
+pub struct ThinLensScene {
+    pub name: String,
+    pub input: RgbImage,
+    pub depth: Plane,
+    /// Cycles' depth-of-field render: the truth.
+    pub truth: RgbImage,
+    /// Blender's compositor Defocus node fed the exact circle of confusion.
+    pub defocus: RgbImage,
+    pub params: LensParams,
+    pub defocus_seconds: f64,
+}
+
+/// Load every scene in `dir` (one `NAME.json` each), sorted by name.
+pub fn thin_lens_scenes(dir: &std::path::Path) -> anyhow::Result<Vec<ThinLensScene>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json")))?)?;
+            let num = |k: &str| meta[k].as_f64().ok_or_else(|| anyhow::anyhow!("{name}.json: no {k}"));
+            let params = LensParams::new(num("focus")? as f32, num("max_blur")? as f32);
+            let file = |suffix: &str| dir.join(format!("{name}_{suffix}.png"));
+            Ok(ThinLensScene {
+                input: read_rgb(&file("input"))?,
+                depth: read_grey(&file("depth"))?,
+                truth: read_rgb(&file("dof"))?,
+                defocus: read_rgb(&file("defocus"))?,
+                params,
+                defocus_seconds: num("defocus_node_seconds")?,
+                name,
+            })
+        })
+        .collect()
+}

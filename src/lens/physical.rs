@@ -28,13 +28,16 @@
 //! so the frame border needs no special case.
 
 use super::aperture::Bokeh;
-use super::scatter::{AreaTable, Splat, SplatRows};
+use super::scatter::{AreaTable, Rect, Splat, SplatRows};
 use super::{from_linear, to_linear, LensBlur, LensParams};
 use crate::frame::{Plane, RgbImage};
 use rayon::prelude::*;
 
 /// Slices are `1 + |s| / SLICE_GROWTH` pixels of radius wide.
 const SLICE_GROWTH: f32 = 6.0;
+
+/// Slices whose radius is at least this are scattered at half resolution.
+const HALF_RES_RADIUS: f32 = 8.0;
 
 /// Physically based lens blur in linear light.
 #[derive(Default)]
@@ -97,6 +100,26 @@ impl LinearLut {
     }
 }
 
+/// sRGB encoding of linear values in [0, 1] (clipped above) by a table over `sqrt(v)`, where
+/// the curve is smooth enough for linear interpolation.
+struct EncodeLut(Vec<f32>);
+
+impl EncodeLut {
+    const N: usize = 4096;
+
+    fn new() -> Self {
+        Self((0..=Self::N + 1).map(|i| from_linear((i as f32 / Self::N as f32).min(1.0).powi(2))).collect())
+    }
+
+    #[inline]
+    fn get(&self, v: f32) -> f32 {
+        let f = v.clamp(0.0, 1.0).sqrt() * Self::N as f32;
+        let i = f as usize;
+        let t = f - i as f32;
+        self.0[i] + (self.0[i + 1] - self.0[i]) * t
+    }
+}
+
 /// Reflect index into `0..n` (…2 1 0 1 2…).
 #[inline]
 fn reflect(i: isize, n: usize) -> usize {
@@ -137,7 +160,9 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
             let c = [rgb.data[i * 3], rgb.data[i * 3 + 1], rgb.data[i * 3 + 2]];
             let mut l = c.map(|v| lut.get(v));
             if boost > 0.0 {
-                let t = ((c[0].max(c[1]).max(c[2]) - 0.92) / 0.08).clamp(0.0, 1.0);
+                // Clipped highlights are near white: key on the smallest channel so saturated
+                // colours (a pure magenta) are left alone.
+                let t = ((c[0].min(c[1]).min(c[2]) - 0.9) / 0.1).clamp(0.0, 1.0);
                 let g = 1.0 + boost * t * t * (3.0 - 2.0 * t);
                 l = l.map(|v| v * g);
             }
@@ -156,48 +181,121 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
     let mut acc = vec![[0.0f32; 4]; n];
     let mut layer = vec![[0.0f32; 4]; n];
     let mut splats = SplatRows::new(pw, ph);
-    let mut counts = vec![0usize; (k_max - k_min + 1) as usize];
-    slice.iter().for_each(|&k| counts[(k - k_min) as usize] += 1);
+    let (hw, hh) = (pw.div_ceil(2), ph.div_ceil(2));
+    let half_bokeh = Bokeh::padded(params, w.div_ceil(2), h.div_ceil(2), pad / 2);
+    let mut half_splats = SplatRows::new(hw, hh);
+    let mut half_layer = vec![[0.0f32; 4]; hw * hh];
+    // Per slice: the box around its pixels and its hidden extension, and its largest radius,
+    // so each slice's passes touch only the area it can reach.
+    let ns = (k_max - k_min + 1) as usize;
+    let mut boxes = vec![Rect::empty(); ns];
+    let mut own = vec![0usize; ns];
+    let mut hidden = vec![false; ns];
+    let mut reach = vec![0.0f32; ns];
+    for y in 0..ph {
+        for x in 0..pw {
+            let i = y * pw + x;
+            let k = (slice[i] - k_min) as usize;
+            boxes[k].add(x, y);
+            own[k] += 1;
+            reach[k] = reach[k].max(sig[i].abs());
+            for j in (band[i] - k_min) as usize..k {
+                boxes[j].add(x, y);
+                hidden[j] = true;
+            }
+        }
+    }
     for k in k_min..=k_max {
-        if counts[(k - k_min) as usize] == 0 {
+        let ki = (k - k_min) as usize;
+        if own[ki] == 0 {
             continue;
         }
-        let hidden = k < k_max && slice.iter().zip(&band).any(|(&s, &b)| s > k && b <= k);
-        let fill = if hidden { Some(HiddenFill::new(&lin, &slice, pw, ph, k)) } else { None };
+        let fill = if hidden[ki] { Some(HiddenFill::new(&lin, &slice, pw, ph, k)) } else { None };
         let rk = slice_radius(k);
-        splats.rows.par_iter_mut().enumerate().for_each(|(y, row)| {
-            row.clear();
-            for x in 0..pw {
-                let i = y * pw + x;
-                let s = slice[i];
-                if s == k {
-                    let c = lin[i];
-                    row.push(Splat::with_areas(&bokeh, &areas, x, y, sig[i].abs(), [c[0], c[1], c[2], 1.0]));
-                } else if s > k && band[i] <= k {
-                    let c = fill.as_ref().map_or([0.0; 3], |f| f.at(x, y));
-                    row.push(Splat::with_areas(&bokeh, &areas, x, y, rk, [c[0], c[1], c[2], 1.0]));
+        let rect = boxes[ki].grown(reach[ki].max(rk).ceil() as usize + 2, pw, ph);
+        layer[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).for_each(|row| row[rect.x0..rect.x1].fill([0.0; 4]));
+        if rk >= HALF_RES_RADIUS {
+            // Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth
+            // of the work) and read the layer back bilinearly.
+            let hrect = rect.halved(hw, hh);
+            half_splats.rows.par_iter_mut().enumerate().for_each(|(hy, row)| {
+                row.clear();
+                if hy < hrect.y0 || hy >= hrect.y1 {
+                    return;
                 }
+                for hx in hrect.x0..hrect.x1 {
+                    let mut sum = [0.0f32; 4];
+                    let mut rsum = 0.0f32;
+                    for y in 2 * hy..(2 * hy + 2).min(ph) {
+                        for x in 2 * hx..(2 * hx + 2).min(pw) {
+                            let i = y * pw + x;
+                            let (c, r) = if slice[i] == k {
+                                (lin[i], sig[i].abs())
+                            } else if slice[i] > k && band[i] <= k {
+                                (fill.as_ref().map_or([0.0; 3], |f| f.at(x, y)), rk)
+                            } else {
+                                continue;
+                            };
+                            sum = [sum[0] + c[0], sum[1] + c[1], sum[2] + c[2], sum[3] + 1.0];
+                            rsum += r;
+                        }
+                    }
+                    if sum[3] > 0.0 {
+                        let r = 0.5 * rsum / sum[3];
+                        row.push(Splat::with_areas(&half_bokeh, &areas, hx, hy, r, sum.map(|v| v * 0.25)));
+                    }
+                }
+            });
+            half_splats.r_max = half_splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
+            // One half-resolution pixel more on each side for the bilinear read-back.
+            let hread = hrect.grown(1, hw, hh);
+            half_layer[hread.y0 * hw..hread.y1 * hw].par_chunks_mut(hw).for_each(|row| row[hread.x0..hread.x1].fill([0.0; 4]));
+            half_splats.scatter_into_rect(&half_bokeh, &mut half_layer, hread);
+            layer[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).enumerate().for_each(|(dy, row)| {
+                for (x, v) in row.iter_mut().enumerate().take(rect.x1).skip(rect.x0) {
+                    *v = bilinear_half(&half_layer, hw, hh, x, rect.y0 + dy);
+                }
+            });
+        } else {
+            splats.rows.par_iter_mut().enumerate().for_each(|(y, row)| {
+                row.clear();
+                if y < rect.y0 || y >= rect.y1 {
+                    return;
+                }
+                for x in rect.x0..rect.x1 {
+                    let i = y * pw + x;
+                    let s = slice[i];
+                    if s == k {
+                        let c = lin[i];
+                        row.push(Splat::with_areas(&bokeh, &areas, x, y, sig[i].abs(), [c[0], c[1], c[2], 1.0]));
+                    } else if s > k && band[i] <= k {
+                        let c = fill.as_ref().map_or([0.0; 3], |f| f.at(x, y));
+                        row.push(Splat::with_areas(&bokeh, &areas, x, y, rk, [c[0], c[1], c[2], 1.0]));
+                    }
+                }
+            });
+            splats.r_max = splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
+            splats.scatter_into_rect(&bokeh, &mut layer, rect);
+        }
+        acc[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).zip(layer[rect.y0 * pw..rect.y1 * pw].par_chunks(pw)).for_each(|(orow, lrow)| {
+            for (o, v) in orow[rect.x0..rect.x1].iter_mut().zip(&lrow[rect.x0..rect.x1]) {
+                let a = v[3];
+                // Mixed radii are not an exact partition of unity: renormalise where over one.
+                let (c, a) = if a > 1.0 { ([v[0] / a, v[1] / a, v[2] / a], 1.0) } else { ([v[0], v[1], v[2]], a) };
+                let t = 1.0 - a;
+                *o = [c[0] + t * o[0], c[1] + t * o[1], c[2] + t * o[2], a + t * o[3]];
             }
-        });
-        splats.r_max = splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
-        layer.par_iter_mut().for_each(|v| *v = [0.0; 4]);
-        splats.scatter_into(&bokeh, &mut layer);
-        acc.par_iter_mut().zip(&layer).for_each(|(o, v)| {
-            let a = v[3];
-            // Mixed radii are not an exact partition of unity: renormalise where over one.
-            let (c, a) = if a > 1.0 { ([v[0] / a, v[1] / a, v[2] / a], 1.0) } else { ([v[0], v[1], v[2]], a) };
-            let t = 1.0 - a;
-            *o = [c[0] + t * o[0], c[1] + t * o[1], c[2] + t * o[2], a + t * o[3]];
         });
     }
 
+    let enc = EncodeLut::new();
     let mut out = RgbImage::new(w, h);
     out.data.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
         for x in 0..w {
             let v = acc[(y + pad) * pw + x + pad];
             let inv = 1.0 / v[3].max(1e-6);
             for k in 0..3 {
-                row[x * 3 + k] = from_linear(v[k] * inv).min(1.0);
+                row[x * 3 + k] = enc.get(v[k] * inv);
             }
         }
     });
@@ -252,14 +350,14 @@ impl HiddenFill {
 
 /// Sample a half-resolution grid at full-resolution pixel (x, y).
 #[inline]
-fn bilinear_half(src: &[[f32; 3]], cw: usize, ch: usize, x: usize, y: usize) -> [f32; 3] {
+fn bilinear_half<const C: usize>(src: &[[f32; C]], cw: usize, ch: usize, x: usize, y: usize) -> [f32; C] {
     let fx = ((x as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (cw - 1) as f32);
     let fy = ((y as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (ch - 1) as f32);
     let (x0, y0) = (fx as usize, fy as usize);
     let (x1, y1) = ((x0 + 1).min(cw - 1), (y0 + 1).min(ch - 1));
     let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
     let (a, b, c, d) = (src[y0 * cw + x0], src[y0 * cw + x1], src[y1 * cw + x0], src[y1 * cw + x1]);
-    [0, 1, 2].map(|k| {
+    std::array::from_fn(|k| {
         let top = a[k] + (b[k] - a[k]) * tx;
         let bot = c[k] + (d[k] - c[k]) * tx;
         top + (bot - top) * ty
@@ -396,6 +494,17 @@ mod tests {
         for k in -10..=10i16 {
             assert_eq!(slice_of(slice_radius(k).copysign(k as f32)), k);
         }
+    }
+
+    #[test]
+    fn transfer_tables_match_the_curves() {
+        let (dec, enc) = (LinearLut::new(), EncodeLut::new());
+        for i in 0..=1000 {
+            let v = i as f32 / 1000.0;
+            assert!((dec.get(v) - to_linear(v)).abs() < 2e-5, "decode {v}");
+            assert!((enc.get(v) - from_linear(v)).abs() < 2e-4, "encode {v}");
+        }
+        assert_eq!(enc.get(3.0), enc.get(1.0));
     }
 
     #[test]

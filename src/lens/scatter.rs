@@ -100,12 +100,23 @@ impl SplatRows {
 
     /// Scatter every splat and add the result into `out` (`width * height` RGBA values).
     pub fn scatter_into(&self, bokeh: &Bokeh, out: &mut [[f32; 4]]) {
+        self.scatter_into_rect(bokeh, out, Rect::full(self.width, self.height));
+    }
+
+    /// The same, computing only the output pixels inside `rect`, which must hold everything the
+    /// splats reach (a layer's bounding box grown by its largest radius).
+    pub fn scatter_into_rect(&self, bokeh: &Bokeh, out: &mut [[f32; 4]], rect: Rect) {
         let (w, h) = (self.width, self.height);
         assert_eq!(out.len(), w * h);
+        if rect.is_empty() {
+            return;
+        }
         let reach = self.r_max.ceil() as isize;
-        out.par_chunks_mut(w).enumerate().for_each_init(
+        let (x0, x1) = (rect.x0, rect.x1);
+        out[rect.y0 * w..rect.y1 * w].par_chunks_mut(w).enumerate().for_each_init(
             || vec![[0.0f32; 4]; w + 2],
-            |diff, (y, row)| {
+            |diff, (dy0, row)| {
+                let y = rect.y0 + dy0;
                 let mut any = false;
                 let lo = (y as isize - reach).max(0) as usize;
                 let hi = ((y as isize + reach) as usize).min(h - 1);
@@ -127,17 +138,64 @@ impl SplatRows {
                     return;
                 }
                 let mut acc = [0.0f32; 4];
-                for (o, d) in row.iter_mut().zip(diff.iter_mut()) {
+                for (o, d) in row[x0..x1].iter_mut().zip(diff[x0..x1].iter_mut()) {
                     for k in 0..4 {
                         acc[k] += d[k];
                         o[k] += acc[k];
                     }
                     *d = [0.0; 4];
                 }
-                diff[w] = [0.0; 4];
-                diff[w + 1] = [0.0; 4];
+                diff[x1] = [0.0; 4];
+                diff[x1 + 1] = [0.0; 4];
             },
         );
+    }
+}
+
+/// A pixel rectangle `[x0, x1) × [y0, y1)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    pub x0: usize,
+    pub y0: usize,
+    pub x1: usize,
+    pub y1: usize,
+}
+
+impl Rect {
+    pub fn full(w: usize, h: usize) -> Self {
+        Self { x0: 0, y0: 0, x1: w, y1: h }
+    }
+
+    pub fn empty() -> Self {
+        Self { x0: usize::MAX, y0: usize::MAX, x1: 0, y1: 0 }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.x0 >= self.x1 || self.y0 >= self.y1
+    }
+
+    #[inline]
+    pub fn add(&mut self, x: usize, y: usize) {
+        self.x0 = self.x0.min(x);
+        self.y0 = self.y0.min(y);
+        self.x1 = self.x1.max(x + 1);
+        self.y1 = self.y1.max(y + 1);
+    }
+
+    /// Grown by `m` on every side, within `w × h`.
+    pub fn grown(&self, m: usize, w: usize, h: usize) -> Self {
+        if self.is_empty() {
+            return *self;
+        }
+        Self { x0: self.x0.saturating_sub(m), y0: self.y0.saturating_sub(m), x1: (self.x1 + m).min(w), y1: (self.y1 + m).min(h) }
+    }
+
+    /// The rectangle covering the same area on a grid of half the resolution.
+    pub fn halved(&self, w: usize, h: usize) -> Self {
+        if self.is_empty() {
+            return *self;
+        }
+        Self { x0: self.x0 / 2, y0: self.y0 / 2, x1: self.x1.div_ceil(2).min(w), y1: self.y1.div_ceil(2).min(h) }
     }
 }
 

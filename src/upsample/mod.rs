@@ -12,6 +12,7 @@ pub mod learned;
 
 use crate::frame::{Plane, RgbImage};
 use crate::lens::LensParams;
+use rayon::prelude::*;
 
 /// One ×2 step of guided upsampling.
 pub trait Upsampler: Send {
@@ -34,17 +35,44 @@ impl Upsampler for PhysicalUpsampler {
     }
 
     fn step(&mut self, guide: &RgbImage, _low_input: &RgbImage, low_render: &RgbImage, low_depth: &Plane, params: &LensParams) -> anyhow::Result<RgbImage> {
+        // One fused pass: bilinear samples of the render and the depth at each output pixel,
+        // the weight from the circle of confusion there, and the blend with the guide.
         let (w, h) = (guide.width, guide.height);
-        let up = low_render.resize(w, h);
-        let depth = low_depth.resize(w, h);
-        let mut out = up;
-        for (i, px) in out.data.chunks_exact_mut(3).enumerate() {
-            let m_a = sharp_weight(params.coc(depth.data[i]));
-            let m_l = 1.0 - m_a;
-            for k in 0..3 {
-                px[k] = m_a * guide.data[i * 3 + k] + m_l * px[k];
+        let (lw, lh) = (low_render.width, low_render.height);
+        anyhow::ensure!((low_depth.width, low_depth.height) == (lw, lh), "depth and render sizes differ");
+        let (sx, sy) = (lw as f32 / w as f32, lh as f32 / h as f32);
+        let xs: Vec<(usize, usize, f32)> = (0..w)
+            .map(|x| {
+                let f = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (lw - 1) as f32);
+                let x0 = f.floor() as usize;
+                (x0, (x0 + 1).min(lw - 1), f - x0 as f32)
+            })
+            .collect();
+        let mut out = RgbImage::new(w, h);
+        out.data.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
+            let f = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (lh - 1) as f32);
+            let y0 = f.floor() as usize;
+            let y1 = (y0 + 1).min(lh - 1);
+            let wy = f - y0 as f32;
+            let g = &guide.data[y * w * 3..(y + 1) * w * 3];
+            for (x, &(x0, x1, wx)) in xs.iter().enumerate() {
+                let bil = |a: f32, b: f32, c: f32, d: f32| {
+                    let top = a + (b - a) * wx;
+                    top + (c + (d - c) * wx - top) * wy
+                };
+                let dep = bil(low_depth.data[y0 * lw + x0], low_depth.data[y0 * lw + x1], low_depth.data[y1 * lw + x0], low_depth.data[y1 * lw + x1]);
+                let m_a = sharp_weight(params.coc(dep));
+                for k in 0..3 {
+                    let l = bil(
+                        low_render.data[(y0 * lw + x0) * 3 + k],
+                        low_render.data[(y0 * lw + x1) * 3 + k],
+                        low_render.data[(y1 * lw + x0) * 3 + k],
+                        low_render.data[(y1 * lw + x1) * 3 + k],
+                    );
+                    row[x * 3 + k] = m_a * g[x * 3 + k] + (1.0 - m_a) * l;
+                }
             }
-        }
+        });
         Ok(out)
     }
 }
@@ -92,19 +120,26 @@ pub fn upsample_to_output(
     let mut low_in = work_input.clone();
     let mut low = work_render.clone();
     let mut low_depth = depth.resize(ww, wh);
-    for (lw, lh) in levels((ww, wh), steps).into_iter().skip(1) {
-        let guide = if (lw, lh) == (ow, oh) { full.clone() } else { full.resize(lw, lh) };
-        let scale = lw as f32 / ow as f32;
-        let p = params_full.scaled(scale);
-        let hi = up.step(&guide, &low_in, &low, &low_depth, &p)?;
-        low_depth = depth.resize(lw, lh);
-        low_in = guide;
-        low = hi;
+    let sizes = levels((ww, wh), steps);
+    for (i, &(lw, lh)) in sizes.iter().enumerate().skip(1) {
+        let resized;
+        let guide = if (lw, lh) == (ow, oh) {
+            full
+        } else {
+            resized = full.resize(lw, lh);
+            &resized
+        };
+        let p = params_full.scaled(lw as f32 / ow as f32);
+        low = up.step(guide, &low_in, &low, &low_depth, &p)?;
+        let last = i + 1 == sizes.len() && (lw, lh) == (ow, oh);
+        if !last {
+            low_depth = depth.resize(lw, lh);
+            low_in = guide.clone();
+        }
     }
     if (low.width, low.height) != (ow, oh) {
         // Not a power-of-two multiple: one last guided step straight to the output size.
-        let hi = up.step(full, &low_in, &low, &low_depth, params_full)?;
-        low = hi;
+        low = up.step(full, &low_in, &low, &low_depth, params_full)?;
     }
     Ok(low)
 }
