@@ -402,7 +402,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
 
     // A live run keeps no per-frame focus history: memory stays flat however long it runs.
     let render = RenderOptions { record_focus: false, ..job.render.clone() };
-    let mut stages = render.build_stages(dw, rotation)?;
+    let mut stages = render.build_stages(dw, rotation, info.high_bit_depth)?;
     let given_depth = match &job.render.depth_given {
         Some(p) => Some(crate::still::load_depth(p)?),
         None => None,
