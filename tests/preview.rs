@@ -232,7 +232,7 @@ fn the_window_shows_the_processed_picture_and_answers_clicks_and_keys() {
     let script = format!(
         r#"set -e
 "{bin}" preview "{checker}" -f image2 --input-option loop=1 --input-option framerate=30 --duration 9 \
-  --depth "{depth}" --focus 1 --max-blur 10 --no-adapt --stats "{st}" 2>"{dir}/log.txt" &
+  --depth "{depth}" --focus 1 --max-blur 10 --highlight-boost 0 --no-adapt --stats "{st}" 2>"{dir}/log.txt" &
 pid=$!
 geo=""
 for i in $(seq 1 50); do
