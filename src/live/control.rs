@@ -160,11 +160,9 @@ impl RateController {
                 }
                 return Some(self.set(to, now, captured, dropped));
             }
-        } else if drop_share == 0.0 && self.level > 0 && now - self.level_since >= self.hold_up {
-            if self.predict(self.level - 1).frame_cost(self.cores) < 0.75 * self.interval_ms {
-                self.last_up = Some(now);
-                return Some(self.set(self.level - 1, now, captured, dropped));
-            }
+        } else if drop_share == 0.0 && self.level > 0 && now - self.level_since >= self.hold_up && self.predict(self.level - 1).frame_cost(self.cores) < 0.75 * self.interval_ms {
+            self.last_up = Some(now);
+            return Some(self.set(self.level - 1, now, captured, dropped));
         }
         if now - self.level_since > 4.0 * self.hold_up.max(self.window.as_secs_f64()) {
             // A long quiet stretch at this level: the wait before a step up starts over.

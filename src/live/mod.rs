@@ -259,6 +259,9 @@ struct LiveJob {
     ms: StageMs,
 }
 
+/// The work of one stage thread on a frame.
+type StageFn = Box<dyn FnMut(&mut LiveJob) -> Result<()> + Send>;
+
 /// Settings the viewer changes while the preview runs.
 struct Controls {
     focus: FocusSpec,
@@ -595,7 +598,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
     };
     // Kept to count a frame left waiting in the slot at the end.
     let slot_probe = slot_rx;
-    let stage_thread = |name: &'static str, rx: Receiver<LiveJob>, tx: crossbeam_channel::Sender<LiveJob>, mut f: Box<dyn FnMut(&mut LiveJob) -> Result<()> + Send>| {
+    let stage_thread = |name: &'static str, rx: Receiver<LiveJob>, tx: crossbeam_channel::Sender<LiveJob>, mut f: StageFn| {
         let halt = halt.clone();
         let counters = counters.clone();
         std::thread::Builder::new()
