@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what deeplens needs on a fresh Debian/Ubuntu machine, only what is missing:
 #  - FFmpeg development packages and the ffmpeg CLI, clang and pkg-config (apt);
+#  - for `preview`'s window: libX11 and libXcursor (loaded at run time; building needs no X11
+#    packages), and for its tests Xvfb, xauth, xwininfo (x11-utils) and xdotool (apt);
 #  - the ONNX Runtime shared library, taken from the PyPI wheel `onnxruntime`, into .cache/onnxruntime.
 # Usage: scripts/setup.sh [apt|ort|all]
 set -euo pipefail
@@ -9,7 +11,8 @@ what=${1:-all}
 ORT_VERSION=${ORT_VERSION:-1.22.0}
 
 apt_packages=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-  libavfilter-dev libavdevice-dev pkg-config clang libclang-dev ffmpeg)
+  libavfilter-dev libavdevice-dev pkg-config clang libclang-dev ffmpeg
+  libx11-6 libxcursor1 xvfb xauth x11-utils xdotool)
 
 install_apt() {
   local missing=()

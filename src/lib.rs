@@ -37,3 +37,5 @@ pub mod pipeline;
 mod onnx_util;
 #[cfg(feature = "video")]
 pub mod convert;
+#[cfg(feature = "video")]
+pub mod live;

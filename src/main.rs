@@ -29,6 +29,8 @@ enum Command {
     Image(ImageArgs),
     /// Measure per-stage time, end-to-end fps, peak memory, depth flicker and focus lag.
     Bench(BenchArgs),
+    /// Live preview of a webcam (or any FFmpeg input at its own pace), newest frame first.
+    Preview(PreviewArgs),
     /// Focus tracks: draw one.
     #[command(subcommand)]
     Track(TrackCommand),
@@ -193,6 +195,54 @@ struct BenchArgs {
     render: RenderArgs,
 }
 
+#[derive(Args)]
+struct PreviewArgs {
+    /// A V4L2 webcam (default /dev/video0), a file, or an FFmpeg input such as a lavfi graph.
+    source: Option<String>,
+    /// Input format, as ffmpeg's -f (v4l2 is implied for /dev/video*; lavfi, …).
+    #[arg(short = 'f', long = "format", value_name = "FMT")]
+    format: Option<String>,
+    /// An input option, as ffmpeg's (repeatable): video_size=1280x720, framerate=30, input_format=mjpeg …
+    #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = deeplens::video::parse_key_value)]
+    input_options: Vec<(String, String)>,
+    /// End after this long (seconds or HH:MM:SS.mmm).
+    #[arg(long, value_parser = deeplens::video::parse_time)]
+    duration: Option<f64>,
+    /// No window.
+    #[arg(long)]
+    headless: bool,
+    /// Also write the live result: a file (container from the extension), or `-` for y4m on stdout.
+    #[arg(long, value_name = "FILE|-")]
+    output: Option<PathBuf>,
+    /// Container of --output (default: yuv4mpegpipe for stdout).
+    #[arg(long, value_name = "FMT")]
+    output_format: Option<String>,
+    /// Video encoder of --output (default: rawvideo for y4m/nut, else libx264 ultrafast).
+    #[arg(long)]
+    codec: Option<String>,
+    /// Replace --output if it exists.
+    #[arg(short = 'y', long)]
+    overwrite: bool,
+    /// Write a JSON summary here at the end (frames, drops, latency, fps, working resolutions).
+    #[arg(long, value_name = "FILE")]
+    stats: Option<PathBuf>,
+    /// Keep the working resolution fixed instead of following the load.
+    #[arg(long)]
+    no_adapt: bool,
+    /// End when the source delivers nothing for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    stall_timeout: f64,
+    /// Test hook: make the lens blur sleep this many ms per frame at full size (scaled by the
+    /// working area).
+    #[arg(long, value_name = "MS", hide = true)]
+    debug_stage_delay_ms: Option<f64>,
+    /// Test hook: apply --debug-stage-delay-ms only for this many seconds from the start.
+    #[arg(long, value_name = "SECONDS", hide = true, requires = "debug_stage_delay_ms")]
+    debug_stage_delay_for: Option<f64>,
+    #[command(flatten)]
+    render: RenderArgs,
+}
+
 impl RenderArgs {
     fn options(&self) -> Result<(RenderOptions, Preset)> {
         let preset = match &self.pipeline {
@@ -324,6 +374,7 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(a) => bench(a, cancel),
+        Command::Preview(a) => preview(a, cancel),
         Command::Track(TrackCommand::Plot { track, output, duration, fps, width, overwrite }) => {
             if !(fps > 0.0 && fps <= 1000.0) {
                 bail!("--fps must be in (0, 1000]");
@@ -340,6 +391,31 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn preview(a: PreviewArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
+    use deeplens::live;
+    let (render, _) = a.render.options()?;
+    if !(a.stall_timeout > 0.0) {
+        bail!("--stall-timeout must be above 0");
+    }
+    let mut job = live::PreviewJob::new(live::resolve_source(a.source.as_deref(), a.format.as_deref(), a.input_options), render);
+    job.duration = a.duration;
+    job.display = if a.headless { live::Display::Headless } else { live::Display::Window };
+    job.output = a.output;
+    job.output_format = a.output_format;
+    job.codec = a.codec;
+    job.overwrite = a.overwrite;
+    job.stats = a.stats;
+    job.adapt = !a.no_adapt;
+    job.stall_timeout = a.stall_timeout;
+    job.debug_delay = a.debug_stage_delay_ms.map(|ms| live::DebugDelay { ms_full_size: ms, for_seconds: a.debug_stage_delay_for });
+    let s = live::preview(job, cancel)?;
+    eprintln!(
+        "deeplens preview: {} captured, {} shown, {} dropped; {:.1} fps; latency p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms ({:?})",
+        s.frames_captured, s.frames_shown, s.frames_dropped, s.fps, s.latency_ms_p50, s.latency_ms_p95, s.latency_ms_max, s.end
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {

@@ -240,6 +240,18 @@ impl FocusController {
         FocusState { focus, blur }
     }
 
+    /// Choose focus another way from the next frame on (a live viewer's click), keeping the
+    /// smoothing state: the focus travels to the new subject at the set response time.
+    pub fn set_spec(&mut self, spec: FocusSpec) {
+        self.spec = spec;
+        self.player = None;
+    }
+
+    /// Change the blur from the next frame on.
+    pub fn set_blur(&mut self, blur: BlurAmount) {
+        self.blur = blur;
+    }
+
     /// What was used for each frame so far.
     pub fn history(&self) -> &[FrameFocus] {
         &self.history

@@ -8,7 +8,7 @@
 
 mod stats;
 
-pub use stats::{median, peak_rss_mib, StageTimes, Stats};
+pub use stats::{current_rss_mib, median, peak_rss_mib, StageTimes, Stats};
 
 use crate::depth::DepthModel;
 use crate::focus::{FocusController, FocusState};
@@ -247,7 +247,9 @@ pub fn spawn(stages: Stages, input: Receiver<Job>, capacity: usize, abort: Arc<A
     (rx3, Running { handles })
 }
 
-fn stage_loop(rx: &Receiver<Job>, tx: &Sender<Job>, abort: &AtomicBool, mut f: impl FnMut(&mut Job) -> Result<()>) -> Result<Vec<f64>> {
+/// One stage's thread: take from `rx`, apply `f`, pass on to `tx`, until either side closes or
+/// `abort` is set (an error sets it). Returns the milliseconds `f` took per item.
+pub(crate) fn stage_loop<T>(rx: &Receiver<T>, tx: &Sender<T>, abort: &AtomicBool, mut f: impl FnMut(&mut T) -> Result<()>) -> Result<Vec<f64>> {
     let mut times = Vec::new();
     for mut job in rx.iter() {
         if abort.load(Ordering::Relaxed) {

@@ -1,0 +1,958 @@
+//! `preview`: a live source (a V4L2 webcam, or any FFmpeg input played at its own pace) through
+//! the same stages as `convert`, shown in a window or written out as it comes, newest frame first.
+//!
+//! Threads and queues:
+//!
+//! ```text
+//! capture ─▶ [slot: 1 frame, a newer frame replaces it] ─▶ depth ─▶ [1] ─▶ lens ─▶ [1] ─▶ upsample ─▶ [1] ─▶ show
+//!                                                           ▲ at most `in_flight` frames past the slot ─┘ (tokens)
+//! ```
+//!
+//! The capture thread never waits: it puts each frame in a one-frame slot, evicting (and counting
+//! as dropped) a frame still waiting there. The depth thread takes a frame only when fewer than
+//! `in_flight` frames are being processed, so queues between stages stay short and a frame is
+//! never older than the work ahead of it. The display thread (the caller's) measures latency and
+//! feeds the [`RateController`], which asks for a smaller working picture when frames are being
+//! dropped and a smaller picture would help, and for a larger one again when there is room.
+//!
+//! Latency runs from the moment the capture thread hands a frame on (for a paced source, when its
+//! timestamp is due; the RGB conversion of the capture thread comes before) to the moment the
+//! window has been given the picture, or the output has taken it, or (headless without output)
+//! the last stage finished it.
+
+mod control;
+pub mod font;
+#[cfg(feature = "window")]
+mod window;
+
+pub use control::{LatencyHistogram, RateController, StageMs, Step};
+
+use crate::config::RenderOptions;
+use crate::focus::{BlurAmount, FocusSpec, Rotation};
+use crate::frame::{Plane, RgbImage};
+use crate::lens::{LensBlur, LensParams};
+use crate::pipeline::{self, current_rss_mib, peak_rss_mib, Job, WorkingPolicy};
+use crate::upsample;
+use crate::video::{Cut, Demuxer, InputSpec, Muxer, OutputSpec};
+use anyhow::{anyhow, bail, Result};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, TrySendError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Where the result goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Display {
+    Window,
+    Headless,
+}
+
+/// A test hook: make the lens blur slow, in proportion to the working picture's area.
+#[derive(Clone, Copy, Debug)]
+pub struct DebugDelay {
+    /// Milliseconds per frame for a working picture as large as the source.
+    pub ms_full_size: f64,
+    /// Only for frames processed in the first this many seconds of the run.
+    pub for_seconds: Option<f64>,
+}
+
+/// A preview request.
+#[derive(Clone, Debug)]
+pub struct PreviewJob {
+    pub input: InputSpec,
+    pub render: RenderOptions,
+    /// End by itself after this many seconds of source.
+    pub duration: Option<f64>,
+    pub display: Display,
+    /// Also write the result: a file, or `-` for stdout.
+    pub output: Option<PathBuf>,
+    pub output_format: Option<String>,
+    pub codec: Option<String>,
+    pub overwrite: bool,
+    pub stats: Option<PathBuf>,
+    /// Let the working resolution follow the load.
+    pub adapt: bool,
+    /// Frames being processed at once at most (past the capture slot).
+    pub in_flight: usize,
+    /// End the run when the source delivers nothing for this long.
+    pub stall_timeout: f64,
+    pub debug_delay: Option<DebugDelay>,
+}
+
+impl PreviewJob {
+    pub fn new(input: InputSpec, render: RenderOptions) -> Self {
+        Self {
+            input,
+            render,
+            duration: None,
+            display: Display::Window,
+            output: None,
+            output_format: None,
+            codec: None,
+            overwrite: false,
+            stats: None,
+            adapt: true,
+            in_flight: 2,
+            stall_timeout: 5.0,
+            debug_delay: None,
+        }
+    }
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    Duration,
+    SourceEnded,
+    SourceStalled,
+    Interrupted,
+    WindowClosed,
+    Error,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Resolution {
+    pub width: usize,
+    pub height: usize,
+    pub frames: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ResolutionChange {
+    /// Seconds from the start of the run.
+    pub t: f64,
+    pub width: usize,
+    pub height: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QueueReport {
+    /// Frames the capture slot holds at most (by construction).
+    pub capture_slot: usize,
+    /// Frames each queue between two stages holds at most (by construction).
+    pub between_stages: usize,
+    /// The limit on frames being processed at once, and the most seen.
+    pub in_flight_limit: usize,
+    pub in_flight_max: usize,
+    /// The longest any queue was seen (the capture slot after each put, the others at each take).
+    pub longest_seen: usize,
+}
+
+/// The `--stats` summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveStats {
+    pub source: String,
+    pub source_width: usize,
+    pub source_height: usize,
+    pub source_fps: f64,
+    pub end: EndReason,
+    pub seconds: f64,
+    pub frames_captured: u64,
+    pub frames_shown: u64,
+    pub frames_dropped: u64,
+    /// Dropped because a newer frame replaced them while they waited.
+    pub frames_replaced: u64,
+    /// Dropped at the end (still waiting or being processed when the run stopped).
+    pub frames_discarded_at_end: u64,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p95: f64,
+    pub latency_ms_max: f64,
+    /// Frames shown per second.
+    pub fps: f64,
+    pub working_resolutions: Vec<Resolution>,
+    pub resolution_changes: Vec<ResolutionChange>,
+    /// Sizes of the picture the stages processed and upsampled back to (at most 4× the working
+    /// width; the window and the output enlarge it to the source size).
+    pub processed_resolutions: Vec<Resolution>,
+    pub stage_ms_mean: BTreeMap<&'static str, f64>,
+    pub queues: QueueReport,
+    pub rss_mib_after_1s: Option<f64>,
+    pub rss_mib_end: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// How `--output` is written: y4m to stdout unless told otherwise; a file's container follows
+/// its extension: y4m uncompressed (FFmpeg's y4m muxer takes `wrapped_avframe`), nut as raw
+/// video, others as the muxer chooses (x264 where the container takes it), fast presets.
+fn output_spec(job: &PreviewJob, target: &Path, tmp: Option<PathBuf>) -> OutputSpec {
+    let stdout = target.as_os_str() == "-";
+    let ext = target.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let format = job.output_format.clone().or_else(|| (stdout || ext.as_deref() == Some("y4m")).then(|| "yuv4mpegpipe".to_string()));
+    let y4m = format.as_deref() == Some("yuv4mpegpipe");
+    let nut = format.as_deref() == Some("nut") || (format.is_none() && ext.as_deref() == Some("nut"));
+    let codec = job.codec.clone().or_else(|| if y4m { Some("wrapped_avframe".to_string()) } else { nut.then(|| "rawvideo".to_string()) });
+    let x264 = !y4m && !nut && codec.as_deref().is_none_or(|c| c == "libx264");
+    OutputSpec {
+        path: tmp.unwrap_or_else(|| target.to_path_buf()),
+        pix_fmt: y4m.then(|| "yuv420p".to_string()),
+        format,
+        preset: x264.then(|| "ultrafast".to_string()),
+        encoder_options: if x264 { vec![("tune".into(), "zerolatency".into())] } else { vec![] },
+        codec,
+        display: Some(target.display().to_string()),
+        ..OutputSpec::default()
+    }
+}
+
+impl LiveStats {
+    pub fn write(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, serde_json::to_string_pretty(self)? + "\n").map_err(|e| anyhow!("cannot write stats {}: {e}", path.display()))
+    }
+}
+
+/// FFmpeg input formats that are live devices: never paced.
+const DEVICE_FORMATS: &[&str] = &["v4l2", "video4linux2", "x11grab", "kmsgrab", "fbdev", "xcbgrab", "avfoundation", "dshow", "gdigrab", "decklink", "android_camera"];
+
+/// The source to open: `/dev/video0` by default, V4L2 implied for `/dev/video*`.
+pub fn resolve_source(source: Option<&str>, format: Option<&str>, options: Vec<(String, String)>) -> InputSpec {
+    let url = source.unwrap_or("/dev/video0").to_string();
+    let format = format.map(str::to_string).or_else(|| url.starts_with("/dev/video").then(|| "v4l2".to_string()));
+    InputSpec { url, format, options }
+}
+
+fn is_device(spec: &InputSpec) -> bool {
+    spec.format.as_deref().is_some_and(|f| DEVICE_FORMATS.contains(&f))
+}
+
+fn is_v4l2(spec: &InputSpec) -> bool {
+    matches!(spec.format.as_deref(), Some("v4l2" | "video4linux2"))
+}
+
+fn cameras() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/dev")
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("video")).map(|n| format!("/dev/{n}")).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Open the source, with a clear message for a missing or busy camera.
+pub fn open_source(spec: &InputSpec) -> Result<Demuxer> {
+    if is_v4l2(spec) && !Path::new(&spec.url).exists() {
+        let found = cameras();
+        let list = if found.is_empty() { "no camera found".to_string() } else { format!("cameras: {}", found.join(", ")) };
+        bail!("no camera at {} ({list}); a file or `-f lavfi testsrc2` works too", spec.url);
+    }
+    Demuxer::open(spec).map_err(|e| {
+        let msg = format!("{e:#}");
+        if is_device(spec) && (msg.contains("busy") || msg.contains("Resource temporarily unavailable")) {
+            anyhow!("camera {} is busy: another program is using it", spec.url)
+        } else if is_device(spec) && msg.contains("ermission denied") {
+            anyhow!("camera {}: permission denied (is this user in the 'video' group?)", spec.url)
+        } else {
+            e
+        }
+    })
+}
+
+/// A frame with what the live loop needs to know about it.
+struct LiveJob {
+    job: Job,
+    level: u32,
+    work: (usize, usize),
+    /// Size of the picture the stages processed (the source's, or halved for speed).
+    processed: (usize, usize),
+    ms: StageMs,
+}
+
+/// The work of one stage thread on a frame.
+type StageFn = Box<dyn FnMut(&mut LiveJob) -> Result<()> + Send>;
+
+/// Settings the viewer changes while the preview runs.
+struct Controls {
+    focus: FocusSpec,
+    blur: BlurAmount,
+    /// Extra halvings of the working picture, from the rate controller.
+    level: u32,
+    /// Bumped when focus or blur change.
+    version: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    captured: AtomicU64,
+    replaced: AtomicU64,
+    in_flight: AtomicUsize,
+    in_flight_max: AtomicUsize,
+    longest_queue: AtomicUsize,
+    /// Milliseconds from the run's start to the last captured frame (u64::MAX: none yet).
+    last_capture_ms: AtomicU64,
+    capture_done: AtomicBool,
+    /// The capture ended because `--duration` was reached.
+    reached_duration: AtomicBool,
+}
+
+impl Counters {
+    fn saw_queue(&self, len: usize) {
+        self.longest_queue.fetch_max(len, Ordering::Relaxed);
+    }
+}
+
+/// The lens blur made slow on purpose (`DebugDelay`).
+struct SlowLens {
+    inner: Box<dyn LensBlur>,
+    delay: DebugDelay,
+    full_area: f64,
+    start: Instant,
+}
+
+impl LensBlur for SlowLens {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn render(&mut self, rgb: &RgbImage, depth: &Plane, params: &LensParams) -> Result<RgbImage> {
+        if self.delay.for_seconds.is_none_or(|s| self.start.elapsed().as_secs_f64() < s) {
+            let ms = self.delay.ms_full_size * (rgb.width * rgb.height) as f64 / self.full_area;
+            std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
+        }
+        self.inner.render(rgb, depth, params)
+    }
+}
+
+/// The working-resolution policy for `level` halvings beyond what `base` chooses by itself.
+fn policy_for(base: &WorkingPolicy, level: u32, width: usize, blur_px: f32) -> WorkingPolicy {
+    let k = base.steps(width, blur_px) + level;
+    WorkingPolicy { max_width: (width >> k.min(30)).max(16), max_steps: base.max_steps.max(k), ..*base }
+}
+
+/// Working size for `level` extra halvings.
+fn working_size(base: &WorkingPolicy, level: u32, size: (usize, usize), blur_px: f32) -> (usize, usize) {
+    upsample::working_size(size, policy_for(base, level, size.0, blur_px).steps(size.0, blur_px))
+}
+
+/// How many halvings the frame gets before the stages at `level`: the picture processed (and
+/// upsampled back to) is kept at most 4× as wide as the working picture, so a live run does not
+/// spend its time upsampling to full size a picture blurred at a tiny working size. The window
+/// and the output scale the result back to the source size.
+fn processing_shift(base: &WorkingPolicy, level: u32, size: (usize, usize), blur_px: f32) -> u32 {
+    let work = working_size(base, level, size, blur_px).0;
+    let mut p = 0;
+    while (size.0 >> p) > 4 * work && (size.0 >> (p + 1)) >= 16 {
+        p += 1;
+    }
+    p
+}
+
+/// The deepest level that still makes the working picture smaller.
+fn deepest_level(policy: &WorkingPolicy, size: (usize, usize), blur_px: f32) -> u32 {
+    let mut l = 0;
+    while l < 8 && working_size(policy, l + 1, size, blur_px).0 < working_size(policy, l, size, blur_px).0 && working_size(policy, l + 1, size, blur_px).0 >= 40 {
+        l += 1;
+    }
+    l
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// How the window shows frames.
+#[cfg(feature = "window")]
+#[derive(Clone, Copy, Debug, Default)]
+struct ViewMode {
+    depth: bool,
+    split: bool,
+    overlay: bool,
+}
+
+/// Compose the picture to show: the result, the depth, or the source left and the result right.
+#[cfg(feature = "window")]
+fn compose(buf: &mut Vec<u32>, (w, h): (usize, usize), job: &Job, mode: ViewMode) {
+    let out = job.output.as_ref().expect("upsample stage ran");
+    buf.resize(w * h, 0);
+    let pack = |p: [f32; 3]| -> u32 {
+        let c = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u32;
+        (c(p[0]) << 16) | (c(p[1]) << 8) | c(p[2])
+    };
+    // The stages may have worked on a smaller picture: show it enlarged (bilinear).
+    let enlarge = |img: &RgbImage| if (img.width, img.height) == (w, h) { None } else { Some(img.resize(w, h)) };
+    let (out_big, full_big) = (enlarge(out), if mode.split { enlarge(&job.full) } else { None });
+    let (out, full) = (out_big.as_ref().unwrap_or(out), full_big.as_ref().unwrap_or(&job.full));
+    let depth = if mode.depth { job.depth.as_ref().map(|d| d.resize(w, h)) } else { None };
+    let split_x = if mode.split { w / 2 } else { 0 };
+    for y in 0..h {
+        for x in 0..w {
+            buf[y * w + x] = match &depth {
+                Some(d) => {
+                    let v = d.get(x, y);
+                    pack([v, v, v])
+                }
+                None if x < split_x => pack(full.pixel(x, y)),
+                None => pack(out.pixel(x, y)),
+            };
+        }
+        if mode.split {
+            buf[y * w + split_x] = 0x00ff_ff00;
+        }
+    }
+}
+
+/// Run the preview until the source ends, `--duration` passes, Ctrl-C (`cancel`), or the window
+/// closes. Returns the stats (also written to `--stats`).
+pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
+    let demux = open_source(&job.input)?;
+    let info = demux.info.clone();
+    let (w, h) = (info.width, info.height);
+    let (dw, _) = info.display_size();
+    let rotation = Rotation(info.rotation);
+    let device = is_device(&job.input);
+    let interval_ms = if info.fps > 0.5 && info.fps < 1000.0 { 1000.0 / info.fps } else { 1000.0 / 30.0 };
+
+    // A live run keeps no per-frame focus history: memory stays flat however long it runs.
+    let render = RenderOptions { record_focus: false, ..job.render.clone() };
+    let mut stages = render.build_stages(dw, rotation, info.high_bit_depth)?;
+    let given_depth = match &job.render.depth_given {
+        Some(p) => Some(crate::still::load_depth(p)?),
+        None => None,
+    };
+    let run_start = Instant::now();
+    if let Some(delay) = job.debug_delay {
+        let inner = std::mem::replace(&mut stages.lens, Box::new(crate::lens::physical::PhysicalRenderer::new()));
+        stages.lens = Box::new(SlowLens { inner, delay, full_area: (w * h) as f64, start: run_start });
+    }
+    let base_policy = stages.policy;
+
+    // The output, if any, opens before the first frame so a bad path fails at once.
+    let temp = match &job.output {
+        Some(p) if p.as_os_str() != "-" => {
+            if p.exists() && !job.overwrite {
+                bail!("{} exists; pass -y/--overwrite to replace it", p.display());
+            }
+            Some(crate::outfile::TempOutput::new(p)?)
+        }
+        _ => None,
+    };
+    let mut muxer = match &job.output {
+        Some(p) => Some(Muxer::new(&output_spec(&job, p, temp.as_ref().map(|t| t.tmp.clone())), &info, &[], None)?),
+        None => None,
+    };
+
+    #[cfg(feature = "window")]
+    let mut win = match job.display {
+        Display::Window => Some(window::PreviewWindow::open(&format!("deeplens preview — {}", job.input.url), w, h)?),
+        Display::Headless => None,
+    };
+    #[cfg(not(feature = "window"))]
+    if job.display == Display::Window {
+        bail!("this build has no window support: pass --headless");
+    }
+
+    let controls = Arc::new(Mutex::new(Controls { focus: job.render.focus.clone(), blur: job.render.blur, level: 0, version: 0 }));
+    let counters = Arc::new(Counters { last_capture_ms: AtomicU64::new(u64::MAX), ..Default::default() });
+    let halt = Arc::new(AtomicBool::new(false));
+    let in_flight = job.in_flight.max(1);
+
+    // Capture → slot.
+    let (slot_tx, slot_rx) = bounded::<Job>(1);
+    let evict = slot_rx.clone();
+    let capture = {
+        let counters = counters.clone();
+        let halt = halt.clone();
+        let duration = job.duration;
+        std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || -> Result<u64> {
+                let mut first: Option<Instant> = None;
+                // Wall-clock time of source time 0, for pacing.
+                let mut anchor: Option<Instant> = None;
+                let late_ms = (2.0 * interval_ms).max(100.0);
+                let r = demux.run(
+                    Cut::default(),
+                    &|| halt.load(Ordering::Relaxed),
+                    |f| {
+                        let t0 = *first.get_or_insert_with(Instant::now);
+                        if duration.is_some_and(|d| if device { t0.elapsed().as_secs_f64() >= d } else { f.t >= d - 1e-6 }) {
+                            counters.reached_duration.store(true, Ordering::Relaxed);
+                            return false;
+                        }
+                        if !device {
+                            // Played at its own pace: wait until the frame's time comes (as ffmpeg -re).
+                            // A frame that comes late (a slow source) moves the clock instead of a
+                            // burst of frames catching up, as a camera would.
+                            let a = anchor.get_or_insert(t0);
+                            let due = *a + Duration::from_secs_f64(f.t.max(0.0));
+                            let now = Instant::now();
+                            if now > due + Duration::from_secs_f64(late_ms / 1000.0) {
+                                *a += now - due;
+                            }
+                            let due = *a + Duration::from_secs_f64(f.t.max(0.0));
+                            while let Some(left) = due.checked_duration_since(Instant::now()) {
+                                if halt.load(Ordering::Relaxed) {
+                                    return false;
+                                }
+                                std::thread::sleep(left.min(Duration::from_millis(50)));
+                            }
+                        }
+                        let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
+                        j.born = Instant::now();
+                        counters.captured.fetch_add(1, Ordering::Relaxed);
+                        counters.last_capture_ms.store(run_start.elapsed().as_millis() as u64, Ordering::Relaxed);
+                        let mut j = Some(j);
+                        while let Some(job) = j.take() {
+                            match slot_tx.try_send(job) {
+                                Ok(()) => {}
+                                Err(TrySendError::Full(job)) => {
+                                    // The newest frame wins: evict the one still waiting.
+                                    if evict.try_recv().is_ok() {
+                                        counters.replaced.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    j = Some(job);
+                                }
+                                Err(TrySendError::Disconnected(_)) => return false,
+                            }
+                        }
+                        counters.saw_queue(slot_tx.len());
+                        true
+                    },
+                    |_| true,
+                );
+                counters.capture_done.store(true, Ordering::Relaxed);
+                r
+            })
+            .expect("spawn capture thread")
+    };
+
+    // Slot → depth → lens → upsample → here.
+    let (tokens_tx, tokens_rx) = bounded::<()>(in_flight);
+    for _ in 0..in_flight {
+        tokens_tx.send(()).expect("token");
+    }
+    let (tx1, rx1) = bounded::<LiveJob>(1);
+    let (tx2, rx2) = bounded::<LiveJob>(1);
+    let (tx3, out_rx) = bounded::<LiveJob>(1);
+    let (mut depth_stage, mut lens, mut up) = stages.split();
+    let depth = {
+        let counters = counters.clone();
+        let halt = halt.clone();
+        let controls = controls.clone();
+        let slot_rx = slot_rx.clone();
+        std::thread::Builder::new()
+            .name("depth".into())
+            .spawn(move || -> Result<()> {
+                let mut version = 0;
+                let mut applied_shift = 0;
+                'frames: loop {
+                    // Wait for room in the pipeline, then for a frame.
+                    loop {
+                        match tokens_rx.recv_timeout(Duration::from_millis(20)) {
+                            Ok(()) => break,
+                            Err(_) if halt.load(Ordering::Relaxed) => break 'frames,
+                            Err(_) => {}
+                        }
+                    }
+                    let mut j = loop {
+                        match slot_rx.recv_timeout(Duration::from_millis(20)) {
+                            Ok(j) => break j,
+                            Err(RecvTimeoutError::Disconnected) => break 'frames,
+                            Err(RecvTimeoutError::Timeout) if halt.load(Ordering::Relaxed) => break 'frames,
+                            Err(RecvTimeoutError::Timeout) => {}
+                        }
+                    };
+                    let n = counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+                    counters.in_flight_max.fetch_max(n, Ordering::Relaxed);
+                    let (level, shift) = {
+                        let c = controls.lock().expect("controls");
+                        let blur_px = c.blur.to_pixels(dw);
+                        let shift = processing_shift(&base_policy, c.level, (w, h), blur_px);
+                        if c.version != version || shift != applied_shift {
+                            version = c.version;
+                            applied_shift = shift;
+                            depth_stage.focus.set_spec(c.focus.clone());
+                            // Blur is given for the displayed source; the stages see a picture `shift` times halved.
+                            depth_stage.display_width = (dw >> shift).max(1);
+                            depth_stage.focus.set_blur(match c.blur {
+                                BlurAmount::Pixels(p) => BlurAmount::Pixels(p / (1u32 << shift) as f32),
+                                share => share,
+                            });
+                        }
+                        depth_stage.policy = policy_for(&base_policy, c.level, w, blur_px);
+                        (c.level, shift)
+                    };
+                    if shift > 0 {
+                        let (pw, ph) = upsample::working_size((w, h), shift);
+                        j.full = j.full.resize(pw, ph);
+                    }
+                    if let Some(d) = &given_depth {
+                        j.given_depth = Some(d.clone());
+                    }
+                    let t = Instant::now();
+                    if let Err(e) = depth_stage.run(&mut j) {
+                        halt.store(true, Ordering::Relaxed);
+                        return Err(e.context("depth stage"));
+                    }
+                    let work = j.work.as_ref().map_or((0, 0), |w| (w.width, w.height));
+                    let processed = (j.full.width, j.full.height);
+                    let lj = LiveJob { job: j, level, work, processed, ms: StageMs { depth: ms_since(t), ..Default::default() } };
+                    if tx1.send(lj).is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            })
+            .expect("spawn depth thread")
+    };
+    // Kept to count a frame left waiting in the slot at the end.
+    let slot_probe = slot_rx;
+    let stage_thread = |name: &'static str, rx: Receiver<LiveJob>, tx: crossbeam_channel::Sender<LiveJob>, mut f: StageFn| {
+        let halt = halt.clone();
+        let counters = counters.clone();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let probe = rx.clone();
+                pipeline::stage_loop(&rx, &tx, &halt, |lj: &mut LiveJob| {
+                    counters.saw_queue(probe.len());
+                    f(lj)
+                })
+                .map_err(|e| e.context(format!("{name} stage")))
+            })
+            .expect("spawn stage thread")
+    };
+    let lens_t = stage_thread(
+        "lens",
+        rx1,
+        tx2,
+        Box::new(move |lj: &mut LiveJob| {
+            let t = Instant::now();
+            pipeline::lens_stage(lens.as_mut(), &mut lj.job)?;
+            lj.ms.lens = ms_since(t);
+            Ok(())
+        }),
+    );
+    let up_t = stage_thread(
+        "upsample",
+        rx2,
+        tx3,
+        Box::new(move |lj: &mut LiveJob| {
+            let t = Instant::now();
+            pipeline::upsample_stage(up.as_mut(), &mut lj.job)?;
+            lj.ms.upsample = ms_since(t);
+            Ok(())
+        }),
+    );
+
+    // Show, on this thread.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let ladder = |blur: BlurAmount| {
+        let blur_px = blur.to_pixels(dw);
+        let max = deepest_level(&base_policy, (w, h), blur_px);
+        (max, (0..=max).map(|l| processing_shift(&base_policy, l, (w, h), blur_px)).collect::<Vec<_>>())
+    };
+    let (max_level, shifts) = ladder(job.render.blur);
+    let mut ctl = RateController::new(interval_ms, max_level, cores);
+    ctl.set_shifts(shifts);
+    let mut hist = LatencyHistogram::default();
+    let mut shown = 0u64;
+    let mut discarded_at_sink = 0u64;
+    let mut res: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+    let mut processed_res: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+    let mut changes: Vec<ResolutionChange> = Vec::new();
+    let mut stage_sum = StageMs::default();
+    let mut end: Option<EndReason> = None;
+    let mut first_shown: Option<Instant> = None;
+    let mut rss_1s = None;
+    let mut out_err: Option<anyhow::Error> = None;
+    let mut interval_ema = 0.0f64;
+    let mut lat_ema = 0.0f64;
+    let mut last_shown: Option<Instant> = None;
+    #[cfg(feature = "window")]
+    let mut view = ViewMode { overlay: true, ..Default::default() };
+    #[cfg(feature = "window")]
+    let mut buf: Vec<u32> = Vec::new();
+    loop {
+        #[cfg(feature = "window")]
+        if let Some(wd) = win.as_mut() {
+            for input in wd.poll() {
+                let mut c = controls.lock().expect("controls");
+                match input {
+                    window::Input::Quit => {
+                        end.get_or_insert(EndReason::WindowClosed);
+                        halt.store(true, Ordering::Relaxed);
+                    }
+                    window::Input::Blur(f) => {
+                        c.blur = match c.blur {
+                            BlurAmount::Pixels(p) => BlurAmount::Pixels((p * f).clamp(0.0, 1000.0)),
+                            BlurAmount::WidthShare(s) => BlurAmount::WidthShare((s * f).clamp(0.0, 0.25)),
+                        };
+                        c.version += 1;
+                        let (max_level, shifts) = ladder(c.blur);
+                        ctl.max_level = max_level;
+                        ctl.set_shifts(shifts);
+                    }
+                    window::Input::FocusAt(p) => {
+                        // The window shows the picture as stored; focus points are given as displayed.
+                        c.focus = FocusSpec::Point(Rotation((360 - rotation.0) % 360).display_to_storage(p));
+                        c.version += 1;
+                    }
+                    window::Input::FocusReset => {
+                        c.focus = job.render.focus.clone();
+                        c.version += 1;
+                    }
+                    window::Input::ToggleDepth => view.depth = !view.depth,
+                    window::Input::ToggleSplit => view.split = !view.split,
+                    window::Input::ToggleOverlay => view.overlay = !view.overlay,
+                }
+            }
+        }
+        if cancel.load(Ordering::Relaxed) && !halt.load(Ordering::Relaxed) {
+            end.get_or_insert(EndReason::Interrupted);
+            halt.store(true, Ordering::Relaxed);
+        }
+        if rss_1s.is_none() && run_start.elapsed() >= Duration::from_secs(1) {
+            rss_1s = current_rss_mib();
+        }
+        let timeout = if cfg!(feature = "window") && job.display == Display::Window { Duration::from_millis(8) } else { Duration::from_millis(50) };
+        let lj = match out_rx.recv_timeout(timeout) {
+            Ok(lj) => lj,
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                #[cfg(feature = "window")]
+                if let Some(wd) = win.as_mut() {
+                    wd.pump();
+                }
+                // A source that stops delivering: end the run rather than wait for ever.
+                let last = counters.last_capture_ms.load(Ordering::Relaxed);
+                let since_ms = run_start.elapsed().as_millis() as u64;
+                let quiet = if last == u64::MAX { since_ms } else { since_ms.saturating_sub(last) };
+                if !halt.load(Ordering::Relaxed) && !counters.capture_done.load(Ordering::Relaxed) && quiet as f64 > job.stall_timeout * 1000.0 {
+                    tracing::warn!("{}: no frame for {:.1} s; ending the preview", job.input.url, quiet as f64 / 1000.0);
+                    end.get_or_insert(EndReason::SourceStalled);
+                    halt.store(true, Ordering::Relaxed);
+                }
+                continue;
+            }
+        };
+        let LiveJob { job: fj, level, work, processed, ms } = lj;
+        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let _ = tokens_tx.try_send(());
+        if end == Some(EndReason::WindowClosed) || out_err.is_some() {
+            discarded_at_sink += 1;
+            continue;
+        }
+        #[cfg(feature = "window")]
+        if let Some(wd) = win.as_mut() {
+            compose(&mut buf, (w, h), &fj, view);
+            if view.overlay {
+                let c = controls.lock().expect("controls");
+                let focus = match &c.focus {
+                    FocusSpec::Depth(d) => format!("{d:.2}"),
+                    FocusSpec::Point(p) => format!("AT {:.2},{:.2}", p.x, p.y),
+                    FocusSpec::Autofocus => "AUTO".into(),
+                    FocusSpec::Track(_) => "TRACK".into(),
+                };
+                let lines = vec![
+                    format!("{:.1} FPS  LATENCY {lat_ema:.0} MS", if interval_ema > 0.0 { 1.0 / interval_ema } else { 0.0 }),
+                    format!("WORK {}X{} OF {}X{}  DROPPED {}", work.0, work.1, processed.0, processed.1, counters.replaced.load(Ordering::Relaxed)),
+                    format!("BLUR {:.1} PX  FOCUS {focus}", c.blur.to_pixels(dw)),
+                    format!("{}  {}", if view.depth { "DEPTH" } else if view.split { "SOURCE | RESULT" } else { "RESULT" }, "D S WHEEL CLICK Q"),
+                ];
+                let scale = if w >= 960 { 2 } else { 1 };
+                font::draw_panel(&mut buf, w, h, 4, 4, &lines, scale);
+            }
+            if let Err(e) = wd.present(&buf) {
+                out_err = Some(e);
+                halt.store(true, Ordering::Relaxed);
+                discarded_at_sink += 1;
+                continue;
+            }
+        }
+        if let Some(m) = muxer.as_mut() {
+            let out = fj.output.as_ref().expect("upsample stage ran");
+            let full;
+            let out = if (out.width, out.height) == (w, h) {
+                out
+            } else {
+                full = out.resize(w, h);
+                &full
+            };
+            if let Err(e) = m.write_frame(out, fj.pts) {
+                out_err = Some(e);
+                halt.store(true, Ordering::Relaxed);
+                discarded_at_sink += 1;
+                continue;
+            }
+        }
+        let now = Instant::now();
+        let lat = now.duration_since(fj.born).as_secs_f64() * 1e3;
+        hist.add(lat);
+        tracing::debug!(frame = fj.index, latency_ms = lat, depth_ms = ms.depth, lens_ms = ms.lens, upsample_ms = ms.upsample, work = ?work, "shown");
+        shown += 1;
+        first_shown.get_or_insert(now);
+        if let Some(prev) = last_shown {
+            // Smooth the interval, not its inverse (which would read high).
+            let dt = now.duration_since(prev).as_secs_f64();
+            interval_ema = if interval_ema == 0.0 { dt } else { interval_ema + 0.1 * (dt - interval_ema) };
+        }
+        last_shown = Some(now);
+        lat_ema = if lat_ema == 0.0 { lat } else { lat_ema + 0.1 * (lat - lat_ema) };
+        stage_sum.depth += ms.depth;
+        stage_sum.lens += ms.lens;
+        stage_sum.upsample += ms.upsample;
+        *res.entry(work).or_default() += 1;
+        *processed_res.entry(processed).or_default() += 1;
+        if changes.last().is_none_or(|c| (c.width, c.height) != work) {
+            changes.push(ResolutionChange { t: run_start.elapsed().as_secs_f64(), width: work.0, height: work.1 });
+        }
+        if job.adapt && !halt.load(Ordering::Relaxed) {
+            let captured = counters.captured.load(Ordering::Relaxed);
+            let dropped = counters.replaced.load(Ordering::Relaxed);
+            let max_level = ctl.max_level;
+            if let Some(step) = ctl.observe(run_start.elapsed().as_secs_f64(), level, ms, captured, dropped, max_level) {
+                let mut c = controls.lock().expect("controls");
+                c.level = ctl.level;
+                tracing::info!(?step, level = ctl.level, "working resolution");
+            }
+        }
+    }
+
+    // Wind down: the stage threads have ended (their last channel closed).
+    halt.store(true, Ordering::Relaxed);
+    let mut first_err: Option<anyhow::Error> = out_err;
+    match depth.join() {
+        Ok(Err(e)) => {
+            first_err.get_or_insert(e);
+        }
+        Err(_) => {
+            first_err.get_or_insert(anyhow!("the depth stage panicked"));
+        }
+        _ => {}
+    }
+    for t in [lens_t, up_t] {
+        match t.join() {
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(_) => {
+                first_err.get_or_insert(anyhow!("a stage thread panicked"));
+            }
+            _ => {}
+        }
+    }
+    // A capture stuck in a read (a camera that stopped delivering) is left behind.
+    let t = Instant::now();
+    while !counters.capture_done.load(Ordering::Relaxed) && t.elapsed() < Duration::from_millis(500) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if counters.capture_done.load(Ordering::Relaxed) {
+        match capture.join() {
+            Ok(Err(e)) => {
+                tracing::warn!("{}: {e:#}", job.input.url);
+                end.get_or_insert(EndReason::SourceEnded);
+            }
+            Err(_) => {
+                first_err.get_or_insert(anyhow!("the capture thread panicked"));
+            }
+            _ => {}
+        }
+    }
+    let end = end.unwrap_or(if counters.reached_duration.load(Ordering::Relaxed) { EndReason::Duration } else { EndReason::SourceEnded });
+    let end = if first_err.is_some() { EndReason::Error } else { end };
+    if let Some(m) = muxer {
+        if first_err.is_none() {
+            m.finish()?;
+            if let Some(t) = temp {
+                t.commit()?;
+            }
+        }
+    }
+
+    let captured = counters.captured.load(Ordering::Relaxed);
+    let replaced = counters.replaced.load(Ordering::Relaxed);
+    // Frames past the slot that never reached this thread, a frame left in the slot, and those
+    // this thread discarded.
+    let left_in_pipeline = counters.in_flight.load(Ordering::Relaxed) as u64;
+    let left_in_slot = slot_probe.try_iter().count() as u64;
+    let discarded = left_in_pipeline + left_in_slot + discarded_at_sink;
+    let seconds = first_shown.map_or(0.0, |_| run_start.elapsed().as_secs_f64());
+    let n = shown.max(1) as f64;
+    let stats = LiveStats {
+        source: job.input.url.clone(),
+        source_width: w,
+        source_height: h,
+        source_fps: info.fps,
+        end,
+        seconds,
+        frames_captured: captured,
+        frames_shown: shown,
+        frames_dropped: replaced + discarded,
+        frames_replaced: replaced,
+        frames_discarded_at_end: discarded,
+        latency_ms_p50: hist.quantile(0.5),
+        latency_ms_p95: hist.quantile(0.95),
+        latency_ms_max: hist.max(),
+        fps: if seconds > 0.0 { shown as f64 / seconds } else { 0.0 },
+        working_resolutions: res.iter().rev().map(|(&(width, height), &frames)| Resolution { width, height, frames }).collect(),
+        resolution_changes: changes,
+        processed_resolutions: processed_res.iter().rev().map(|(&(width, height), &frames)| Resolution { width, height, frames }).collect(),
+        stage_ms_mean: [("depth", stage_sum.depth / n), ("lens", stage_sum.lens / n), ("upsample", stage_sum.upsample / n)].into_iter().collect(),
+        queues: QueueReport {
+            capture_slot: 1,
+            between_stages: 1,
+            in_flight_limit: in_flight,
+            in_flight_max: counters.in_flight_max.load(Ordering::Relaxed),
+            longest_seen: counters.longest_queue.load(Ordering::Relaxed),
+        },
+        rss_mib_after_1s: rss_1s,
+        rss_mib_end: current_rss_mib(),
+        peak_rss_mib: peak_rss_mib(),
+    };
+    if let Some(p) = &job.stats {
+        stats.write(p)?;
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_halve_the_working_picture_until_the_floor() {
+        let base = WorkingPolicy::default();
+        // 320 wide: the base policy keeps it whole; each level halves it, down to 20 px (≥ 16).
+        assert_eq!(working_size(&base, 0, (320, 240), 8.0), (320, 240));
+        assert_eq!(working_size(&base, 1, (320, 240), 8.0), (160, 120));
+        assert_eq!(working_size(&base, 2, (320, 240), 8.0), (80, 60));
+        assert_eq!(deepest_level(&base, (320, 240), 8.0), 3);
+        // 1280 wide: the base policy already halves once (max_width 960).
+        assert_eq!(working_size(&base, 0, (1280, 720), 32.0), (640, 360));
+        assert_eq!(working_size(&base, 1, (1280, 720), 32.0), (320, 180));
+        // The processed picture stays within 4× the working width.
+        assert_eq!(processing_shift(&base, 0, (1280, 720), 32.0), 0);
+        assert_eq!(processing_shift(&base, 1, (1280, 720), 32.0), 0);
+        assert_eq!(processing_shift(&base, 2, (1280, 720), 32.0), 1);
+        assert_eq!(processing_shift(&base, 3, (1280, 720), 32.0), 2);
+        // Working pictures narrower than 40 px are not offered.
+        assert_eq!(deepest_level(&base, (1280, 720), 32.0), 4);
+    }
+
+    #[test]
+    fn sources() {
+        let s = resolve_source(None, None, vec![]);
+        assert_eq!((s.url.as_str(), s.format.as_deref()), ("/dev/video0", Some("v4l2")));
+        assert!(is_device(&s));
+        let s = resolve_source(Some("testsrc2"), Some("lavfi"), vec![]);
+        assert!(!is_device(&s));
+        let s = resolve_source(Some("clip.mp4"), None, vec![]);
+        assert_eq!(s.format, None);
+    }
+
+    #[test]
+    fn output_defaults() {
+        let job = PreviewJob::new(InputSpec::default(), RenderOptions::default());
+        let s = output_spec(&job, Path::new("-"), None);
+        assert_eq!((s.format.as_deref(), s.codec.as_deref(), s.pix_fmt.as_deref()), (Some("yuv4mpegpipe"), Some("wrapped_avframe"), Some("yuv420p")));
+        let s = output_spec(&job, Path::new("out.mp4"), None);
+        assert_eq!((s.format.as_deref(), s.codec.as_deref(), s.preset.as_deref()), (None, None, Some("ultrafast")));
+        let s = output_spec(&job, Path::new("out.nut"), None);
+        assert_eq!((s.codec.as_deref(), s.preset.as_deref()), (Some("rawvideo"), None));
+    }
+}
