@@ -279,6 +279,20 @@ pub fn generate(seed: u64, width: usize, height: usize, max_blur: f32, textures:
     scene.sample(&mut rng, seed, max_blur)
 }
 
+/// Evaluation case `i`: a procedural scene (seed set 1000, apart from any training set made with
+/// the `synth` example's default seeds) focused in turn on the middle object, the background
+/// and the front object, at full blur `max_blur`.
+pub fn eval_case(i: u64, size: usize, max_blur: f32) -> (Scene, LensParams) {
+    let mut rng = Rng::new(sample_seed(1000, i));
+    let scene = Scene::random(&mut rng, size, size, max_blur, &[]);
+    let focus = match i % 3 {
+        0 => scene.layers[1].depth.data[0],
+        1 => scene.layers[0].depth.data.iter().cloned().fold(1.0, f32::min),
+        _ => scene.layers[2].depth.data[0],
+    };
+    (scene, LensParams::new(focus, max_blur))
+}
+
 /// Grow (`k > 0`) or shrink (`k < 0`) a mask by `|k|` pixels with a disc.
 fn morph(m: &[bool], w: usize, h: usize, k: isize) -> Vec<bool> {
     let grow = k > 0;

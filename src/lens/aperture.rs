@@ -58,11 +58,10 @@ impl Bokeh {
             return None;
         }
         let (dx, dy) = (x + 0.5 - self.centre.0, y + 0.5 - self.centre.1);
-        // Normalised distance from the centre: 0 at the centre, 1 at the corners. The offset
-        // grows as rho², up to `cat_eye` radii at the corners, along the direction to the centre.
-        let rho = ((dx * dx + dy * dy).sqrt() * self.inv_half_diag).min(1.0);
-        let s = self.cat_eye * rho * self.inv_half_diag;
-        if s * rho < 1e-3 {
+        // The offset grows linearly with the distance from the centre, up to `cat_eye` radii at
+        // the corners, along the direction to the centre.
+        let s = self.cat_eye * self.inv_half_diag;
+        if s * (dx * dx + dy * dy).sqrt() < 1e-3 {
             return None;
         }
         Some((-dx * s, -dy * s))

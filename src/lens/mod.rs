@@ -7,6 +7,7 @@
 //! rendered: callers scale the user's full-resolution value by the working scale.
 
 pub mod aperture;
+pub mod eval;
 pub mod physical;
 pub mod reference;
 pub mod scatter;

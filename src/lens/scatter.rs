@@ -31,6 +31,42 @@ impl Splat {
         let inv = 1.0 / bokeh.area(r, eye).max(1e-6);
         Self { x: x as u32, r, v: value.map(|c| c * inv), eye }
     }
+
+    /// The same, with the area looked up in `areas` when there is no cat-eye.
+    #[inline]
+    pub fn with_areas(bokeh: &Bokeh, areas: &AreaTable, x: usize, y: usize, r: f32, value: [f32; 4]) -> Self {
+        let r = r.max(0.5);
+        let eye = bokeh.eye(x as f32, y as f32);
+        let area = match eye {
+            None => areas.get(r),
+            Some(_) => bokeh.area(r, eye),
+        };
+        let inv = 1.0 / area.max(1e-6);
+        Self { x: x as u32, r, v: value.map(|c| c * inv), eye }
+    }
+}
+
+/// Drawn aperture area against radius, sampled every 1/16 px and interpolated, so a layer of
+/// continuously varying radii does not pay O(r) per pixel twice.
+pub struct AreaTable {
+    samples: Vec<f32>,
+}
+
+const AREA_STEP: f32 = 1.0 / 16.0;
+
+impl AreaTable {
+    pub fn new(bokeh: &Bokeh, r_max: f32) -> Self {
+        let n = (r_max.max(0.5) / AREA_STEP).ceil() as usize + 2;
+        Self { samples: (0..n).map(|i| bokeh.area((i as f32 * AREA_STEP).max(0.5), None)).collect() }
+    }
+
+    #[inline]
+    pub fn get(&self, r: f32) -> f32 {
+        let f = r / AREA_STEP;
+        let i = (f as usize).min(self.samples.len() - 2);
+        let t = (f - i as f32).min(1.0);
+        self.samples[i] + (self.samples[i + 1] - self.samples[i]) * t
+    }
 }
 
 /// Splats grouped by source row.
