@@ -82,7 +82,7 @@ def main():
         "command": a.command,
         "training": {"steps": st["step"], "batch": args.get("batch"), "samples_seen": st["step"] * (args.get("batch") or 0),
                      "dataset_size": a.samples, "wall_time_s": round(st["wall"], 1),
-                     "machine": "2-core shared CPU, torch 2 threads"},
+                     "machine": f"2-core shared CPU, torch {args.get('threads', 2)} thread(s)"},
         "ort_cpu_ms_median": {"320x192": round(ms, 2), "256x160": round(ms256, 2)},
         "heldout_ordinal_agreement": scores,
         "heldout_note": "ordinal agreement of 50000 random pixel pairs (GT differing >3 %), vs a vertical ramp on the same pairs; "
