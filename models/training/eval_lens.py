@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 
+import cv2
 import numpy as np
 from scipy import ndimage
 from skimage.metrics import structural_similarity
@@ -101,12 +102,28 @@ def thinlens_items(folder):
         yield os.path.basename(stem), inp, tgt, dep, dep, j["focus"], j["max_blur"], extra
 
 
-def evaluate(items, models, which="true"):
+def physical(binary, inp, depth, focus, max_blur):
+    """The Rust physical renderer (examples/render_file) on the same input, read back at 16 bits."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as t:
+        i, d, o = (os.path.join(t, n) for n in ("in.png", "d.png", "out.png"))
+        cv2.imwrite(i, np.round(inp.transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
+        cv2.imwrite(d, np.round(np.clip(depth, 0, 1) * 65535).astype(np.uint16))
+        subprocess.run([binary, i, o, "--depth", d, "--focus", str(focus), "--max-blur", str(max_blur),
+                        "--renderer", "physical", "--sixteen"], check=True, capture_output=True)
+        a = imread(o)[..., :3]
+        return (a.astype(np.float32) / (255 if a.dtype == np.uint8 else 65535)).transpose(2, 0, 1)
+
+
+def evaluate(items, models, which="true", physical_bin=None):
     r = Learned(models)
     rows = {}
     for name, inp, tgt, dep, cor, focus, max_blur, extra in items:
         d = dep if which == "true" else cor
         outs = {"learned": r.render(inp, d, focus, max_blur), **extra}
+        if physical_bin:
+            outs["physical"] = physical(physical_bin, inp, d, focus, max_blur)
         for k, out in outs.items():
             rows.setdefault(k, []).append(score(out, tgt, dep, max_blur))
     return {k: {m: round(float(np.nanmean([x[m] for x in v])), 3) for m in v[0]} | {"samples": len(v)}
@@ -120,9 +137,11 @@ def main():
     ap.add_argument("--models", default=os.path.dirname(HERE))
     ap.add_argument("--depth", choices=["true", "corrupt"], default="true")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--physical", default=None, metavar="BIN",
+                    help="also score the Rust physical renderer: path of the built render_file example")
     a = ap.parse_args()
     items = thinlens_items(a.thinlens) if a.thinlens else synth_items(a.data, a.limit)
-    print(json.dumps(evaluate(items, a.models, a.depth)))
+    print(json.dumps(evaluate(items, a.models, a.depth, a.physical)))
 
 
 if __name__ == "__main__":

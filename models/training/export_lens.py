@@ -65,7 +65,7 @@ def main():
     train = {"steps": st["step"], "batch": args.get("batch"), "crop": args.get("crop"),
              "samples_seen": st["step"] * (args.get("batch") or 0), "dataset_size": a.samples,
              "wall_time_s": round(st["wall"], 1), "loss": args.get("loss"), "corrupt_share": args.get("corrupt"),
-             "machine": "2-core shared CPU, torch 2 threads"}
+             "machine": f"2-core shared CPU, torch {args.get('threads', 2)} thread(s)"}
     sd_doc = "(D - d_f) * alpha, alpha = r / r_max, r = max_blur in pixels at this resolution; blur radius = r_max*|signed_depth|"
     update_manifest(os.path.join(a.outdir, "manifest.json"), "lens", {
         "file": "lens.onnx", "sha256": sha256(lp), "bytes": os.path.getsize(lp), "kind": "lens", "opset": 17,

@@ -61,6 +61,7 @@ class Scene:
         self.Z = np.full((h, w), np.inf, np.float32)
         self.rgb = np.zeros((h, w, 3), np.float32)
         self.fg = np.zeros((h, w), np.float32)
+        self.version = 1
 
     def put(self, Z, rgb, mask, fg=0.0):
         m = mask & (Z < self.Z) & (Z > 0)
@@ -190,6 +191,10 @@ class Scene:
         depth_ext = min(width, height) * r.uniform(0, 0.6)
         Z = Z0 - depth_ext * bulge
         lev = mip(self.bank.pick(r))
+        if self.version >= 3 and r.random() < 0.4:  # plain-coloured object (paint, leaves, skin)
+            from textures import fractal_noise
+            n = fractal_noise(r, 64, 64, 3)[..., None] * r.uniform(0, 0.25)
+            lev = mip(np.clip(r.random(3)[None, None] * (1 - n) + n * r.random(3), 0, 1).astype(np.float32))
         s = r.uniform(100, 600) / max(width, height)
         tex = sample(lev, (u + 2) * pw * Z0 / f * s + r.uniform(0, 500), (v + 2) * ph * Z0 / f * s + r.uniform(0, 500),
                      np.full_like(u, Z0 / f * s))
@@ -235,8 +240,24 @@ class Scene:
         return self.rgb, disp.astype(np.float32), self.fg
 
 
-def make_scene(rng, bank, h, w):
+def subject(s, rng, zmax):
+    """Photographic composition (generator version 2): one main subject near the centre, nearer
+    than the rest, standing on the ground or held up, filling a good part of the frame."""
+    Z0 = float(rng.uniform(0.25, 0.6) * zmax)
+    frac = rng.uniform(0.25, 0.8)  # share of the frame height it covers
+    height = frac * s.h * Z0 / s.f
+    width = height * np.exp(rng.uniform(-0.6, 0.5))
+    X0 = rng.normal(0, 0.25) * (s.w / 2) * Z0 / s.f
+    if rng.random() < 0.75:
+        s.obj(Z0, X0, width, height, s.cam_h, True)
+    else:
+        Yb = (s.h / 2 - s.hy + rng.uniform(0, 0.5) * s.h) * Z0 / s.f
+        s.obj(Z0, X0, width, height, Yb, False)
+
+
+def make_scene(rng, bank, h, w, version=1):
     s = Scene(rng, bank, h, w)
+    s.version = version
     kind = rng.random()
     if kind < 0.4:  # outdoor
         s.sky()
@@ -244,6 +265,8 @@ def make_scene(rng, bank, h, w):
             s.backdrop(float(rng.uniform(30, 300)))
         s.ground()
         s.objects(int(rng.integers(0, 9)), 1.5, 60, 0.15)
+        if version >= 2 and rng.random() < 0.6:
+            subject(s, rng, 20)
     elif kind < 0.75:  # room
         ceil = rng.uniform(1.0, 3.0)
         s.wall(float(rng.uniform(3, 25)))
@@ -252,12 +275,16 @@ def make_scene(rng, bank, h, w):
             if rng.random() < 0.5:
                 s.side_wall(side, rng.uniform(1, 4), ceil)
         s.objects(int(rng.integers(0, 7)), 1.0, 15, 0.2)
+        if version >= 2 and rng.random() < 0.7:
+            subject(s, rng, 8)
     else:  # close-up: objects in front of a wall/backdrop, camera looking slightly down
         s.hy = h * rng.uniform(-0.6, 0.2)
         s.wall(float(rng.uniform(4, 40)))
         if rng.random() < 0.7:
             s.ground()
         s.objects(int(rng.integers(1, 5)), 0.8, 6, 0.5)
+        if version >= 2 and rng.random() < 0.8:
+            subject(s, rng, 4)
     rgb, disp, fg = s.finish()
     return rgb, disp, fg
 
@@ -266,9 +293,9 @@ def downsample2(a):
     return 0.25 * (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2])
 
 
-def render(rng, bank, h, w):
+def render(rng, bank, h, w, version=1):
     """Supersampled x2 (antialiased edges), then camera effects."""
-    rgb, disp, fg = make_scene(rng, bank, 2 * h, 2 * w)
+    rgb, disp, fg = make_scene(rng, bank, 2 * h, 2 * w, version)
     rgb, disp, fg = downsample2(rgb), downsample2(disp), downsample2(fg)
     g = rng.uniform(0.8, 1.25)
     rgb = np.clip(rgb, 0, 1) ** g * rng.uniform(0.7, 1.2) * rng.uniform(0.85, 1.15, 3)
@@ -287,6 +314,9 @@ def main():
     ap.add_argument("--width", type=int, default=160)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--preview", type=int, default=0, help="also write this many PNG previews")
+    ap.add_argument("--version", type=int, default=1, choices=[1, 2, 3],
+                    help="2 adds a photographic main subject (centred, nearest) to most scenes; "
+                         "3 also makes 40 %% of the objects plain-coloured (smooth near surfaces)")
     a = ap.parse_args()
     from tqdm import tqdm
     rng = np.random.default_rng(a.seed)
@@ -297,14 +327,14 @@ def main():
     disp = np.zeros((n, H, W), np.uint16)
     fg = np.zeros((n, H, W), np.uint8)
     for i in tqdm(range(n), desc="scenes"):
-        c, d, m = render(rng, bank, H, W)
+        c, d, m = render(rng, bank, H, W, a.version)
         rgb[i] = (c * 255 + 0.5).astype(np.uint8)
         disp[i] = (d * 65535 + 0.5).astype(np.uint16)
         fg[i] = (m * 255 + 0.5).astype(np.uint8)
         if i < a.preview:
             Image.fromarray(np.concatenate([rgb[i], np.repeat((disp[i] >> 8).astype(np.uint8)[..., None], 3, 2),
                                             np.repeat(fg[i][..., None], 3, 2)], 1)).save(os.path.join(a.out, f"preview_{i:03d}.png"))
-    np.savez(os.path.join(a.out, f"depth_{a.seed}.npz"), rgb=rgb, disp=disp, fg=fg)
+    np.savez(os.path.join(a.out, f"depth_{a.seed}.npz" if a.version == 1 else f"depth_v{a.version}_{a.seed}.npz"), rgb=rgb, disp=disp, fg=fg)
 
 
 if __name__ == "__main__":

@@ -31,16 +31,38 @@ def grad_loss(p, t, scales=3):
     return loss / scales
 
 
+def align(p, t):
+    """Least-squares scale and shift of p onto t per sample (the Rust side min-max normalises the
+    output anyway, so only relative depth matters)."""
+    pf, tf = p.flatten(1), t.flatten(1)
+    pm, tm = pf.mean(1, keepdim=True), tf.mean(1, keepdim=True)
+    s = ((pf - pm) * (tf - tm)).mean(1, keepdim=True) / ((pf - pm) ** 2).mean(1, keepdim=True).clamp_min(1e-6)
+    return ((pf - pm) * s + tm).view_as(p)
+
+
+def rank_loss(p, t, rng, pairs=2048, thresh=0.03):
+    """Logistic ordinal loss on random pixel pairs whose target disparities differ."""
+    n = p.shape[0]
+    pf, tf = p.flatten(1), t.flatten(1)
+    a = torch.from_numpy(rng.integers(0, pf.shape[1], (n, pairs)))
+    b = torch.from_numpy(rng.integers(0, pf.shape[1], (n, pairs)))
+    dt = tf.gather(1, a) - tf.gather(1, b)
+    dp = pf.gather(1, a) - pf.gather(1, b)
+    keep = (dt.abs() > thresh).float()
+    return (F.softplus(-torch.sign(dt) * dp * 10) * keep).sum() / keep.sum().clamp_min(1)
+
+
 class Batches:
     """Random crops (60-100 % of the frame, aspect kept) resized to the training size, horizontal
     flips; the disparity target is min-max renormalised per crop as in the paper."""
 
-    def __init__(self, path, rng, size=None):
-        d = np.load(path)
-        self.rgb, self.disp, self.fg = d["rgb"], d["disp"], d["fg"]
+    def __init__(self, paths, rng, size=None, crop_min=0.6):
+        ds = [np.load(p) for p in ([paths] if isinstance(paths, str) else paths)]
+        self.rgb, self.disp, self.fg = (np.concatenate([d[k] for d in ds]) for k in ("rgb", "disp", "fg"))
         self.rng = rng
         self.h, self.w = self.rgb.shape[1:3]
         self.out = size or (self.h, self.w)
+        self.crop_min = crop_min
 
     def __len__(self):
         return len(self.rgb)
@@ -52,7 +74,7 @@ class Batches:
         if augment:
             xs, ds, ms = [], [], []
             for i in range(len(idx)):
-                s = self.rng.uniform(0.6, 1.0)
+                s = self.rng.uniform(self.crop_min, 1.0)
                 ch, cw = int(self.h * s), int(self.w * s)
                 y0, x0 = self.rng.integers(0, self.h - ch + 1), self.rng.integers(0, self.w - cw + 1)
                 sl = (slice(None), slice(y0, y0 + ch), slice(x0, x0 + cw))
@@ -70,7 +92,7 @@ class Batches:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="/work/data/depth/depth_0.npz")
+    ap.add_argument("--data", nargs="+", default=["/work/data/depth/depth_0.npz"])
     ap.add_argument("--val", default=None, help="held-out synthetic set (other seed)")
     ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--batch", type=int, default=8)
@@ -78,6 +100,11 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--gamma", type=float, default=0.5, help="segmentation weight (Eq. 1)")
     ap.add_argument("--grad-weight", type=float, default=0.5)
+    ap.add_argument("--loss", choices=["l1", "ssi"], default="l1",
+                    help="l1: Eq. 1 on the normalised disparity; ssi: L1 after least-squares scale/shift alignment")
+    ap.add_argument("--rank-weight", type=float, default=0.0, help="weight of the pairwise ordinal loss")
+    ap.add_argument("--crop-min", type=float, default=0.6, help="smallest crop (share of the frame side)")
+    ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
     add_run_args(ap, "/work/ckpt/depth")
     a = ap.parse_args()
 
@@ -85,7 +112,10 @@ def main():
     net = DepthNet()
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     step, wall = restore(ck_path, {"model": net}, opt, rng)
-    data = Batches(a.data, rng, tuple(a.size))
+    if step == 0 and a.init:
+        net.load_state_dict(torch.load(a.init, map_location="cpu", weights_only=False)["model"])
+        print(f"initialised from {a.init}")
+    data = Batches(a.data, rng, tuple(a.size), a.crop_min)
     val = Batches(a.val, np.random.default_rng(1)) if a.val else None
     log = CsvLog(os.path.join(HERE, "logs", f"depth_{a.tag}.csv"),
                  ["step", "loss", "depth_l1", "seg_l1", "grad", "val_depth_l1", "lr", "wall_s"], resume_step=step)
@@ -100,10 +130,12 @@ def main():
         idx = rng.integers(0, len(data), a.batch)
         x, d, m = data.get(idx)
         pd, ps = net(x)
-        ld = (pd - d).abs().mean()
+        ld = ((align(pd, d) if a.loss == "ssi" else pd) - d).abs().mean()
         ls = (ps - m).abs().mean()
         lg = grad_loss(pd, d)
         loss = ld + a.gamma * ls + a.grad_weight * lg
+        if a.rank_weight:
+            loss = loss + a.rank_weight * rank_loss(pd, d, rng)
         opt.zero_grad()
         loss.backward()
         opt.step()
