@@ -9,7 +9,7 @@ fn ctrl_c_keeps_a_playable_file() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("live.mp4");
     // An endless lavfi source: only an interrupt ends this run.
-    let mut child = bin()
+    let child = bin()
         .args(["convert", "-f", "lavfi", "testsrc2=size=160x120:rate=25", out.to_str().unwrap(), "--focus", "0.5"])
         .stderr(std::process::Stdio::piped())
         .spawn()
