@@ -102,5 +102,5 @@ fn bad_inputs_to_image() {
     fails(dir, &["image", p, &out, "--ort-lib", p], "cannot load ONNX Runtime");
     // The runtime installed by scripts/setup.sh is the CPU build: asking for CUDA fails clearly.
     fails(dir, &["image", p, &out, "--device", "cuda"], "--device cuda");
-    fails(dir, &["image", p, &out, "--renderer", "learned", "--depth", p], "learned");
+    fails(dir, &["image", p, &out, "--renderer", "fancy"], "invalid value");
 }

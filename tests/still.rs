@@ -79,3 +79,27 @@ fn sixteen_bit_png_stays_sixteen_bit() {
         }
     }
 }
+
+#[test]
+fn learned_renderer_blurs_the_far_half() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let rgb = image::RgbImage::from_fn(128, 96, |x, y| {
+        let v = if ((x / 2) + (y / 2)) % 2 == 0 { 220 } else { 30 };
+        image::Rgb([v, 128, 255 - v])
+    });
+    rgb.save(dir.join("in.png")).unwrap();
+    let depth = image::ImageBuffer::<image::Luma<u16>, _>::from_fn(128, 96, |x, _| image::Luma([if x < 64 { 0 } else { 65535 }]));
+    depth.save(dir.join("depth.png")).unwrap();
+    let o = run(&[
+        "image", dir.join("in.png").to_str().unwrap(), dir.join("out.png").to_str().unwrap(),
+        "--depth", dir.join("depth.png").to_str().unwrap(), "--focus", "1", "--max-blur", "12", "--renderer", "learned",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = image::open(dir.join("in.png")).unwrap().to_luma8();
+    let b = image::open(dir.join("out.png")).unwrap().to_luma8();
+    let far = energy(&b, 0, 48) / energy(&a, 0, 48);
+    let near = energy(&b, 80, 128) / energy(&a, 80, 128);
+    assert!(far < 0.3, "far half keeps {far:.3} of its detail");
+    assert!(near > 0.5, "focal plane keeps only {near:.3} of its detail");
+}
