@@ -27,5 +27,9 @@ bench: build
 	./target/release/deeplens bench
 	$(CARGO) bench
 
+models:
+	models/training/reproduce.sh depth
+	models/training/reproduce.sh lens
+
 clean:
 	rm -rf out
