@@ -43,7 +43,6 @@ pub struct ConvertJob {
 pub struct ConvertReport {
     pub stats: Stats,
     pub cancelled: bool,
-    pub depth_provider: Option<&'static str>,
 }
 
 /// Refuse stills in `convert`: FFmpeg opens them as one-frame videos.
@@ -64,7 +63,6 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     let info = demux.info.clone();
     let (dw, _) = info.display_size();
     let stages = job.render.build_stages(dw, Rotation(info.rotation), info.high_bit_depth)?;
-    let depth_provider = None;
 
     // A given depth video: decoded on its own thread, one grey picture per frame.
     let depth_video = match &job.render.depth_given {
@@ -207,7 +205,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
         }
     }
     let stats = Stats { frames, seconds: start.elapsed().as_secs_f64(), times };
-    Ok(ConvertReport { stats, cancelled: cancel.load(Ordering::Relaxed), depth_provider })
+    Ok(ConvertReport { stats, cancelled: cancel.load(Ordering::Relaxed) })
 }
 
 fn progress_line(done: u64, total: Option<u64>, secs: f64) {

@@ -185,8 +185,7 @@ pub struct Running {
 }
 
 impl Running {
-    /// Wait for the stage threads; the first error wins. The focus controller comes back for
-    /// `--write-focus-track`.
+    /// Wait for the stage threads and collect their timings; the first error wins.
     pub fn join(self, times: &mut StageTimes) -> Result<()> {
         let mut first_err = None;
         for (name, h) in self.handles {
