@@ -188,3 +188,26 @@ fn variable_frame_rate_timestamps_are_kept() {
     assert!((a[10] - a[9] - 0.52).abs() < 1e-3, "the test input has its gap: {a:?}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn colour_tags_are_carried_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = lavfi_clip(
+        dir.path(), "tagged.mp4", "160x96", "0.4",
+        &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv"],
+    );
+    let out = dir.path().join("out.mp4");
+    let o = run(&["convert", clip.to_str().unwrap(), out.to_str().unwrap(), "--focus", "0.5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tags = |p: &Path| {
+        probe(p, "codec_type,color_primaries,color_transfer,color_space,color_range")
+            .into_iter()
+            .find(|s| s["codec_type"] == "video")
+            .unwrap()
+    };
+    let (a, b) = (tags(&clip), tags(&out));
+    assert_eq!(a["color_primaries"], "bt709", "test input is tagged");
+    for k in ["color_primaries", "color_transfer", "color_space", "color_range"] {
+        assert_eq!(a[k], b[k], "{k}");
+    }
+}
