@@ -103,3 +103,22 @@ fn learned_renderer_blurs_the_far_half() {
     assert!(far < 0.3, "far half keeps {far:.3} of its detail");
     assert!(near > 0.5, "focal plane keeps only {near:.3} of its detail");
 }
+
+#[test]
+fn a_standard_depth_model_interface_works() {
+    // Fixed input size, ImageNet normalisation, [1,H,W] output, no deeplens metadata.
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let rgb = image::RgbImage::from_fn(160, 90, |x, _| if x < 80 { image::Rgb([20, 20, 20]) } else { image::Rgb([230, 230, 230]) });
+    rgb.save(dir.join("in.png")).unwrap();
+    let o = run(&[
+        "image", dir.join("in.png").to_str().unwrap(), dir.join("out.png").to_str().unwrap(),
+        "--depth-model", repo("tests/data/standard_like_depth.onnx").to_str().unwrap(),
+        "--save-depth", dir.join("d.png").to_str().unwrap(), "--no-stabilize",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let depth = image::open(dir.join("d.png")).unwrap().to_luma16();
+    assert_eq!(depth.dimensions(), (160, 90));
+    // The model's "depth" rises with brightness: the bright half reads nearer, normalised to [0,1].
+    assert!(depth.get_pixel(10, 45)[0] < 5000 && depth.get_pixel(150, 45)[0] > 60000, "{} {}", depth.get_pixel(10, 45)[0], depth.get_pixel(150, 45)[0]);
+}
