@@ -45,7 +45,7 @@ enum TrackCommand {
         /// The SVG to write.
         output: PathBuf,
         /// Seconds to draw (default: one second past the last key).
-        #[arg(long, value_parser = deeplens::video::parse_time)]
+        #[arg(long, value_parser = deeplens::focus::parse_timestamp)]
         duration: Option<f64>,
         /// Frame rate at which the track is played.
         #[arg(long, default_value_t = 30.0)]
@@ -158,10 +158,10 @@ struct ConvertArgs {
     #[arg(long, value_name = "FILE")]
     write_focus_track: Option<PathBuf>,
     /// Start at this time (seconds or HH:MM:SS.mmm).
-    #[arg(long, value_parser = deeplens::video::parse_time)]
+    #[arg(long, value_parser = deeplens::focus::parse_timestamp)]
     start: Option<f64>,
     /// Convert this long (seconds or HH:MM:SS.mmm).
-    #[arg(long, value_parser = deeplens::video::parse_time)]
+    #[arg(long, value_parser = deeplens::focus::parse_timestamp)]
     duration: Option<f64>,
     #[command(flatten)]
     render: RenderArgs,
@@ -189,7 +189,7 @@ struct BenchArgs {
     #[arg(short = 'f', long = "format", value_name = "FMT")]
     format: Option<String>,
     /// Measure only this long (seconds).
-    #[arg(long, value_parser = deeplens::video::parse_time)]
+    #[arg(long, value_parser = deeplens::focus::parse_timestamp)]
     duration: Option<f64>,
     #[command(flatten)]
     render: RenderArgs,
@@ -206,7 +206,7 @@ struct PreviewArgs {
     #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = deeplens::video::parse_key_value)]
     input_options: Vec<(String, String)>,
     /// End after this long (seconds or HH:MM:SS.mmm).
-    #[arg(long, value_parser = deeplens::video::parse_time)]
+    #[arg(long, value_parser = deeplens::focus::parse_timestamp)]
     duration: Option<f64>,
     /// No window.
     #[arg(long)]

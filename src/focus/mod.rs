@@ -275,6 +275,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn times() {
+        assert_eq!(parse_timestamp("12.5").unwrap(), 12.5);
+        assert_eq!(parse_timestamp("00:01:02.500").unwrap(), 62.5);
+        assert_eq!(parse_timestamp("1:00").unwrap(), 60.0);
+        assert!(parse_timestamp("-1").is_err());
+        assert!(parse_timestamp("1:75").is_err());
+        assert!(parse_timestamp("abc").is_err());
+    }
+
+    #[test]
     fn blur_parses_both_units() {
         assert_eq!("24".parse::<BlurAmount>().unwrap(), BlurAmount::Pixels(24.0));
         assert_eq!("12.5px".parse::<BlurAmount>().unwrap(), BlurAmount::Pixels(12.5));

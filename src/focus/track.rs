@@ -252,7 +252,7 @@ fn parse_frames(v: &Value) -> Result<Track, TrackError> {
 fn parse_time(v: &Value) -> Result<f64, String> {
     let t = match v {
         Value::Number(n) => n.as_f64().ok_or_else(|| format!("t {n} is not a number"))?,
-        Value::String(s) => parse_timestamp(s)?,
+        Value::String(s) => parse_timestamp(s).map_err(|e| format!("t {e}"))?,
         other => return Err(format!("t must be seconds or \"HH:MM:SS.mmm\", found {other}")),
     };
     if !t.is_finite() || t < 0.0 {
@@ -261,9 +261,10 @@ fn parse_time(v: &Value) -> Result<f64, String> {
     Ok(t)
 }
 
-/// `HH:MM:SS.mmm`, `MM:SS.mmm` or `SS.mmm` to seconds.
+/// `HH:MM:SS.mmm`, `MM:SS.mmm` or `SS.mmm` to seconds: the one time parser of the program
+/// (track keys, and `--start`, `--duration` on the command line).
 pub fn parse_timestamp(s: &str) -> Result<f64, String> {
-    let bad = || format!("t \"{s}\" is not a time: expected seconds or \"HH:MM:SS.mmm\"");
+    let bad = || format!("\"{s}\" is not a time: expected seconds or \"HH:MM:SS.mmm\"");
     let parts: Vec<&str> = s.trim().split(':').collect();
     if parts.len() > 3 || parts.iter().any(|p| p.trim().is_empty()) {
         return Err(bad());

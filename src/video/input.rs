@@ -274,7 +274,7 @@ impl Demuxer {
             if si == video {
                 match self.decoder.send_packet(&packet) {
                     Ok(()) => {}
-                    Err(ffmpeg::Error::Other { errno }) if errno == 11 => {}
+                    Err(ffmpeg::Error::Other { errno: ffmpeg::util::error::EAGAIN }) => {}
                     Err(e) => {
                         errors += 1;
                         tracing::warn!("{}: skipping a damaged video packet ({e})", self.url);

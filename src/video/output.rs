@@ -89,7 +89,7 @@ impl Muxer {
             (Some(f), _) => format::output_as(&url, f).map_err(|e| anyhow!("cannot write {} as '{f}': {e}", show(spec, to_stdout)))?,
             (None, true) => bail!("writing to stdout needs --output-format (for example nut or y4m)"),
             (None, false) => format::output(&url).map_err(|e| match e {
-                ffmpeg::Error::MuxerNotFound | ffmpeg::Error::Other { errno: 22 } => {
+                ffmpeg::Error::MuxerNotFound | ffmpeg::Error::Other { errno: ffmpeg::util::error::EINVAL } => {
                     anyhow!("{}: unknown output container for this extension (use .mp4, .mkv, .mov, .webm …)", show(spec, to_stdout))
                 }
                 other => anyhow!("cannot write {}: {other}", show(spec, to_stdout)),
