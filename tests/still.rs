@@ -3,19 +3,6 @@
 mod common;
 use common::*;
 
-/// Laplacian energy of a grey picture in a column range.
-fn energy(img: &image::GrayImage, x0: u32, x1: u32) -> f64 {
-    let mut e = 0.0;
-    for y in 1..img.height() - 1 {
-        for x in x0.max(1)..x1.min(img.width() - 1) {
-            let c = img.get_pixel(x, y)[0] as f64;
-            let l = 4.0 * c - [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)].iter().map(|&(a, b)| img.get_pixel(a, b)[0] as f64).sum::<f64>();
-            e += l * l;
-        }
-    }
-    e
-}
-
 #[test]
 fn given_depth_blurs_the_far_half_and_keeps_the_focal_plane() {
     let d = tempfile::tempdir().unwrap();
