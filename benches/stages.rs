@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use deeplens::focus::{BlurAmount, FocusController, FocusSpec, Rotation};
 use deeplens::lens::{physical::PhysicalRenderer, LensParams};
-use deeplens::pipeline::{Job, StageTimes, Stages, WorkingPolicy};
+use deeplens::pipeline::{DepthStage, Job, StageTimes, Stages, WorkingPolicy};
 use deeplens::synth::{Rng, Scene};
 use deeplens::upsample::{upsample_to_output, PhysicalUpsampler};
 
@@ -29,14 +29,16 @@ fn stages(c: &mut Criterion) {
     g.bench_function("whole_frame_given_depth", |b| {
         b.iter(|| {
             let stages = Stages {
-                depth: None,
-                focus: FocusController::new(FocusSpec::Depth(focus), BlurAmount::Pixels(32.0), Rotation(0)),
+                depth: DepthStage {
+                    model: None,
+                    focus: FocusController::new(FocusSpec::Depth(focus), BlurAmount::Pixels(32.0), Rotation(0)),
+                    policy: WorkingPolicy::default(),
+                    lens_template: LensParams::new(0.5, 0.0),
+                    display_width: w,
+                    stabilizer: None,
+                },
                 lens: Box::new(PhysicalRenderer::new()),
                 upsampler: Box::new(PhysicalUpsampler),
-                policy: WorkingPolicy::default(),
-                lens_template: LensParams::new(0.5, 0.0),
-                display_width: w,
-                stabilizer: None,
             };
             let mut job = Job::new(0, 0, 0.0, full.clone());
             job.given_depth = Some(depth.clone());

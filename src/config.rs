@@ -3,7 +3,7 @@
 
 use crate::focus::{BlurAmount, FocusController, FocusSpec, Rotation};
 use crate::lens::{physical::PhysicalRenderer, ApertureShape, LensBlur, LensParams};
-use crate::pipeline::{Stages, WorkingPolicy};
+use crate::pipeline::{DepthStage, Stages, WorkingPolicy};
 use crate::upsample::{PhysicalUpsampler, Upsampler};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -150,14 +150,16 @@ impl RenderOptions {
             focus = focus.with_smoothing(s);
         }
         Ok(Stages {
-            depth,
-            focus,
+            depth: DepthStage {
+                model: depth,
+                focus,
+                policy,
+                lens_template: LensParams { focus: 0.5, max_blur: 0.0, aperture: self.aperture, cat_eye: self.cat_eye, highlight_boost: boost },
+                display_width,
+                stabilizer: self.stabilize_depth.then(crate::focus::DepthStabilizer::new),
+            },
             lens,
             upsampler,
-            policy,
-            lens_template: LensParams { focus: 0.5, max_blur: 0.0, aperture: self.aperture, cat_eye: self.cat_eye, highlight_boost: boost },
-            display_width,
-            stabilizer: self.stabilize_depth.then(crate::focus::DepthStabilizer::new),
         })
     }
 

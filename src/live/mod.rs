@@ -415,7 +415,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
         let inner = std::mem::replace(&mut stages.lens, Box::new(crate::lens::physical::PhysicalRenderer::new()));
         stages.lens = Box::new(SlowLens { inner, delay, full_area: (w * h) as f64, start: run_start });
     }
-    let base_policy = stages.policy;
+    let base_policy = stages.depth.policy;
 
     // The output, if any, opens before the first frame so a bad path fails at once.
     let temp = match &job.output {

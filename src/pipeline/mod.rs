@@ -76,26 +76,22 @@ impl WorkingPolicy {
     }
 }
 
-/// The per-frame compute of the pipeline.
+/// The per-frame compute of the pipeline: one part per stage thread.
 pub struct Stages {
-    pub depth: Option<Box<dyn DepthModel>>,
-    pub focus: FocusController,
+    pub depth: DepthStage,
     pub lens: Box<dyn LensBlur>,
     pub upsampler: Box<dyn Upsampler>,
+}
+
+/// Depth, focus and the choice of working resolution, which run on the depth thread.
+pub struct DepthStage {
+    /// The network; `None` when every frame comes with a given depth.
+    pub model: Option<Box<dyn DepthModel>>,
+    pub focus: FocusController,
     pub policy: WorkingPolicy,
     /// Lens settings other than focus and blur (aperture shape, highlights).
     pub lens_template: LensParams,
     /// Width of the picture as displayed (for blur given as a share of it).
-    pub display_width: usize,
-    pub stabilizer: Option<crate::focus::DepthStabilizer>,
-}
-
-/// The depth part of [`Stages`], which runs on the depth thread.
-pub struct DepthStage {
-    pub model: Option<Box<dyn DepthModel>>,
-    pub focus: FocusController,
-    pub policy: WorkingPolicy,
-    pub lens_template: LensParams,
     pub display_width: usize,
     pub stabilizer: Option<crate::focus::DepthStabilizer>,
 }
@@ -149,18 +145,7 @@ pub fn upsample_stage(up: &mut dyn Upsampler, job: &mut Job) -> Result<()> {
 
 impl Stages {
     pub fn split(self) -> (DepthStage, Box<dyn LensBlur>, Box<dyn Upsampler>) {
-        (
-            DepthStage {
-                model: self.depth,
-                focus: self.focus,
-                policy: self.policy,
-                lens_template: self.lens_template,
-                display_width: self.display_width,
-                stabilizer: self.stabilizer,
-            },
-            self.lens,
-            self.upsampler,
-        )
+        (self.depth, self.lens, self.upsampler)
     }
 
     /// Run every stage on one picture, in this thread (stills).
