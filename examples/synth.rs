@@ -10,7 +10,7 @@
 //! 16-bit-aware decoder (e.g. `cv2.IMREAD_UNCHANGED`, or the `png`/`pypng` packages).
 
 use clap::Parser;
-use deeplens::synth::{generate, load_textures, sample_seed};
+use deeplens::synth::{generate_with, load_textures, sample_seed, Lights};
 use deeplens::{Plane, RgbImage};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,10 @@ struct Args {
     /// Index of the first sample (to extend a set).
     #[arg(long, default_value_t = 0)]
     start: u64,
+    /// Add lights brighter than white that clip in the input: `weak` (1.5–8 × white) or
+    /// `bright` (2–64 × white, log-uniform); see `synth::Lights`.
+    #[arg(long, value_parser = ["none", "weak", "bright"], default_value = "none")]
+    lights: String,
 }
 
 fn save_rgb8(p: &Path, img: &RgbImage) -> anyhow::Result<()> {
@@ -65,9 +69,14 @@ fn main() -> anyhow::Result<()> {
         Some(d) => load_textures(d)?,
         None => Vec::new(),
     };
+    let lights = match a.lights.as_str() {
+        "weak" => Some(Lights::WEAK),
+        "bright" => Some(Lights::BRIGHT),
+        _ => None,
+    };
     (a.start..a.start + a.count).into_par_iter().try_for_each(|i| -> anyhow::Result<()> {
         let seed = sample_seed(a.seed, i);
-        let s = generate(seed, a.size, a.size, a.max_blur, &textures);
+        let s = generate_with(seed, a.size, a.size, a.max_blur, &textures, lights);
         let stem = a.out.join(format!("{i:05}"));
         let name = |suffix: &str| PathBuf::from(format!("{}_{suffix}.png", stem.display()));
         save_rgb8(&name("input"), &s.input)?;

@@ -274,8 +274,42 @@ impl Scene {
 
 /// Generate sample `seed` of size `width × height` with blur up to `max_blur` pixels.
 pub fn generate(seed: u64, width: usize, height: usize, max_blur: f32, textures: &[RgbImage]) -> Sample {
+    generate_with(seed, width, height, max_blur, textures, None)
+}
+
+/// Light sources brighter than white to add to every surface of a scene (each surface gets them
+/// with probability 0.6): they clip in the 8-bit input but keep their energy in the ground truth,
+/// so they bloom into bright discs as lamps and glints do through a real lens.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lights {
+    /// Gain over white, drawn in `gain.0..gain.1` (log-uniformly when `log_uniform`).
+    pub gain: (f32, f32),
+    pub log_uniform: bool,
+    /// Largest dot radius in pixels (the smallest is 0.5).
+    pub max_radius: f32,
+}
+
+impl Lights {
+    /// 1.5–8 × white, uniform, radius ≤ 2 px (the first training stage of `models/lens.onnx`).
+    pub const WEAK: Lights = Lights { gain: (1.5, 8.0), log_uniform: false, max_radius: 2.0 };
+    /// 2–64 × white, log-uniform, radius ≤ 2.5 px: lamps and specular glints are one to two
+    /// orders of magnitude above diffuse white (the second stage).
+    pub const BRIGHT: Lights = Lights { gain: (2.0, 64.0), log_uniform: true, max_radius: 2.5 };
+}
+
+/// [`generate`] with [`Lights`] on the surfaces. They come from their own random stream, so a
+/// sample without them is the same as [`generate`]'s.
+pub fn generate_with(seed: u64, width: usize, height: usize, max_blur: f32, textures: &[RgbImage], lights: Option<Lights>) -> Sample {
     let mut rng = Rng::new(seed);
-    let scene = Scene::random(&mut rng, width, height, max_blur, textures);
+    let mut scene = Scene::random(&mut rng, width, height, max_blur, textures);
+    if let Some(l) = lights {
+        let mut stream = Rng::new(seed ^ 0x4844_525F_4C49_4748);
+        for layer in &mut scene.layers {
+            if stream.chance(0.6) {
+                add_lights(&mut stream, &mut layer.color, l);
+            }
+        }
+    }
     scene.sample(&mut rng, seed, max_blur)
 }
 
@@ -415,12 +449,30 @@ fn procedural(rng: &mut Rng, w: usize, h: usize) -> RgbImage {
 
 /// Small saturated-bright dots (street lights, glints), anti-aliased.
 fn add_highlights(rng: &mut Rng, img: &mut RgbImage) {
+    dots(rng, img, (w_h_count(img, 2500), 0.6, 2.5), |rng| [rng.range(0.7, 1.0), rng.range(0.7, 1.0), rng.range(0.7, 1.0)]);
+}
+
+/// `l`'s lights: fewer and smaller than the texture's own highlights, slightly tinted.
+fn add_lights(rng: &mut Rng, img: &mut RgbImage, l: Lights) {
+    let count = w_h_count(img, 6000);
+    dots(rng, img, (count, 0.5, l.max_radius), |rng| {
+        let gain = if l.log_uniform { rng.range(l.gain.0.ln(), l.gain.1.ln()).exp() } else { rng.range(l.gain.0, l.gain.1) };
+        [rng.range(0.75, 1.0), rng.range(0.75, 1.0), rng.range(0.75, 1.0)].map(|t| t * gain)
+    });
+}
+
+fn w_h_count(img: &RgbImage, area_per_dot: usize) -> usize {
+    img.width * img.height / area_per_dot
+}
+
+/// Up to `count` anti-aliased dots of radius `r_lo..r_hi`, colour from `tint`.
+fn dots(rng: &mut Rng, img: &mut RgbImage, (count, r_lo, r_hi): (usize, f32, f32), tint: impl Fn(&mut Rng) -> [f32; 3]) {
     let (w, h) = (img.width, img.height);
-    let count = 1 + rng.below((w * h / 2500).max(2));
+    let count = 1 + rng.below(count.max(2));
     for _ in 0..count {
         let (cx, cy) = (rng.range(0.0, w as f32), rng.range(0.0, h as f32));
-        let r = rng.range(0.6, 2.5);
-        let tint = [rng.range(0.7, 1.0), rng.range(0.7, 1.0), rng.range(0.7, 1.0)];
+        let r = rng.range(r_lo, r_hi);
+        let tint = tint(rng);
         let ri = r.ceil() as isize + 1;
         for y in (cy as isize - ri).max(0)..(cy as isize + ri + 1).min(h as isize) {
             for x in (cx as isize - ri).max(0)..(cx as isize + ri + 1).min(w as isize) {

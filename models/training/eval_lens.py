@@ -2,8 +2,9 @@
 """Held-out evaluation of the learned lens blur + guided upsampling (ONNX) on layered synthetic
 samples written by the synth example with a seed never used for training.
 
-The chain is the pipeline's: lens.onnx at half size on the area-downsampled input with
-signed_depth = (D - d_f)·(max_blur/2)/r_max, then upsample.onnx to full size.  Scores against the
+The chain is the pipeline's: halve (area) until the blur fits r_max, lens.onnx there with
+signed_depth = (D - d_f)·(max_blur/2^k)/r_max, then upsample.onnx ×2 per halving back to full size
+(`--halvings N` forces N, e.g. 1 to score the upsampler on blurs that would fit at full size).  Scores against the
 layered ground truth: PSNR, SSIM, and PSNR in the edge band (pixels within max(2, max_blur/2) px of
 a depth discontinuity of the true depth), with the true or the corrupted depth as input.
 
@@ -56,13 +57,22 @@ class Learned:
         self.ups = ort.InferenceSession(os.path.join(models, "upsample.onnx"), so, providers=["CPUExecutionProvider"])
         self.r_max = float(self.lens.get_modelmeta().custom_metadata_map["deeplens.r_max"])
 
-    def render(self, rgb, depth, focus, max_blur):
-        """rgb [3,H,W], depth [H,W] at full size; max_blur in full-size pixels."""
-        a = rgb[None].astype(np.float32)
-        a_lo = area_down2(a)
-        sd = ((area_down2(depth[None, None]) - focus) * (max_blur / 2) / self.r_max).astype(np.float32)
-        blur = self.lens.run(["blur"], {"image": a_lo, "signed_depth": sd})[0]
-        out = self.ups.run(["output"], {"guide": a, "low_image": a_lo, "low_blur": blur, "low_signed_depth": sd})[0]
+    def render(self, rgb, depth, focus, max_blur, halvings=None):
+        """rgb [3,H,W], depth [H,W] at full size; max_blur in full-size pixels.  As the pipeline:
+        halve until the blur fits r_max (or `halvings` times), lens there, ×2 guided upsampling
+        back to full size."""
+        if halvings is None:
+            halvings = 0
+            while max_blur / 2 ** halvings > self.r_max:
+                halvings += 1
+        imgs, deps = [rgb[None].astype(np.float32)], [depth[None, None].astype(np.float32)]
+        for _ in range(halvings):
+            imgs.append(area_down2(imgs[-1])); deps.append(area_down2(deps[-1]))
+        sd = lambda k: ((deps[k] - focus) * (max_blur / 2 ** k) / self.r_max).astype(np.float32)
+        out = self.lens.run(["blur"], {"image": imgs[-1], "signed_depth": sd(halvings)})[0]
+        for k in range(halvings, 0, -1):
+            out = self.ups.run(["output"], {"guide": imgs[k - 1], "low_image": imgs[k], "low_blur": out,
+                                            "low_signed_depth": sd(k)})[0]
         return np.clip(out[0], 0, 1)
 
 
@@ -102,7 +112,7 @@ def thinlens_items(folder):
         yield os.path.basename(stem), inp, tgt, dep, dep, j["focus"], j["max_blur"], extra
 
 
-def physical(binary, inp, depth, focus, max_blur):
+def physical(binary, inp, depth, focus, max_blur, boost=0.0):
     """The Rust physical renderer (examples/render_file) on the same input, read back at 16 bits."""
     import subprocess
     import tempfile
@@ -111,19 +121,20 @@ def physical(binary, inp, depth, focus, max_blur):
         cv2.imwrite(i, np.round(inp.transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
         cv2.imwrite(d, np.round(np.clip(depth, 0, 1) * 65535).astype(np.uint16))
         subprocess.run([binary, i, o, "--depth", d, "--focus", str(focus), "--max-blur", str(max_blur),
-                        "--renderer", "physical", "--sixteen"], check=True, capture_output=True)
+                        "--renderer", "physical", "--sixteen",
+                        "--highlight-boost", str(boost)], check=True, capture_output=True)
         a = imread(o)[..., :3]
         return (a.astype(np.float32) / (255 if a.dtype == np.uint8 else 65535)).transpose(2, 0, 1)
 
 
-def evaluate(items, models, which="true", physical_bin=None):
+def evaluate(items, models, which="true", physical_bin=None, halvings=None, boost=0.0):
     r = Learned(models)
     rows = {}
     for name, inp, tgt, dep, cor, focus, max_blur, extra in items:
         d = dep if which == "true" else cor
-        outs = {"learned": r.render(inp, d, focus, max_blur), **extra}
+        outs = {"learned": r.render(inp, d, focus, max_blur, halvings), **extra}
         if physical_bin:
-            outs["physical"] = physical(physical_bin, inp, d, focus, max_blur)
+            outs["physical"] = physical(physical_bin, inp, d, focus, max_blur, boost)
         for k, out in outs.items():
             rows.setdefault(k, []).append(score(out, tgt, dep, max_blur))
     return {k: {m: round(float(np.nanmean([x[m] for x in v])), 3) for m in v[0]} | {"samples": len(v)}
@@ -137,11 +148,14 @@ def main():
     ap.add_argument("--models", default=os.path.dirname(HERE))
     ap.add_argument("--depth", choices=["true", "corrupt"], default="true")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--physical-boost", type=float, default=0.0,
+                    help="highlight boost for the physical renderer (deeplens image uses 1 for 8-bit inputs)")
+    ap.add_argument("--halvings", type=int, default=None, help="working-resolution halvings (default: until the blur fits r_max)")
     ap.add_argument("--physical", default=None, metavar="BIN",
                     help="also score the Rust physical renderer: path of the built render_file example")
     a = ap.parse_args()
     items = thinlens_items(a.thinlens) if a.thinlens else synth_items(a.data, a.limit)
-    print(json.dumps(evaluate(items, a.models, a.depth, a.physical)))
+    print(json.dumps(evaluate(items, a.models, a.depth, a.physical, a.halvings, a.physical_boost)))
 
 
 if __name__ == "__main__":

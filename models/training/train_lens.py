@@ -54,7 +54,9 @@ def to_t(d, idx, key):
     return t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
 
 
-def make_batch(d, idx, rng, crop, corrupt_p, augment=True):
+def crop_batch(d, idx, rng, crop, corrupt_p, even=False, augment=True):
+    """A (input), H* (truth), D (true or, for a share corrupt_p, corrupted depth), focus and max_blur
+    of samples idx, randomly cropped to crop² (at even offsets when `even`) and flipped."""
     A, Ht = to_t(d, idx, "input"), to_t(d, idx, "target")
     D = to_t(d, idx, "depth")
     if corrupt_p > 0:
@@ -65,11 +67,24 @@ def make_batch(d, idx, rng, crop, corrupt_p, augment=True):
     mb = torch.from_numpy(d["max_blur"][idx]).view(-1, 1, 1, 1)
     if augment:
         S = A.shape[2]
-        y0, x0 = rng.integers(0, S - crop + 1, 2) // 2 * 2
+        y0, x0 = rng.integers(0, S - crop + 1, 2) // (2 if even else 1) * (2 if even else 1)
         sl = (slice(None), slice(None), slice(y0, y0 + crop), slice(x0, x0 + crop))
         A, Ht, D = A[sl], Ht[sl], D[sl]
         if rng.random() < 0.5:
             A, Ht, D = A.flip(-1), Ht.flip(-1), D.flip(-1)
+    return A, Ht, D, focus, mb
+
+
+def make_full_batch(d, idx, rng, crop, corrupt_p):
+    """The lens alone at the sample's own resolution (blur ≤ r_max there), as a still whose blur fits
+    r_max runs: signed_depth = (D - d_f) · max_blur / r_max, target the full-size truth."""
+    A, Ht, D, focus, mb = crop_batch(d, idx, rng, crop, corrupt_p)
+    return A, Ht, (D - focus) * mb / R_MAX
+
+
+def make_batch(d, idx, rng, crop, corrupt_p, augment=True):
+    """Lens at half size (target: the truth area-downsampled) and the upsampler back to full size."""
+    A, Ht, D, focus, mb = crop_batch(d, idx, rng, crop, corrupt_p, even=True, augment=augment)
     a_lo = F.avg_pool2d(A, 2)
     h_lo = F.avg_pool2d(Ht, 2)
     d_lo = F.avg_pool2d(D, 2)
@@ -85,19 +100,35 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--loss", choices=["normalised", "l1"], default="normalised")
+    ap.add_argument("--loss", choices=["normalised", "l1", "normalised-through-weights"], default="normalised",
+                    help="normalised: Eq. 4/5 with the weights held constant in the gradient; "
+                         "normalised-through-weights: Eq. 5 differentiated as written (ablation); l1")
     ap.add_argument("--corrupt", type=float, default=0.5, help="share of examples trained on corrupted depth")
+    ap.add_argument("--full-share", type=float, default=0.0,
+                    help="share of steps that train the lens alone at full resolution on samples with max_blur <= r_max")
+    ap.add_argument("--feature-lr-scale", type=float, default=0.01, help="learning-rate factor of the feature convolutions")
+    ap.add_argument("--init", default=None, help="start from this checkpoint's weights (new optimiser)")
     add_run_args(ap, "/work/ckpt/lens")
     a = ap.parse_args()
     ck_path, rng = start_run(a)
     lens, ups = LensNet(), UpsampleNet()
     params = list(lens.parameters()) + list(ups.parameters())
-    opt = torch.optim.Adam(params, lr=a.lr)
+    # The feature convolutions start as exact disc blurs whose weights are ~1/area: they get a
+    # much smaller step than the kernel and upsampling networks, or Adam's first steps wreck them.
+    feat = set(id(p) for p in lens.features.parameters())
+    groups = [{"params": [p for p in params if id(p) not in feat], "scale": 1.0},
+              {"params": list(lens.features.parameters()), "scale": a.feature_lr_scale}]
+    opt = torch.optim.Adam(groups, lr=a.lr)
     modules = {"lens": lens, "ups": ups}
     step, wall = restore(ck_path, modules, opt, rng)
+    if step == 0 and a.init:
+        st = torch.load(a.init, map_location="cpu", weights_only=False)
+        lens.load_state_dict(st["lens"]); ups.load_state_dict(st["ups"])
     data = load_synth(a.data)
+    small = np.flatnonzero(data["max_blur"] <= R_MAX)
     val = load_synth(a.val) if a.val and os.path.isdir(a.val) else None
-    lossf = normalised_loss if a.loss == "normalised" else (lambda p, t: (p - t).abs().mean())
+    lossf = {"normalised": normalised_loss, "l1": lambda p, t: (p - t).abs().mean(),
+             "normalised-through-weights": lambda p, t: normalised_loss(p, t, hold_weights=False)}[a.loss]
     log = CsvLog(os.path.join(HERE, "logs", f"lens_{a.tag}.csv"),
                  ["step", "loss", "loss_L", "loss_H", "val_psnr_H", "lr", "wall_s"], resume_step=step)
     bar = tqdm(total=a.steps, initial=step, desc=f"lens[{a.tag}]", dynamic_ncols=True)
@@ -107,12 +138,17 @@ def main():
     while step < end:
         lr = cosine_lr(step, a.steps, a.lr)
         for g in opt.param_groups:
-            g["lr"] = lr
-        idx = rng.integers(0, n, a.batch)
-        A, Ht, a_lo, h_lo, sd_lo = make_batch(data, idx, rng, a.crop, a.corrupt)
-        L = lens(a_lo, sd_lo)
-        H = ups(A, a_lo, L, sd_lo)
-        lL, lH = lossf(L, h_lo), lossf(H, Ht)
+            g["lr"] = lr * g.get("scale", 1.0)
+        if a.full_share > 0 and len(small) and rng.random() < a.full_share:
+            A, Ht, sd = make_full_batch(data, small[rng.integers(0, len(small), a.batch)], rng, a.crop // 2, a.corrupt)
+            lL = lossf(lens(A, sd), Ht)
+            lH = torch.zeros(())
+        else:
+            idx = rng.integers(0, n, a.batch)
+            A, Ht, a_lo, h_lo, sd_lo = make_batch(data, idx, rng, a.crop, a.corrupt)
+            L = lens(a_lo, sd_lo)
+            H = ups(A, a_lo, L, sd_lo)
+            lL, lH = lossf(L, h_lo), lossf(H, Ht)
         loss = lL + lH
         opt.zero_grad()
         loss.backward()
