@@ -449,26 +449,22 @@ fn procedural(rng: &mut Rng, w: usize, h: usize) -> RgbImage {
 
 /// Small saturated-bright dots (street lights, glints), anti-aliased.
 fn add_highlights(rng: &mut Rng, img: &mut RgbImage) {
-    dots(rng, img, (w_h_count(img, 2500), 0.6, 2.5), |rng| [rng.range(0.7, 1.0), rng.range(0.7, 1.0), rng.range(0.7, 1.0)]);
+    dots(rng, img, 2500, (0.6, 2.5), |rng| [rng.range(0.7, 1.0), rng.range(0.7, 1.0), rng.range(0.7, 1.0)]);
 }
 
 /// `l`'s lights: fewer and smaller than the texture's own highlights, slightly tinted.
 fn add_lights(rng: &mut Rng, img: &mut RgbImage, l: Lights) {
-    let count = w_h_count(img, 6000);
-    dots(rng, img, (count, 0.5, l.max_radius), |rng| {
+    dots(rng, img, 6000, (0.5, l.max_radius), |rng| {
         let gain = if l.log_uniform { rng.range(l.gain.0.ln(), l.gain.1.ln()).exp() } else { rng.range(l.gain.0, l.gain.1) };
         [rng.range(0.75, 1.0), rng.range(0.75, 1.0), rng.range(0.75, 1.0)].map(|t| t * gain)
     });
 }
 
-fn w_h_count(img: &RgbImage, area_per_dot: usize) -> usize {
-    img.width * img.height / area_per_dot
-}
-
-/// Up to `count` anti-aliased dots of radius `r_lo..r_hi`, colour from `tint`.
-fn dots(rng: &mut Rng, img: &mut RgbImage, (count, r_lo, r_hi): (usize, f32, f32), tint: impl Fn(&mut Rng) -> [f32; 3]) {
+/// Anti-aliased dots, one per `area_per_dot` pixels at most (at least one), of radius
+/// `r_lo..r_hi` and colour `tint`.
+fn dots(rng: &mut Rng, img: &mut RgbImage, area_per_dot: usize, (r_lo, r_hi): (f32, f32), tint: impl Fn(&mut Rng) -> [f32; 3]) {
     let (w, h) = (img.width, img.height);
-    let count = 1 + rng.below(count.max(2));
+    let count = 1 + rng.below((w * h / area_per_dot).max(2));
     for _ in 0..count {
         let (cx, cy) = (rng.range(0.0, w as f32), rng.range(0.0, h as f32));
         let r = rng.range(r_lo, r_hi);
@@ -522,6 +518,29 @@ fn fbm(seed: u64, x: f32, y: f32, octaves: u32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lights_keep_the_energy_the_8_bit_input_clips() {
+        // Mean linear light of the truth over that of the input as an 8-bit file holds it.
+        let ratio = |s: &Sample| {
+            let mean = |img: &RgbImage, clip: bool| img.data.iter().map(|&v| to_linear(if clip { v.min(1.0) } else { v })).sum::<f32>() / img.data.len() as f32;
+            mean(&s.target, false) / mean(&s.input, true)
+        };
+        let (mut plain, mut lit, mut clipped) = (0.0, 0.0, 0);
+        for seed in 0..12 {
+            plain += ratio(&generate(seed, 96, 96, 12.0, &[])) / 12.0;
+            let s = generate_with(seed, 96, 96, 12.0, &[], Some(Lights::BRIGHT));
+            clipped += s.input.data.iter().any(|&v| v > 1.0) as usize;
+            lit += ratio(&s) / 12.0;
+        }
+        println!("lights clip in {clipped} of 12 samples");
+        assert!(clipped >= 4, "lights clip in only {clipped} of 12 samples");
+        println!("truth/input energy: plain {plain:.3}, with lights {lit:.3}");
+        assert!((plain - 1.0).abs() < 0.01, "{plain}");
+        assert!(lit > plain + 0.01, "{lit} vs {plain}");
+        // Without lights the sample is generate()'s, bit for bit.
+        assert_eq!(generate_with(3, 48, 40, 6.0, &[], None).target, generate(3, 48, 40, 6.0, &[]).target);
+    }
 
     #[test]
     fn deterministic_and_well_formed() {

@@ -13,7 +13,8 @@ use anyhow::{anyhow, bail, Result};
 use ort::value::TensorRef;
 use std::path::Path;
 
-/// Smallest side the lens network accepts (it pads by 20 px with reflection).
+/// Smallest side the lens network accepts: it reflect-pads by 20 px inside, which needs more
+/// than 20 px per side.
 const MIN_SIDE: usize = 24;
 
 pub struct LearnedLens {
@@ -47,7 +48,6 @@ impl LensBlur for LearnedLens {
     fn render(&mut self, rgb: &RgbImage, depth: &Plane, p: &LensParams) -> Result<RgbImage> {
         let (w, h) = (rgb.width, rgb.height);
         let m = self.multiple.max(1);
-        // The network reflect-pads by MIN_SIDE − 4 pixels inside, which needs a picture at least that big.
         let (pw, ph) = (w.max(MIN_SIDE).div_ceil(m) * m, h.max(MIN_SIDE).div_ceil(m) * m);
         let (img, dep) = if (pw, ph) != (w, h) { (rgb.resize(pw, ph), depth.resize(pw, ph)) } else { (rgb.clone(), depth.clone()) };
         let alpha = (p.max_blur / self.r_max).min(1.0);
