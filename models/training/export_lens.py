@@ -25,6 +25,8 @@ def main():
     ap.add_argument("--command", default="")
     ap.add_argument("--samples", type=int, default=0)
     ap.add_argument("--scores", default=None, help="JSON file of held-out scores to record")
+    ap.add_argument("--earlier-stages", nargs="*", default=[], metavar="CKPT",
+                    help="checkpoints of the earlier stages this one was initialised from, first first (recorded in the manifest)")
     a = ap.parse_args()
     torch.set_num_threads(2)
     st = torch.load(a.ckpt, map_location="cpu", weights_only=False)
@@ -62,10 +64,17 @@ def main():
     if a.scores and os.path.exists(a.scores):
         import json
         scores = json.load(open(a.scores))
-    train = {"steps": st["step"], "batch": args.get("batch"), "crop": args.get("crop"),
-             "samples_seen": st["step"] * (args.get("batch") or 0), "dataset_size": a.samples,
-             "wall_time_s": round(st["wall"], 1), "loss": args.get("loss"), "corrupt_share": args.get("corrupt"),
-             "machine": f"2-core shared CPU, torch {args.get('threads', 2)} thread(s)"}
+    # A run made of stages (--init chains) is recorded stage by stage from each checkpoint's own args.
+    stages = [torch.load(c, map_location="cpu", weights_only=False) for c in a.earlier_stages] + [st]
+    stage_rows = [{"data": x["args"].get("data"), "steps": x["step"], "planned_schedule_steps": x["args"].get("steps"),
+                   "batch": x["args"].get("batch"), "crop": x["args"].get("crop"), "full_res_share": x["args"].get("full_share"),
+                   "lr": x["args"].get("lr"), "seed": x["args"].get("seed"), "init": x["args"].get("init"),
+                   "wall_time_s": round(x["wall"], 1)} for x in stages]
+    steps = sum(x["step"] for x in stages)
+    train = {"stages": stage_rows, "steps": steps, "samples_seen": sum(x["step"] * (x["args"].get("batch") or 0) for x in stages),
+             "dataset_size": a.samples, "wall_time_s": round(sum(x["wall"] for x in stages), 1),
+             "loss": "normalised (Eq. 5, weights held constant in the gradient), on L and H (Eq. 6)" if args.get("loss") == "normalised" else args.get("loss"),
+             "corrupt_share": args.get("corrupt"), "machine": f"2-core shared CPU, torch {args.get('threads', 2)} thread(s)"}
     sd_doc = "(D - d_f) * alpha, alpha = r / r_max, r = max_blur in pixels at this resolution; blur radius = r_max*|signed_depth|"
     update_manifest(os.path.join(a.outdir, "manifest.json"), "lens", {
         "file": "lens.onnx", "sha256": sha256(lp), "bytes": os.path.getsize(lp), "kind": "lens", "opset": 17,
@@ -73,7 +82,7 @@ def main():
                    {"name": "signed_depth", "shape": [1, 1, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": sd_doc + "; in [-1,1]"}],
         "outputs": [{"name": "blur", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "RGB ~[0,1] (clamp), gamma-encoded"}],
         "metadata": {"deeplens.kind": "lens", "deeplens.r_max": str(R_MAX), "deeplens.input_multiple": "8"},
-        "parameters": int(sum(p.numel() for p in lens.parameters())), "seed": args.get("seed"), "command": a.command,
+        "parameters": int(sum(p.numel() for p in lens.parameters())), "seed": [r["seed"] for r in stage_rows], "command": a.command,
         "training": train, "ort_cpu_ms_median": {"256x144": round(ms_l, 2)}, "heldout": scores})
     update_manifest(os.path.join(a.outdir, "manifest.json"), "upsample", {
         "file": "upsample.onnx", "sha256": sha256(up), "bytes": os.path.getsize(up), "kind": "upsample", "opset": 17,
@@ -83,7 +92,7 @@ def main():
                    {"name": "low_signed_depth", "shape": [1, 1, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": sd_doc + ", r at the LOW level (may exceed 1 at later steps)"}],
         "outputs": [{"name": "output", "shape": [1, 3, "2h", "2w"], "layout": "NCHW", "dtype": "float32", "range": "M_A*guide + M_L*bilinear_up(low_blur), M_L = 1 - M_A"}],
         "metadata": {"deeplens.kind": "upsample", "deeplens.r_max": str(R_MAX), "deeplens.input_multiple": "1"},
-        "parameters": int(sum(p.numel() for p in ups.parameters())), "seed": args.get("seed"), "command": a.command,
+        "parameters": int(sum(p.numel() for p in ups.parameters())), "seed": [r["seed"] for r in stage_rows], "command": a.command,
         "training": train, "ort_cpu_ms_median": {"512x288": round(ms_u, 2)}, "heldout": scores})
     print("manifest updated")
 

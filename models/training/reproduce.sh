@@ -39,8 +39,8 @@ case "${1:-}" in
     cargo build --release --no-default-features --example synth --example render_file
     synth=target/release/examples/synth
     # Stage 1 data: layered scenes with weak lights (1.5-8 x white); stage 2: bright (2-64 x white).
-    for set in "lens2 weak" "lens3 bright"; do
-      read -r dir lights <<<"$set"
+    for spec in "lens2 weak" "lens3 bright"; do
+      read -r dir lights <<<"$spec"
       [ -d "$DATA/$dir/train" ] || $synth --out "$DATA/$dir/train" --count 3000 --seed 1000 --size 256 --max-blur 32 --textures "$tex" --lights $lights
       [ -d "$DATA/$dir/val" ] || $synth --out "$DATA/$dir/val" --count 32 --seed 2000 --size 256 --max-blur 32 --textures "$tex" --lights $lights
       [ -d "$DATA/$dir/test" ] || $synth --out "$DATA/$dir/test" --count 100 --seed 3000 --size 256 --max-blur 32 --textures "$tex" --lights $lights
@@ -52,9 +52,9 @@ case "${1:-}" in
     cp /work/ckpt/lens/v2.pt /work/ckpt/lens/v2_step5000.pt
     $PY $T/train_lens.py --data "$DATA/lens3/train" --val "$DATA/lens3/val" --init /work/ckpt/lens/v2_step5000.pt \
       --steps 3000 --lr 3e-4 --batch 8 --crop 192 --full-share 0.5 --threads 2 --seed 1 --tag v3 --ckpt-every 250
-    $PY $T/export_lens.py --ckpt /work/ckpt/lens/v3.pt --samples 6000
-    $PY $T/eval_lens.py --data "$DATA/lens3/test" --physical target/release/examples/render_file
-    $PY $T/eval_lens.py --thinlens tests/data/thinlens --physical target/release/examples/render_file
+    $PY $T/export_lens.py --ckpt /work/ckpt/lens/v3.pt --earlier-stages /work/ckpt/lens/v2_step5000.pt --samples 6000
+    $PY $T/eval_lens.py --data "$DATA/lens3/test" --physical target/release/examples/render_file --physical-boost 1
+    $PY $T/eval_lens.py --thinlens tests/data/thinlens --physical target/release/examples/render_file --physical-boost 1
     ;;
   *)
     echo "usage: $0 depth|lens" >&2
