@@ -10,7 +10,7 @@ import os
 import numpy as np
 import torch
 
-from lens_net import LensNet, UpsampleNet
+from lens_net import MIN_SIDE, LensNet, UpsampleNet
 from onnx_util import set_meta, sha256, time_ort, update_manifest
 from train_lens import R_MAX
 
@@ -46,7 +46,8 @@ def main():
                       input_names=["guide", "low_image", "low_blur", "low_signed_depth"], output_names=["output"],
                       dynamic_axes={"guide": HW, "low_image": hw, "low_blur": hw, "low_signed_depth": hw, "output": HW},
                       opset_version=17, dynamo=False)
-    set_meta(lp, {"deeplens.kind": "lens", "deeplens.r_max": R_MAX, "deeplens.input_multiple": 8})
+    set_meta(lp, {"deeplens.kind": "lens", "deeplens.r_max": R_MAX, "deeplens.input_multiple": 8,
+                  "deeplens.min_side": MIN_SIDE})
     set_meta(up, {"deeplens.kind": "upsample", "deeplens.r_max": R_MAX, "deeplens.input_multiple": 1})
     import onnxruntime as ort
     s = ort.InferenceSession(lp, providers=["CPUExecutionProvider"])
@@ -81,7 +82,8 @@ def main():
         "inputs": [{"name": "image", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "RGB [0,1] gamma-encoded"},
                    {"name": "signed_depth", "shape": [1, 1, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": sd_doc + "; in [-1,1]"}],
         "outputs": [{"name": "blur", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "RGB ~[0,1] (clamp), gamma-encoded"}],
-        "metadata": {"deeplens.kind": "lens", "deeplens.r_max": str(R_MAX), "deeplens.input_multiple": "8"},
+        "metadata": {"deeplens.kind": "lens", "deeplens.r_max": str(R_MAX), "deeplens.input_multiple": "8",
+                     "deeplens.min_side": str(MIN_SIDE)},
         "parameters": int(sum(p.numel() for p in lens.parameters())), "seed": [r["seed"] for r in stage_rows], "command": a.command,
         "training": train, "ort_cpu_ms_median": {"256x144": round(ms_l, 2)}, "heldout": scores})
     update_manifest(os.path.join(a.outdir, "manifest.json"), "upsample", {

@@ -30,7 +30,8 @@ RADII = ([0.0, 0.4, 0.8, 1.1, 1.4, 1.7, 2.0, 2.4, 2.8, 3.2, 3.6, 4.0],
          [8.8 + 0.8 * i for i in range(10)])
 ALL_RADII = [r for level in RADII for r in level]
 K = 9
-PAD = 20  # > r_max + the ×4 level's pooling footprint; reflect padding needs frames over 20 px
+PAD = 20  # > r_max + the ×4 level's pooling footprint
+MIN_SIDE = PAD + 4  # reflect padding needs frames over PAD px; exported as deeplens.min_side
 
 
 def disc(r, k=K):

@@ -67,7 +67,8 @@ def crop_batch(d, idx, rng, crop, corrupt_p, even=False, augment=True):
     mb = torch.from_numpy(d["max_blur"][idx]).view(-1, 1, 1, 1)
     if augment:
         S = A.shape[2]
-        y0, x0 = rng.integers(0, S - crop + 1, 2) // (2 if even else 1) * (2 if even else 1)
+        step = 2 if even else 1
+        y0, x0 = rng.integers(0, S - crop + 1, 2) // step * step
         sl = (slice(None), slice(None), slice(y0, y0 + crop), slice(x0, x0 + crop))
         A, Ht, D = A[sl], Ht[sl], D[sl]
         if rng.random() < 0.5:
@@ -140,6 +141,7 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr * g.get("scale", 1.0)
         if a.full_share > 0 and len(small) and rng.random() < a.full_share:
+            # crop/2 at full resolution: the lens sees the same size as in a half-size step.
             A, Ht, sd = make_full_batch(data, small[rng.integers(0, len(small), a.batch)], rng, a.crop // 2, a.corrupt)
             lL = lossf(lens(A, sd), Ht)
             lH = torch.zeros(())

@@ -13,14 +13,12 @@ use anyhow::{anyhow, bail, Result};
 use ort::value::TensorRef;
 use std::path::Path;
 
-/// Smallest side the lens network accepts: it reflect-pads by 20 px inside, which needs more
-/// than 20 px per side.
-const MIN_SIDE: usize = 24;
-
 pub struct LearnedLens {
     model: LoadedModel,
     r_max: f32,
     multiple: usize,
+    /// Smallest side the network accepts (metadata `deeplens.min_side`: ours reflect-pads inside).
+    min_side: usize,
 }
 
 impl LearnedLens {
@@ -32,7 +30,8 @@ impl LearnedLens {
         }
         let r_max = runtime::metadata(&model.session, "deeplens.r_max").and_then(|v| v.parse().ok()).ok_or_else(|| anyhow!("{}: metadata deeplens.r_max missing", path.display()))?;
         let multiple = runtime::metadata(&model.session, "deeplens.input_multiple").and_then(|v| v.parse().ok()).unwrap_or(1);
-        Ok(Self { model, r_max, multiple })
+        let min_side = runtime::metadata(&model.session, "deeplens.min_side").and_then(|v| v.parse().ok()).unwrap_or(1);
+        Ok(Self { model, r_max, multiple, min_side })
     }
 }
 
@@ -48,7 +47,7 @@ impl LensBlur for LearnedLens {
     fn render(&mut self, rgb: &RgbImage, depth: &Plane, p: &LensParams) -> Result<RgbImage> {
         let (w, h) = (rgb.width, rgb.height);
         let m = self.multiple.max(1);
-        let (pw, ph) = (w.max(MIN_SIDE).div_ceil(m) * m, h.max(MIN_SIDE).div_ceil(m) * m);
+        let (pw, ph) = (w.max(self.min_side).div_ceil(m) * m, h.max(self.min_side).div_ceil(m) * m);
         let (img, dep) = if (pw, ph) != (w, h) { (rgb.resize(pw, ph), depth.resize(pw, ph)) } else { (rgb.clone(), depth.clone()) };
         let alpha = (p.max_blur / self.r_max).min(1.0);
         let image = rgb_to_nchw(&img);
