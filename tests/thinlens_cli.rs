@@ -48,13 +48,14 @@ fn deeplens_image_beats_the_better_peer_on_thin_lens_truth() {
 }
 
 #[test]
-fn learned_renderer_beats_the_better_peer_on_thin_lens_truth() {
+fn learned_renderer_meets_the_bar_on_thin_lens_truth() {
     let ((f, b), best) = scores("learned");
     let ((pf, pb), _) = scores("physical");
-    // The bar has two parts; this asserts the one the shipped models reach (≥ 1 dB over
-    // the better classical peer, frame and edge band). The other — within 0.3 dB of the physical
-    // renderer — is not reached: its gap is printed here and reported in the README.
+    // The bar, both parts, over the frame and in the edge band: at least 1 dB over the
+    // better classical peer, and the physical renderer's PSNR within 0.3 dB or better.
     println!("learned − physical: {:+.2} dB frame, {:+.2} dB band", f - pf, b - pb);
     assert!(f >= best.0 + 1.0, "frame: {f:.2} vs {:.2}", best.0);
     assert!(b >= best.1 + 1.0, "band: {b:.2} vs {:.2}", best.1);
+    assert!(f >= pf - 0.3, "frame: learned {f:.2} vs physical {pf:.2}");
+    assert!(b >= pb - 0.3, "band: learned {b:.2} vs physical {pb:.2}");
 }

@@ -20,9 +20,9 @@ def save_ckpt(path, **state):
     os.replace(tmp, path)
 
 
-def load_ckpt(path):
+def load_ckpt(path, device="cpu"):
     if os.path.exists(path):
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location=device, weights_only=False)
     return None
 
 
@@ -53,16 +53,16 @@ def cosine_lr(step, total, base, warmup=100):
     return base * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * min(1.0, p))))
 
 
-def restore(path, modules, opt, rng):
+def restore(path, modules, opt, rng, device="cpu"):
     """Load a checkpoint written by `checkpoint` into modules/optimizer/RNGs; returns (step, wall_s)."""
-    st = load_ckpt(path)
+    st = load_ckpt(path, device)
     if not st:
         return 0, 0.0
     for k, m in modules.items():
         m.load_state_dict(st[k])
     opt.load_state_dict(st["opt"])
     rng.bit_generator.state = st["rng"]
-    torch.set_rng_state(st["torch_rng"])
+    torch.set_rng_state(st["torch_rng"].cpu())
     print(f"resumed from {path} at step {st['step']}")
     return st["step"], st["wall"]
 

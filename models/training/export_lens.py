@@ -10,9 +10,8 @@ import os
 import numpy as np
 import torch
 
-from lens_net import MIN_SIDE, LensNet, UpsampleNet
+from lens_net import MIN_SIDE, R_MAX, LensNet, UpsampleNet
 from onnx_util import set_meta, sha256, time_ort, update_manifest
-from train_lens import R_MAX
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.dirname(HERE)
@@ -25,12 +24,13 @@ def main():
     ap.add_argument("--command", default="")
     ap.add_argument("--samples", type=int, default=0)
     ap.add_argument("--scores", default=None, help="JSON file of held-out scores to record")
+    ap.add_argument("--machine", default=None, help="what trained it (recorded in the manifest; default: the 2-core CPU)")
     ap.add_argument("--earlier-stages", nargs="*", default=[], metavar="CKPT",
                     help="checkpoints of the earlier stages this one was initialised from, first first (recorded in the manifest)")
     a = ap.parse_args()
     torch.set_num_threads(2)
     st = torch.load(a.ckpt, map_location="cpu", weights_only=False)
-    lens, ups = LensNet().eval(), UpsampleNet().eval()
+    lens, ups = LensNet(st.get("args", {}).get("variant", "s15")).eval(), UpsampleNet().eval()
     lens.load_state_dict(st["lens"]); ups.load_state_dict(st["ups"])
     h, w = 144, 256
     img, sd = torch.rand(1, 3, h, w), torch.rand(1, 1, h, w) * 2 - 1
@@ -70,12 +70,14 @@ def main():
     stage_rows = [{"data": x["args"].get("data"), "steps": x["step"], "planned_schedule_steps": x["args"].get("steps"),
                    "batch": x["args"].get("batch"), "crop": x["args"].get("crop"), "full_res_share": x["args"].get("full_share"),
                    "lr": x["args"].get("lr"), "seed": x["args"].get("seed"), "init": x["args"].get("init"),
+                   "variant": x["args"].get("variant"), "device": x["args"].get("device", "cpu"),
                    "wall_time_s": round(x["wall"], 1)} for x in stages]
     steps = sum(x["step"] for x in stages)
     train = {"stages": stage_rows, "steps": steps, "samples_seen": sum(x["step"] * (x["args"].get("batch") or 0) for x in stages),
              "dataset_size": a.samples, "wall_time_s": round(sum(x["wall"] for x in stages), 1),
              "loss": "normalised (Eq. 5, weights held constant in the gradient), on L and H (Eq. 6)" if args.get("loss") == "normalised" else args.get("loss"),
-             "corrupt_share": args.get("corrupt"), "machine": f"2-core shared CPU, torch {args.get('threads', 2)} thread(s)"}
+             "corrupt_share": args.get("corrupt"),
+             "machine": a.machine or f"2-core shared CPU, torch {args.get('threads', 2)} thread(s)"}
     sd_doc = "(D - d_f) * alpha, alpha = r / r_max, r = max_blur in pixels at this resolution; blur radius = r_max*|signed_depth|"
     update_manifest(os.path.join(a.outdir, "manifest.json"), "lens", {
         "file": "lens.onnx", "sha256": sha256(lp), "bytes": os.path.getsize(lp), "kind": "lens", "opset": 17,

@@ -11,6 +11,8 @@ LensNet
 UpsampleNet: M_A and M_L from low-resolution features (image, blur L, signed depth; bilinearly
 upsampled ×2) and high-resolution features of the guide A; H = M_A⊙A + M_L⊙up(L).
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -22,24 +24,55 @@ def up_to(x, ref):
     return F.interpolate(x, size=ref.shape[2:], mode="bilinear", align_corners=False)
 
 
-# Radii (working pixels) of the c = 32 feature blurs: 12 at full resolution (0-4 px), 10 on the
-# ×2 average-pooled picture (4.4-8 px) and 10 on the ×4 one (8.8-16 px = r_max), so every
-# convolution is 9×9 however large the blur.
-RADII = ([0.0, 0.4, 0.8, 1.1, 1.4, 1.7, 2.0, 2.4, 2.8, 3.2, 3.6, 4.0],
-         [4.4 + 0.4 * i for i in range(10)],
-         [8.8 + 0.8 * i for i in range(10)])
-ALL_RADII = [r for level in RADII for r in level]
-K = 9
-PAD = 20  # > r_max + the ×4 level's pooling footprint
+R_MAX = 24.0  # px at the lens working resolution (deeplens.r_max)
+
+
+def _slices(side):
+    return [-r for r in reversed(side)] + [0.0] + side
+
+
+# Depth slices (signed blur radius s = r_max·signed_depth, px; far → near).  Each variant keeps
+# c = 32 features per colour channel:
+#   s15: 15 slices, each with its own colour and highlight features (2·15), + the sharp c and c·h;
+#   s31: 31 slices of the highlight-boosted colour (twice as fine in radius), + the sharp c·h.
+VARIANTS = {
+    "s15": dict(slices=_slices([1.0, 2.2, 4.0, 7.0, 11.0, 16.5, 24.0]), split_highlight=True),
+    "s31": dict(slices=_slices([0.5, 1.0, 1.5, 2.1, 2.8, 3.6, 4.5, 5.6, 7.0, 8.6, 10.5, 13.0, 16.0, 19.5, 24.0]),
+                split_highlight=False),
+}
+# Each slice is blurred at the pyramid level (×2^level average-pooled) where its disc fits a small
+# kernel, the smallest square that holds the disc there.
+def level_of(r):
+    return 0 if r <= 4 else 1 if r <= 8 else 2 if r <= 20 else 3
+
+
+def kernel_size(r):
+    """Side of the smallest square holding a disc of radius r (pixel shares, see `disc`)."""
+    return 2 * (math.ceil(r + 0.5) - 1) + 1 if r > 0 else 1
+
+
+PAD = 32  # > r_max + the ×8 level's pooling footprint
 MIN_SIDE = PAD + 4  # reflect padding needs frames over PAD px; exported as deeplens.min_side
+# A pixel whose radius lies within PLATEAU/2 of the gap from a slice's radius belongs to that slice
+# alone; between, it is shared linearly with the neighbour (so a radius between two slices is a
+# mix of their blurs, and a depth ramp has no steps).
+PLATEAU = float(__import__("os").environ.get("PLATEAU", "0.5"))
+BOOST = 1.0  # the physical renderer's default highlight boost, the prior's weight of the highlight features
 
 
-def disc(r, k=K):
-    """Anti-aliased disc of radius r (pixels), normalised to sum 1; r = 0 is the identity."""
+def disc(r, k, ss=16):
+    """Disc of radius r (pixels): each tap is the share of its pixel square the disc covers
+    (supersampled ss×ss), normalised to sum 1; r = 0 is the identity."""
     c = k // 2
-    yy, xx = torch.meshgrid(torch.arange(k) - c, torch.arange(k) - c, indexing="ij")
-    d = (xx.float() ** 2 + yy.float() ** 2).sqrt()
-    w = (r + 0.5 - d).clamp(0, 1) if r > 0 else (d == 0).float()
+    if r <= 0:
+        w = torch.zeros(k, k)
+        w[c, c] = 1
+        return w
+    o = (torch.arange(ss) + 0.5) / ss - 0.5
+    p = (torch.arange(k) - c).float()
+    yy = (p.view(k, 1, 1, 1) + o.view(1, 1, ss, 1)).expand(k, k, ss, ss)
+    xx = (p.view(1, k, 1, 1) + o.view(1, 1, 1, ss)).expand(k, k, ss, ss)
+    w = ((xx ** 2 + yy ** 2) <= r * r).float().mean((2, 3))
     return w / w.sum()
 
 
@@ -59,34 +92,94 @@ def highlight(image):
     return t * t * (3 - 2 * t)
 
 
+def hat(x, centres, plateau=0.0):
+    """Piecewise-linear ("hat") weights of x over the sorted centres, open at both ends; they sum to 1.
+    With a plateau p, x within p/2 of the gap from a centre belongs to it alone."""
+    c = torch.tensor(centres, device=x.device).view(1, -1, 1, 1)
+    lo = torch.tensor([-1e6] + centres[:-1], device=x.device).view(1, -1, 1, 1)
+    hi = torch.tensor(centres[1:] + [1e6], device=x.device).view(1, -1, 1, 1)
+    q = 1.0 - plateau
+    return torch.minimum((x - lo) / (c - lo) / q + 0.5 * (1 - 1 / q),
+                         (hi - x) / (hi - c) / q + 0.5 * (1 - 1 / q)).clamp(0, 1)
+
+
+def fill_behind(m, colour):
+    """Colour of what lies at or behind each slice, filled in everywhere (pull-push, at half
+    resolution): for slice k the pixels of slices ≤ k, averaged over the 6×6 neighbourhood where
+    there are any, else over 8×8 blocks, else 32×32, else 128×128.  m [N,S,H,W] slice weights
+    (far → near), colour [N,C,H,W] → [N,S,C,H,W]."""
+    n, s, h, w = m.shape
+    behind = torch.cumsum(m, 1).clamp(0, 1)  # weight of slices ≤ k
+    q = (behind.unsqueeze(2) * colour.unsqueeze(1)).flatten(1, 2)
+    p2 = F.avg_pool2d(torch.cat([q, behind], 1), 2, ceil_mode=True)
+    p8 = F.avg_pool2d(p2, 4, ceil_mode=True)
+    p32 = F.avg_pool2d(p8, 4, ceil_mode=True)
+    p128 = F.avg_pool2d(p32, 4, ceil_mode=True)
+    acc = F.avg_pool2d(p2, 3, 1, 1, count_include_pad=False) + \
+        0.02 * up_to(p8 + 0.02 * up_to(p32 + 0.02 * up_to(p128, p32), p8), p2)
+    c = colour.shape[1]
+    fill = acc[:, :s * c] / (acc[:, s * c:].repeat_interleave(c, 1) + 1e-6)
+    return up_to(fill, m).view(n, s, c, h, w)
+
+
 class FeatureExtraction(nn.Module):
-    """Per colour channel (shared weights): 9×9 convolutions of (linear value, linear value × highlight
-    indicator) at three pyramid levels whose maps are concatenated into c = 32 features.  They are
-    initialised as anti-aliased discs of the radii in RADII (with the highlight input weighted like
-    the physical renderer's default boost) and trained from there."""
+    """Depth slices, each extended under the nearer pixels and blurred.  Slice k holds its own
+    pixels (weight m_k of their signed radius, see PLATEAU) and, under every nearer pixel, what lies
+    behind (the colour of slices ≤ k filled in from around), so that what shows through a nearer
+    slice's soft edge is background, not a hole, and a blurred slice behind a sharp subject does not
+    take in the subject's colour (no halo).  Per slice, the premultiplied linear colour (and, split,
+    the premultiplied highlight part c·h) and the coverage are blurred with the disc of the slice's
+    radius.  These colour maps plus sharp ones are the c = 32 features per colour channel (shared
+    weights across channels, see VARIANTS); the blurred coverages A_k go to the kernel prediction.
+    The blur kernels start as exact discs and train (at a small learning rate) from there."""
 
-    def __init__(self):
+    def __init__(self, slices, split_highlight):
         super().__init__()
-        self.levels = nn.ModuleList()
-        for i, radii in enumerate(RADII):
-            conv = nn.Conv2d(2, len(radii), K, 1, K // 2, bias=False)
-            with torch.no_grad():
-                for j, r in enumerate(radii):
-                    conv.weight[j, 0] = disc(r / 2 ** i)
-                    conv.weight[j, 1] = disc(r / 2 ** i)
-            self.levels.append(conv)
+        self.slices, self.split = slices, split_highlight
+        self.maps = 7 if split_highlight else 4  # colour (, highlight), coverage
+        # Slices grouped by (pyramid level, kernel size): one grouped convolution per group.
+        self.groups = sorted({(level_of(abs(r)), kernel_size(abs(r) / 2 ** level_of(abs(r)))) for r in slices})
+        self.members = [[i for i, r in enumerate(slices)
+                         if (level_of(abs(r)), kernel_size(abs(r) / 2 ** level_of(abs(r)))) == g] for g in self.groups]
+        self.kernels = nn.ParameterList(
+            [nn.Parameter(torch.stack([disc(abs(slices[i]) / 2 ** lv, k)[None] for i in idx]))
+             for (lv, k), idx in zip(self.groups, self.members)])
 
-    def forward(self, x):  # x: [N*3, 2, h, w] linear light
-        # Reflect-padded by the largest reach so the frame border needs no special case (as the
-        # physical renderer), then cropped back.
-        x = F.pad(x, (PAD, PAD, PAD, PAD), mode="reflect")
-        out, y = [], x
-        for i, conv in enumerate(self.levels):
-            if i > 0:
-                y = F.avg_pool2d(y, 2, ceil_mode=True)
-            f = conv(y)
-            out.append(f if i == 0 else up_to(f, x))
-        return torch.cat(out, 1)[:, :, PAD:-PAD, PAD:-PAD]
+    def forward(self, lin, hl, s):
+        """lin [N,3,h,w] linear colour, hl [N,1,h,w], s [N,1,h,w] signed radius (px)
+        → features [N,3,32,h,w] and blurred coverages [N,S,h,w]."""
+        n, _, h, w = lin.shape
+        x = F.pad(torch.cat([lin, lin * hl, s], 1), (PAD, PAD, PAD, PAD), mode="reflect")
+        m = hat(x[:, 6:7], self.slices, PLATEAU)  # [N,S,H,W], far → near
+        colour = x[:, :6] if self.split else x[:, :3] + BOOST * x[:, 3:6]
+        # Under the pixels of nearer slices, slice k holds the filled-in colour of what lies behind.
+        at_or_nearer = torch.flip(torch.cumsum(torch.flip(m, [1]), 1), [1])
+        nearer = torch.cat([at_or_nearer[:, 1:], torch.zeros_like(m[:, :1])], 1).clamp(0, 1)
+        fill = fill_behind(m, colour[:, :3])
+        if self.split:  # hidden highlights are not filled in
+            fill = torch.cat([fill, torch.zeros_like(fill)], 2)
+        layers = torch.cat([m.unsqueeze(2) * colour.unsqueeze(1) + nearer.unsqueeze(2) * fill,
+                            (m + nearer).clamp(0, 1).unsqueeze(2)], 2)  # [N,S,maps,H,W]
+        blurred = [None] * len(self.slices)
+        c = self.maps
+        for (lv, k), idx, ker in zip(self.groups, self.members, self.kernels):
+            t = layers[:, idx].flatten(1, 2)  # [N,S_g·maps,H,W]
+            if lv > 0:
+                t = F.avg_pool2d(t, 2 ** lv, ceil_mode=True)
+            out = F.conv2d(t, ker.repeat_interleave(c, 0), padding=k // 2, groups=t.shape[1]) if k > 1 else t * ker.view(1, -1, 1, 1).repeat_interleave(c, 1)
+            if lv > 0:
+                out = up_to(out, x)
+            out = out[:, :, PAD:PAD + h, PAD:PAD + w].reshape(n, len(idx), c, h, w)
+            for j, i in enumerate(idx):
+                blurred[i] = out[:, j]
+        b = torch.stack(blurred, 1)  # [N,S,maps,h,w]
+        sharp = x[:, :6, PAD:PAD + h, PAD:PAD + w]
+        if self.split:
+            feats = [b[:, :, 0:3].transpose(1, 2), b[:, :, 3:6].transpose(1, 2),
+                     sharp[:, 0:3].unsqueeze(2), sharp[:, 3:6].unsqueeze(2)]
+        else:
+            feats = [b[:, :, 0:3].transpose(1, 2), sharp[:, 3:6].unsqueeze(2)]
+        return torch.cat(feats, 2), b[:, :, -1]  # [N,3,32,h,w], [N,S,h,w]
 
 
 def cr(cin, cout, k=3, s=1):
@@ -94,12 +187,12 @@ def cr(cin, cout, k=3, s=1):
 
 
 class KernelNet(nn.Module):
-    """Encoder-decoder (to 1/8) over signed depth, image and highlight indicator predicting a
-    correction to c kernel weights per pixel (zero at initialisation)."""
+    """Encoder-decoder (to 1/8) over signed depth, image, highlight indicator and the slices' blurred
+    coverages, predicting a correction to the c = 32 kernel weights per pixel (zero at initialisation)."""
 
-    def __init__(self, w=16):
+    def __init__(self, cin, w=16):
         super().__init__()
-        self.e0 = nn.Sequential(cr(6, w), cr(w, w))
+        self.e0 = nn.Sequential(cr(cin, w), cr(w, w))
         self.e1 = nn.Sequential(cr(w, w * 2, s=2), cr(w * 2, w * 2))
         self.e2 = nn.Sequential(cr(w * 2, w * 2, s=2), cr(w * 2, w * 2))
         self.e3 = nn.Sequential(cr(w * 2, w * 2, s=2), cr(w * 2, w * 2, k=5))
@@ -121,38 +214,44 @@ class KernelNet(nn.Module):
         return self.out(d)
 
 
-def radius_prior(radius):
-    """Piecewise-linear ("hat") weights over ALL_RADII interpolating the wanted radius: the kernel
-    a plain gather renderer would use, which the kernel network corrects."""
-    r = torch.tensor(ALL_RADII).view(1, -1, 1, 1)
-    lo = torch.tensor([-1e6] + ALL_RADII[:-1]).view(1, -1, 1, 1)
-    hi = torch.tensor(ALL_RADII[1:] + [1e6]).view(1, -1, 1, 1)
-    up = (radius - lo) / (r - lo)
-    down = (hi - radius) / (hi - r)
-    return torch.minimum(up, down).clamp(0, 1)
+def composite_prior(alpha, split_highlight):
+    """Kernel weights of back-to-front "over" compositing of the slices' premultiplied blurs,
+    normalised by the total coverage: slice k gets T_k / Σ_j T_j·A_j with
+    T_k = Π_{j > k} (1 − A_j) (its highlight feature, when split, BOOST times that); the sharp
+    features 0."""
+    s = alpha.shape[1]
+    a = alpha.clamp(0, 1)
+    trans = [None] * s
+    t = torch.ones_like(a[:, :1])
+    for k in range(s - 1, -1, -1):
+        trans[k] = t
+        t = t * (1 - a[:, k:k + 1])
+    tr = torch.cat(trans, 1)
+    w = tr / (tr * a).sum(1, keepdim=True).clamp_min(1e-3)
+    if split_highlight:
+        return torch.cat([w, BOOST * w, torch.zeros_like(w[:, :2])], 1)
+    return torch.cat([w, torch.zeros_like(w[:, :1])], 1)
 
 
 class LensNet(nn.Module):
-    """L_i = Σ_j K(x,y,j)·F_i(x,y,j) (Eq. 2) in linear light; K = hat prior of the radius
-    r_max·|signed depth| + the kernel network's correction."""
+    """L_i = Σ_j K(x,y,j)·F_i(x,y,j) (Eq. 2) in linear light; K = the compositing prior of the
+    depth slices + the kernel network's correction."""
 
-    def __init__(self, r_max=16.0):
+    def __init__(self, variant="s15", r_max=R_MAX):
         super().__init__()
-        self.r_max = r_max
-        self.features = FeatureExtraction()
-        self.kernels = KernelNet()
+        self.variant, self.r_max = variant, r_max
+        v = VARIANTS[variant]
+        self.split = v["split_highlight"]
+        self.features = FeatureExtraction(v["slices"], self.split)
+        self.kernels = KernelNet(6 + len(v["slices"]))
 
     def forward(self, image, signed_depth):
-        n, _, h, w = image.shape
         lin = srgb_to_linear(image)
         hl = highlight(image)
-        x = torch.stack([lin, lin * hl], 2).reshape(n * 3, 2, h, w)
-        f = self.features(x).reshape(n, 3, C, h, w)
-        radius = (signed_depth.abs() * self.r_max).clamp(0, self.r_max)
-        corr = self.kernels(torch.cat([signed_depth, signed_depth.abs(), image, hl], 1))
-        # The correction sums to zero over j, so the kernel keeps the prior's unit weight (no
-        # brightness drift); it only moves weight between radii.
-        k = radius_prior(radius) + corr - corr.mean(1, keepdim=True)
+        s = (signed_depth * self.r_max).clamp(-self.r_max, self.r_max)
+        f, alpha = self.features(lin, hl, s)
+        corr = self.kernels(torch.cat([signed_depth, signed_depth.abs(), image, hl, alpha], 1))
+        k = composite_prior(alpha, self.split) + corr
         return linear_to_srgb((f * k.unsqueeze(1)).sum(2))  # Eq. 2
 
 

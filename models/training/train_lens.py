@@ -22,14 +22,18 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common import CsvLog, add_run_args, checkpoint, cosine_lr, restore, start_run
-from lens_net import LensNet, UpsampleNet, normalised_loss
+from lens_net import R_MAX, LensNet, UpsampleNet, normalised_loss
 from synth_io import read_sample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-R_MAX = 16.0  # px at the lens working resolution
 
 
-def load_synth(folder, cache=None):
+
+def _read(meta_path):
+    return read_sample(meta_path[:-5])
+
+
+def load_synth(folder, cache=None, workers=1):
     """All samples of a synth folder as arrays (cached to an .npz beside it)."""
     cache = cache or os.path.join(folder, "cache.npz")
     if os.path.exists(cache):
@@ -37,8 +41,13 @@ def load_synth(folder, cache=None):
         return {k: d[k] for k in d.files}
     metas = sorted(glob.glob(os.path.join(folder, "[0-9]*.json")))
     inp, dep, cor, tgt, foc, mb = [], [], [], [], [], []
-    for m in tqdm(metas, desc="load synth"):
-        i, t, d, c, j = read_sample(m[:-5])
+    if workers > 1:
+        from multiprocessing import Pool
+        with Pool(workers) as pool:
+            samples = list(tqdm(pool.imap(_read, metas, chunksize=16), total=len(metas), desc="load synth"))
+    else:
+        samples = (_read(m) for m in tqdm(metas, desc="load synth"))
+    for i, t, d, c, j in samples:
         inp.append(i); tgt.append(t); dep.append(d); cor.append(c)
         foc.append(j["focus"]); mb.append(j["max_blur"])
     d = dict(input=np.stack(inp), depth=np.stack(dep), depth_corrupt=np.stack(cor), target=np.stack(tgt),
@@ -47,10 +56,24 @@ def load_synth(folder, cache=None):
     return d
 
 
+def to_device(d, device):
+    """The image arrays as float tensors in [0,1] on `device` (NHWC / NHW), the rest as is: crops are
+    then cut where the training runs."""
+    out = dict(d)
+    for k in ("input", "target", "depth", "depth_corrupt"):
+        scale = 255.0 if d[k].dtype == np.uint8 else 65535.0
+        out[k] = torch.from_numpy(d[k]).to(device).float().div_(scale)
+    return out
+
+
 def to_t(d, idx, key):
-    a = d[key][idx]
-    scale = 255.0 if a.dtype == np.uint8 else 65535.0
-    t = torch.from_numpy(a.astype(np.float32) / scale)
+    a = d[key]
+    if isinstance(a, torch.Tensor):
+        t = a[torch.as_tensor(idx, device=a.device)]
+    else:
+        a = a[idx]
+        scale = 255.0 if a.dtype == np.uint8 else 65535.0
+        t = torch.from_numpy(a.astype(np.float32) / scale)
     return t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
 
 
@@ -61,10 +84,10 @@ def crop_batch(d, idx, rng, crop, corrupt_p, even=False, augment=True):
     D = to_t(d, idx, "depth")
     if corrupt_p > 0:
         Dc = to_t(d, idx, "depth_corrupt")
-        use = torch.from_numpy(rng.random(len(idx)) < corrupt_p).float().view(-1, 1, 1, 1)
+        use = torch.from_numpy(rng.random(len(idx)) < corrupt_p).float().view(-1, 1, 1, 1).to(D.device)
         D = use * Dc + (1 - use) * D
-    focus = torch.from_numpy(d["focus"][idx]).view(-1, 1, 1, 1)
-    mb = torch.from_numpy(d["max_blur"][idx]).view(-1, 1, 1, 1)
+    focus = torch.from_numpy(d["focus"][idx]).view(-1, 1, 1, 1).to(A.device)
+    mb = torch.from_numpy(d["max_blur"][idx]).view(-1, 1, 1, 1).to(A.device)
     if augment:
         S = A.shape[2]
         step = 2 if even else 1
@@ -109,10 +132,18 @@ def main():
                     help="share of steps that train the lens alone at full resolution on samples with max_blur <= r_max")
     ap.add_argument("--feature-lr-scale", type=float, default=0.01, help="learning-rate factor of the feature convolutions")
     ap.add_argument("--init", default=None, help="start from this checkpoint's weights (new optimiser)")
+    ap.add_argument("--variant", default="s15", help="lens feature layout (lens_net.VARIANTS)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the whole data set then lives on the GPU)")
+    ap.add_argument("--workers", type=int, default=1, help="processes that decode the PNG samples")
+    ap.add_argument("--time-budget", type=float, default=None, metavar="S",
+                    help="measure the speed over the first 50 steps, then set --steps to what fits in S seconds of "
+                         "training (the value used is printed and kept in the checkpoint's args)")
+    ap.add_argument("--log-dir", default=os.path.join(HERE, "logs"))
     add_run_args(ap, "/work/ckpt/lens")
     a = ap.parse_args()
     ck_path, rng = start_run(a)
-    lens, ups = LensNet(), UpsampleNet()
+    dev = torch.device(a.device)
+    lens, ups = LensNet(a.variant).to(dev), UpsampleNet().to(dev)
     params = list(lens.parameters()) + list(ups.parameters())
     # The feature convolutions start as exact disc blurs whose weights are ~1/area: they get a
     # much smaller step than the kernel and upsampling networks, or Adam's first steps wreck them.
@@ -121,22 +152,32 @@ def main():
               {"params": list(lens.features.parameters()), "scale": a.feature_lr_scale}]
     opt = torch.optim.Adam(groups, lr=a.lr)
     modules = {"lens": lens, "ups": ups}
-    step, wall = restore(ck_path, modules, opt, rng)
+    step, wall = restore(ck_path, modules, opt, rng, dev)
     if step == 0 and a.init:
-        st = torch.load(a.init, map_location="cpu", weights_only=False)
+        st = torch.load(a.init, map_location=dev, weights_only=False)
         lens.load_state_dict(st["lens"]); ups.load_state_dict(st["ups"])
-    data = load_synth(a.data)
+    data = load_synth(a.data, workers=a.workers)
     small = np.flatnonzero(data["max_blur"] <= R_MAX)
-    val = load_synth(a.val) if a.val and os.path.isdir(a.val) else None
+    val = load_synth(a.val, workers=a.workers) if a.val and os.path.isdir(a.val) else None
+    if dev.type != "cpu":
+        data = to_device(data, dev)
+        val = to_device(val, dev) if val is not None else None
     lossf = {"normalised": normalised_loss, "l1": lambda p, t: (p - t).abs().mean(),
              "normalised-through-weights": lambda p, t: normalised_loss(p, t, hold_weights=False)}[a.loss]
-    log = CsvLog(os.path.join(HERE, "logs", f"lens_{a.tag}.csv"),
+    log = CsvLog(os.path.join(a.log_dir, f"lens_{a.tag}.csv"),
                  ["step", "loss", "loss_L", "loss_H", "val_psnr_H", "lr", "wall_s"], resume_step=step)
     bar = tqdm(total=a.steps, initial=step, desc=f"lens[{a.tag}]", dynamic_ncols=True)
     t_last = time.time()
     n = len(data["focus"])
     end = min(a.steps, a.stop_at or a.steps)
+    t_start, step_start = time.time(), step
     while step < end:
+        if a.time_budget and step == step_start + 50:
+            rate = 50 / (time.time() - t_start)
+            a.steps = max(step + 1, step + int(rate * (a.time_budget - (time.time() - t_start))))
+            end = min(a.steps, a.stop_at or a.steps)
+            bar.total = a.steps
+            print(f"\n{rate:.1f} steps/s: --steps {a.steps} fits the time budget", flush=True)
         lr = cosine_lr(step, a.steps, a.lr)
         for g in opt.param_groups:
             g["lr"] = lr * g.get("scale", 1.0)
