@@ -43,7 +43,7 @@ case "${1:-}" in
       read -r dir lights <<<"$spec"
       [ -d "$DATA/$dir/test" ] || $synth --out "$DATA/$dir/test" --count 100 --seed 3000 --size 256 --max-blur 32 --textures "$tex" --lights $lights
     done
-    # Training (a GPU: it ran on a lent H200 in 11 min; DEVICE=cpu works, for about a day): 4,000
+    # Training (a GPU: it ran on a lent H200 in 11 min; DEVICE=cpu works, in about 13 hours): 4,000
     # weak- + 4,000 bright-light layered samples (seeds 1000/1001), both feature layouts trained side
     # by side (s15 kept: better on the held-out layered test), then two fine-tuning legs of s15.
     ck=/work/ckpt/lens
