@@ -1,12 +1,13 @@
 """Learned lens blur (paper §3.2.1-3.2.2, Eq. 2) and guided upsampling (§3.2.3, Eq. 3).
 
-LensNet
-  * feature extraction: applied to each colour channel alone (shared weights), four convolutions with
-    ReLU whose intermediate maps are concatenated into c = 32 features per channel.  The 2nd-4th
-    convolutions run on ×2, ×4, ×8 average-pooled maps and are bilinearly brought back, so the
-    receptive field (radius 2+4+8+16 = 30 px with 5×5 kernels) covers r_max cheaply.
-  * kernel prediction: a small encoder-decoder on (signed depth (D-d_f)·α, its magnitude, image)
-    predicting per-pixel 1×1 kernels K of c = 32 weights; L_i(x,y) = Σ_j K(x,y,j)·F_i(x,y,j).
+LensNet (in linear light)
+  * feature extraction, per colour channel with shared weights: depth slices of the signed blur
+    radius, each extended under nearer pixels with the background filled in and blurred with its
+    own disc (trainable kernels, started as exact discs); the slices' colour maps and sharp maps
+    are the c = 32 features, the slices' blurred coverages go to the kernel prediction.
+  * kernel prediction: a small encoder-decoder on (signed depth (D-d_f)·α, its magnitude, image,
+    highlight indicator, coverages) correcting the weights of back-to-front "over" compositing of
+    the slices, per pixel: 1×1 kernels K of c = 32 weights; L_i(x,y) = Σ_j K(x,y,j)·F_i(x,y,j).
 
 UpsampleNet: M_A and M_L from low-resolution features (image, blur L, signed depth; bilinearly
 upsampled ×2) and high-resolution features of the guide A; H = M_A⊙A + M_L⊙up(L).
@@ -56,7 +57,7 @@ MIN_SIDE = PAD + 4  # reflect padding needs frames over PAD px; exported as deep
 # A pixel whose radius lies within PLATEAU/2 of the gap from a slice's radius belongs to that slice
 # alone; between, it is shared linearly with the neighbour (so a radius between two slices is a
 # mix of their blurs, and a depth ramp has no steps).
-PLATEAU = float(__import__("os").environ.get("PLATEAU", "0.5"))
+PLATEAU = 0.5
 BOOST = 1.0  # the physical renderer's default highlight boost, the prior's weight of the highlight features
 
 
@@ -166,7 +167,10 @@ class FeatureExtraction(nn.Module):
             t = layers[:, idx].flatten(1, 2)  # [N,S_g·maps,H,W]
             if lv > 0:
                 t = F.avg_pool2d(t, 2 ** lv, ceil_mode=True)
-            out = F.conv2d(t, ker.repeat_interleave(c, 0), padding=k // 2, groups=t.shape[1]) if k > 1 else t * ker.view(1, -1, 1, 1).repeat_interleave(c, 1)
+            if k > 1:
+                out = F.conv2d(t, ker.repeat_interleave(c, 0), padding=k // 2, groups=t.shape[1])
+            else:  # 1×1 discs: a per-slice scale
+                out = t * ker.view(1, -1, 1, 1).repeat_interleave(c, 1)
             if lv > 0:
                 out = up_to(out, x)
             out = out[:, :, PAD:PAD + h, PAD:PAD + w].reshape(n, len(idx), c, h, w)

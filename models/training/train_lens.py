@@ -4,7 +4,8 @@ synthetic samples written by `cargo run --release --no-default-features --exampl
 normalised loss of Eq. 5 (α = 1.5) on L and H (Eq. 6), or L1 (--loss l1) for the ablation.
 
 One training example: the synth sample at full size S gives A (input), D (true or corrupted depth),
-H* (target).  The lens runs at S/2 on the area-downsampled input and
+H* (target).  A share of the steps (--full-share) runs the lens alone at full size on samples whose
+blur fits r_max; the others run it at S/2 on the area-downsampled input with
     signed_depth = (D - d_f) · (max_blur/2) / r_max,
 its target L* is H* downsampled; the upsampler then produces H at S from A, and its
 low_signed_depth uses the same scaling at the low level.  Random crops, flips.
@@ -26,7 +27,6 @@ from lens_net import R_MAX, LensNet, UpsampleNet, normalised_loss
 from synth_io import read_sample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
 
 
 def _read(meta_path):
