@@ -1,0 +1,256 @@
+"""RGB-D renders for the depth network: rooms and open ground with furniture-sized objects, ray
+traced by Blender's Cycles with sun and sky light (shading, shadows, perspective and texture
+gradients as in photographs), scikit-image photo textures, meshes from pybullet_data (1,000
+random objects, toys) and Blender's primitives.
+
+Run (Debian's blender 3.4, CPU; resumable, existing samples are skipped):
+
+    blender -b -P models/training/gen_depth_blender.py -- --out DIR --count N --seed S \
+        --meshes /work/data/pybullet/pybullet_data --textures /work/data/textures
+
+For sample i it writes DIR/iiiii.png (8-bit sRGB, what a camera gives) and DIR/iiiii.raw
+(float32, H×W×2, bottom row first: camera Z in metres, about 1e10 for the sky; object index, > 0
+on the objects). `depth_npz.py` packs a folder into the npz the depth trainer reads.
+"""
+
+import array
+import glob
+import math
+import os
+import random
+import sys
+import time
+
+import bpy
+
+W, H = 160, 128
+
+
+def args():
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--meshes", required=True, help="pybullet_data folder")
+    ap.add_argument("--textures", required=True, help="folder of photos")
+    return ap.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else [])
+
+
+def setup(samples):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    sc = bpy.context.scene
+    sc.render.engine = "CYCLES"
+    sc.cycles.device = "CPU"
+    sc.cycles.samples = samples
+    sc.cycles.use_denoising = False  # Debian's build has no OpenImageDenoise
+    sc.cycles.max_bounces = 3
+    sc.render.threads_mode = "FIXED"
+    sc.render.threads = 2
+    sc.render.resolution_x, sc.render.resolution_y, sc.render.resolution_percentage = W, H, 100
+    sc.view_settings.view_transform = "Standard"
+    sc.render.image_settings.file_format = "PNG"
+    sc.render.image_settings.color_mode = "RGB"
+    sc.world = bpy.data.worlds.new("world")
+    sc.world.use_nodes = True
+    vl = sc.view_layers[0]
+    vl.use_pass_z = True
+    vl.use_pass_object_index = True
+    sc.use_nodes = True
+    nt = sc.node_tree
+    nt.nodes.clear()
+    rl = nt.nodes.new("CompositorNodeRLayers")
+    comb = nt.nodes.new("CompositorNodeCombRGBA")
+    out = nt.nodes.new("CompositorNodeOutputFile")
+    out.format.file_format = "OPEN_EXR"
+    out.format.color_depth = "32"
+    out.format.color_mode = "RGB"
+    comp = nt.nodes.new("CompositorNodeComposite")
+    nt.links.new(rl.outputs["Image"], comp.inputs["Image"])
+    nt.links.new(rl.outputs["Depth"], comb.inputs["R"])
+    nt.links.new(rl.outputs["IndexOB"], comb.inputs["G"])
+    nt.links.new(comb.outputs["Image"], out.inputs[0])
+    return sc, out
+
+
+def reset_scene():
+    for o in list(bpy.data.objects):
+        bpy.data.objects.remove(o, do_unlink=True)
+    for coll in (bpy.data.meshes, bpy.data.materials, bpy.data.images, bpy.data.lights, bpy.data.cameras):
+        for b in list(coll):
+            if b.users == 0:
+                coll.remove(b)
+
+
+def material(rng, photos):
+    m = bpy.data.materials.new("m")
+    m.use_nodes = True
+    nt = m.node_tree
+    bsdf = nt.nodes["Principled BSDF"]
+    bsdf.inputs["Roughness"].default_value = rng.uniform(0.3, 1.0)
+    bsdf.inputs["Specular"].default_value = rng.uniform(0.1, 0.6)
+    if photos and rng.random() < 0.75:
+        tex = nt.nodes.new("ShaderNodeTexImage")
+        tex.image = bpy.data.images.load(rng.choice(photos), check_existing=True)
+        tex.projection = "BOX"
+        tex.projection_blend = 0.2
+        coord = nt.nodes.new("ShaderNodeTexCoord")
+        mapping = nt.nodes.new("ShaderNodeMapping")
+        s = rng.uniform(0.3, 3.0)
+        mapping.inputs["Scale"].default_value = (s, s, s)
+        mapping.inputs["Rotation"].default_value = (0, 0, rng.uniform(0, 6.28))
+        nt.links.new(coord.outputs["Object"], mapping.inputs["Vector"])
+        nt.links.new(mapping.outputs["Vector"], tex.inputs["Vector"])
+        if rng.random() < 0.5:  # tinted
+            mix = nt.nodes.new("ShaderNodeMixRGB")
+            mix.blend_type = "MULTIPLY"
+            mix.inputs["Fac"].default_value = rng.uniform(0.2, 0.8)
+            mix.inputs["Color2"].default_value = (*[rng.uniform(0.3, 1) for _ in range(3)], 1)
+            nt.links.new(tex.outputs["Color"], mix.inputs["Color1"])
+            nt.links.new(mix.outputs["Color"], bsdf.inputs["Base Color"])
+        else:
+            nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    else:
+        bsdf.inputs["Base Color"].default_value = (*[rng.uniform(0.05, 0.9) ** 1.5 for _ in range(3)], 1)
+    return m
+
+
+def plane(size, loc, rot, mat):
+    bpy.ops.mesh.primitive_plane_add(size=size, location=loc, rotation=rot)
+    o = bpy.context.object
+    o.data.materials.append(mat)
+    return o
+
+
+def add_object(rng, meshes):
+    r = rng.random()
+    if r < 0.55 and meshes:
+        bpy.ops.wm.obj_import(filepath=rng.choice(meshes))
+        objs = list(bpy.context.selected_objects)
+        if not objs:
+            return None
+        bpy.context.view_layer.objects.active = objs[0]
+        if len(objs) > 1:
+            bpy.ops.object.join()
+        o = bpy.context.object
+    else:
+        kind = rng.choice(["cube", "cylinder", "sphere", "cone", "monkey", "torus", "box"])
+        if kind == "cube" or kind == "box":
+            bpy.ops.mesh.primitive_cube_add()
+        elif kind == "cylinder":
+            bpy.ops.mesh.primitive_cylinder_add(vertices=32)
+        elif kind == "sphere":
+            bpy.ops.mesh.primitive_uv_sphere_add(segments=32, ring_count=16)
+        elif kind == "cone":
+            bpy.ops.mesh.primitive_cone_add(vertices=32)
+        elif kind == "monkey":
+            bpy.ops.mesh.primitive_monkey_add()
+        else:
+            bpy.ops.mesh.primitive_torus_add()
+        o = bpy.context.object
+        if kind == "box":
+            o.scale = (rng.uniform(0.3, 1.5), rng.uniform(0.3, 1.5), rng.uniform(0.3, 1.5))
+        if kind in ("sphere", "monkey", "torus", "cylinder") and rng.random() < 0.5:
+            bpy.ops.object.shade_smooth()
+    o.rotation_euler = (rng.uniform(-0.2, 0.2) if rng.random() < 0.3 else 0, 0, rng.uniform(0, 6.28))
+    bpy.ops.object.transform_apply(location=False, rotation=True, scale=True)
+    return o
+
+
+def place(o, rng, size, x, y, floating):
+    dims = o.dimensions
+    s = size / max(max(dims), 1e-3)
+    o.scale = (s, s, s)
+    bpy.context.view_layer.update()
+    zmin = min((o.matrix_world @ v.co).z for v in o.data.vertices)
+    z = rng.uniform(0.3, 1.6) if floating else 0.0
+    o.location = (x, y, o.location.z - zmin + z)
+
+
+def build(rng, photos, meshes, sc):
+    reset_scene()
+    sky = [rng.uniform(0.4, 1.0), rng.uniform(0.5, 1.0), rng.uniform(0.6, 1.0)]
+    bg = sc.world.node_tree.nodes["Background"]
+    bg.inputs["Color"].default_value = (*sky, 1)
+    bg.inputs["Strength"].default_value = rng.uniform(0.3, 1.2)
+    plane(200, (0, 0, 0), (0, 0, 0), material(rng, photos))
+    indoor = rng.random() < 0.65
+    back = rng.uniform(3.0, 14.0)
+    if indoor:
+        height = rng.uniform(2.4, 4.0)
+        plane(60, (0, back, 30 if rng.random() < 0.5 else height / 2 + 29), (math.pi / 2, 0, 0), material(rng, photos))
+        for side in (-1, 1):
+            if rng.random() < 0.7:
+                plane(60, (side * rng.uniform(1.5, 5.0), 0, 30), (0, math.pi / 2, 0), material(rng, photos))
+        if rng.random() < 0.4:
+            plane(60, (0, 0, height), (0, 0, 0), material(rng, photos))
+    cam_h = rng.uniform(0.4, 2.0)
+    bpy.ops.object.camera_add(location=(rng.uniform(-0.5, 0.5), 0, cam_h))
+    cam = bpy.context.object
+    pitch = math.radians(rng.uniform(-28, 6))
+    yaw = math.radians(rng.uniform(-15, 15))
+    cam.rotation_euler = (math.pi / 2 + pitch, 0, yaw)
+    cam.data.lens = rng.uniform(18, 50)
+    cam.data.sensor_width = 36
+    cam.data.clip_end = 500
+    sc.camera = cam
+    half = math.atan(18 / cam.data.lens)  # horizontal half field of view
+    for k in range(rng.randint(2, 8)):
+        o = add_object(rng, meshes)
+        if o is None:
+            continue
+        floating = rng.random() < 0.15
+        dist = rng.uniform(0.8, 3.0) if floating else rng.uniform(1.2, max(1.5, back - 0.5) if indoor else 14.0)
+        ang = yaw + rng.uniform(-half, half) * 0.9
+        place(o, rng, rng.uniform(0.3, 1.8) * (0.5 if floating else 1.0), cam.location.x - dist * math.sin(ang),
+              dist * math.cos(ang), floating)
+        o.pass_index = 1
+        o.data.materials.clear()
+        o.data.materials.append(material(rng, photos))
+    bpy.ops.object.light_add(type="SUN", rotation=(rng.uniform(0.2, 1.2), 0, rng.uniform(0, 6.28)))
+    sun = bpy.context.object
+    sun.data.energy = rng.uniform(1.0, 5.0)
+    sun.data.angle = rng.uniform(0.01, 0.3)
+    if indoor and rng.random() < 0.7:
+        bpy.ops.object.light_add(type="POINT", location=(rng.uniform(-2, 2), rng.uniform(1, back), rng.uniform(1.8, 3.0)))
+        bpy.context.object.data.energy = rng.uniform(100, 800)
+
+
+def main():
+    a = args()
+    os.makedirs(a.out, exist_ok=True)
+    photos = sorted(p for p in glob.glob(os.path.join(a.textures, "*")) if "motorcycle" not in p)
+    meshes = sorted(glob.glob(os.path.join(a.meshes, "random_urdfs", "*", "*.obj")))
+    meshes += [os.path.join(a.meshes, n) for n in ("teddy2_VHACD_CHs.obj", "duck.obj", "bunny.obj", "soccerball.obj")
+               if os.path.exists(os.path.join(a.meshes, n))]
+    sc, zout = setup(a.samples)
+    zout.base_path = os.path.join(a.out, "tmp")
+    t0 = time.time()
+    done = 0
+    for i in range(a.start, a.start + a.count):
+        stem = os.path.join(a.out, f"{i:05d}")
+        if os.path.exists(stem + ".raw"):
+            continue
+        rng = random.Random(a.seed * 1_000_003 + i)
+        build(rng, photos, meshes, sc)
+        bpy.ops.render.render()
+        bpy.data.images["Render Result"].save_render(stem + ".png")
+        exr = glob.glob(os.path.join(zout.base_path, "*.exr"))[0]
+        img = bpy.data.images.load(exr)
+        px = array.array("f", bytes(4 * W * H * 4))
+        img.pixels.foreach_get(px)
+        bpy.data.images.remove(img)
+        os.remove(exr)
+        zi = array.array("f", bytes(4 * W * H * 2))
+        zi[0::2] = px[0::4]
+        zi[1::2] = px[1::4]
+        with open(stem + ".raw.tmp", "wb") as f:
+            f.write(zi.tobytes())
+        os.replace(stem + ".raw.tmp", stem + ".raw")  # written last: it marks a finished sample
+        done += 1
+        print(f"{i} {(time.time() - t0) / done:.2f} s/sample", flush=True)
+
+
+main()
