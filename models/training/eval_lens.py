@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
-from synth_io import imread, read_sample
+from synth_io import imread, read_sample, to_unit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -78,8 +78,7 @@ class Learned:
 
 def load_sample(stem):
     inp, tgt, dep, cor, j = read_sample(stem)
-    return (inp.astype(np.float32).transpose(2, 0, 1) / 255, tgt.astype(np.float32).transpose(2, 0, 1) / 65535,
-            dep.astype(np.float32) / 65535, cor.astype(np.float32) / 65535, j)
+    return to_unit(inp).transpose(2, 0, 1), to_unit(tgt).transpose(2, 0, 1), to_unit(dep), to_unit(cor), j
 
 
 def score(out, tgt, dep, max_blur):
@@ -102,13 +101,12 @@ def thinlens_items(folder):
     for js in sorted(glob.glob(os.path.join(folder, "*.json"))):
         stem = js[:-5]
         j = json.load(open(js))
-        u = lambda a: a.astype(np.float32) / (255 if a.dtype == np.uint8 else 65535)
-        inp = u(imread(stem + "_input.png")[..., :3]).transpose(2, 0, 1)
-        tgt = u(imread(stem + "_dof.png")[..., :3]).transpose(2, 0, 1)
-        dep = u(imread(stem + "_depth.png"))
+        inp = to_unit(imread(stem + "_input.png")[..., :3]).transpose(2, 0, 1)
+        tgt = to_unit(imread(stem + "_dof.png")[..., :3]).transpose(2, 0, 1)
+        dep = to_unit(imread(stem + "_depth.png"))
         extra = {}
         if os.path.exists(stem + "_defocus.png"):
-            extra["blender_defocus"] = u(imread(stem + "_defocus.png")[..., :3]).transpose(2, 0, 1)
+            extra["blender_defocus"] = to_unit(imread(stem + "_defocus.png")[..., :3]).transpose(2, 0, 1)
         yield os.path.basename(stem), inp, tgt, dep, dep, j["focus"], j["max_blur"], extra
 
 
@@ -124,7 +122,7 @@ def physical(binary, inp, depth, focus, max_blur, boost=0.0):
                         "--renderer", "physical", "--sixteen",
                         "--highlight-boost", str(boost)], check=True, capture_output=True)
         a = imread(o)[..., :3]
-        return (a.astype(np.float32) / (255 if a.dtype == np.uint8 else 65535)).transpose(2, 0, 1)
+        return to_unit(a).transpose(2, 0, 1)
 
 
 def evaluate(items, models, which="true", physical_bin=None, halvings=None, boost=0.0):

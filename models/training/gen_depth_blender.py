@@ -197,7 +197,7 @@ def build(rng, photos, meshes, sc):
     cam.data.clip_end = 500
     sc.camera = cam
     half = math.atan(18 / cam.data.lens)  # horizontal half field of view
-    for k in range(rng.randint(2, 8)):
+    for _ in range(rng.randint(2, 8)):
         o = add_object(rng, meshes)
         if o is None:
             continue

@@ -14,6 +14,16 @@ def imread(path):
     return np.ascontiguousarray(a)
 
 
+def full_scale(dtype):
+    """The value that means 1.0 in an 8- or 16-bit image array."""
+    return 255.0 if dtype == np.uint8 else 65535.0
+
+
+def to_unit(a):
+    """An 8- or 16-bit image array as float32 in [0, 1]."""
+    return a.astype(np.float32) / full_scale(a.dtype)
+
+
 def read_sample(stem):
     """Raw arrays of one sample: input u8 RGB, target u16 RGB, depth and corrupted depth u16, meta."""
     meta = json.load(open(stem + ".json"))

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from common import CsvLog, add_run_args, checkpoint, cosine_lr, restore, start_run
 from lens_net import R_MAX, LensNet, UpsampleNet, normalised_loss
-from synth_io import read_sample
+from synth_io import full_scale, read_sample, to_unit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -61,8 +61,7 @@ def to_device(d, device):
     then cut where the training runs."""
     out = dict(d)
     for k in ("input", "target", "depth", "depth_corrupt"):
-        scale = 255.0 if d[k].dtype == np.uint8 else 65535.0
-        out[k] = torch.from_numpy(d[k]).to(device).float().div_(scale)
+        out[k] = torch.from_numpy(d[k]).to(device).float().div_(full_scale(d[k].dtype))
     return out
 
 
@@ -71,9 +70,7 @@ def to_t(d, idx, key):
     if isinstance(a, torch.Tensor):
         t = a[torch.as_tensor(idx, device=a.device)]
     else:
-        a = a[idx]
-        scale = 255.0 if a.dtype == np.uint8 else 65535.0
-        t = torch.from_numpy(a.astype(np.float32) / scale)
+        t = torch.from_numpy(to_unit(a[idx]))
     return t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
 
 
