@@ -36,6 +36,8 @@ def args():
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--meshes", required=True, help="pybullet_data folder")
     ap.add_argument("--textures", required=True, help="folder of photos")
+    ap.add_argument("--subject", type=float, default=0.0,
+                    help="share of scenes framed as a photograph of one main subject (see `build_subject`)")
     return ap.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else [])
 
 
@@ -209,6 +211,10 @@ def build(rng, photos, meshes, sc):
         o.pass_index = 1
         o.data.materials.clear()
         o.data.materials.append(material(rng, photos))
+    lights(rng, back, indoor)
+
+
+def lights(rng, back, indoor):
     bpy.ops.object.light_add(type="SUN", rotation=(rng.uniform(0.2, 1.2), 0, rng.uniform(0, 6.28)))
     sun = bpy.context.object
     sun.data.energy = rng.uniform(1.0, 5.0)
@@ -216,6 +222,67 @@ def build(rng, photos, meshes, sc):
     if indoor and rng.random() < 0.7:
         bpy.ops.object.light_add(type="POINT", location=(rng.uniform(-2, 2), rng.uniform(1, back), rng.uniform(1.8, 3.0)))
         bpy.context.object.data.energy = rng.uniform(100, 800)
+
+
+def build_subject(rng, photos, meshes, sc):
+    """A photograph of one main subject: one to three objects (or a stack of them) standing on the
+    floor near the middle of the frame at 0.6-4 m, filling a good part of it, with a back wall (and
+    often shelves of clutter against it) 0.3-4 m behind, the camera at eye or table height aimed at
+    the subject."""
+    reset_scene()
+    bg = sc.world.node_tree.nodes["Background"]
+    bg.inputs["Color"].default_value = (rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0), 1)
+    bg.inputs["Strength"].default_value = rng.uniform(0.3, 1.0)
+    plane(200, (0, 0, 0), (0, 0, 0), material(rng, photos))
+    dist = rng.uniform(0.6, 4.0)
+    back = dist + rng.uniform(0.3, 4.0)
+    plane(80, (0, back, 40), (math.pi / 2, 0, 0), material(rng, photos))
+    for side in (-1, 1):
+        if rng.random() < 0.35:
+            plane(80, (side * rng.uniform(1.0, 4.0) * (1 + dist / 2), 0, 40), (0, math.pi / 2, 0), material(rng, photos))
+    lens = rng.uniform(20, 60)
+    vfov = 2 * math.atan(18 * H / W / lens)
+    view_h = 2 * dist * math.tan(vfov / 2)  # height of the frame at the subject's distance
+    size = view_h * rng.uniform(0.35, 0.95)
+    cam_h = rng.uniform(0.25, 1.2) * max(size, 0.3) + rng.uniform(0, 0.8)
+    bpy.ops.object.camera_add(location=(0, 0, cam_h))
+    cam = bpy.context.object
+    pitch = -math.atan2(cam_h - size * rng.uniform(0.3, 0.6), dist) + math.radians(rng.uniform(-4, 4))
+    yaw = math.radians(rng.uniform(-8, 8))
+    cam.rotation_euler = (math.pi / 2 + pitch, 0, yaw)
+    cam.data.lens = lens
+    cam.data.sensor_width = 36
+    cam.data.clip_end = 500
+    sc.camera = cam
+    half_w = dist * 18 / lens  # half the frame width at the subject's distance
+    n = rng.choice([1, 1, 1, 2, 3])
+    for k in range(n):
+        o = add_object(rng, meshes)
+        if o is None:
+            continue
+        s = size * (1.0 if k == 0 else rng.uniform(0.3, 0.7))
+        place(o, rng, s, rng.gauss(0, 0.25) * half_w + (0 if k == 0 else rng.uniform(-0.8, 0.8) * half_w),
+              dist + (0 if k == 0 else rng.uniform(-0.3, 0.5) * s), False)
+        o.pass_index = 1
+        o.data.materials.clear()
+        o.data.materials.append(material(rng, photos))
+    if rng.random() < 0.6:  # shelves of clutter against the back wall
+        wide = 2 * back * 18 / lens * 1.3
+        for level in range(rng.randint(1, 4)):
+            z = 0.05 + level * rng.uniform(0.35, 0.6)
+            bpy.ops.mesh.primitive_cube_add(location=(0, back - 0.25, z))
+            shelf = bpy.context.object
+            shelf.scale = (wide / 2, 0.22, 0.02)
+            shelf.data.materials.append(material(rng, photos))
+            for _ in range(rng.randint(1, 6)):
+                o = add_object(rng, meshes)
+                if o is None:
+                    continue
+                place(o, rng, rng.uniform(0.1, 0.35), rng.uniform(-0.5, 0.5) * wide, back - 0.25, False)
+                o.location.z += z + 0.02
+                o.data.materials.clear()
+                o.data.materials.append(material(rng, photos))
+    lights(rng, back, True)
 
 
 def main():
@@ -234,7 +301,7 @@ def main():
         if os.path.exists(stem + ".raw"):
             continue
         rng = random.Random(a.seed * 1_000_003 + i)
-        build(rng, photos, meshes, sc)
+        (build_subject if rng.random() < a.subject else build)(rng, photos, meshes, sc)
         bpy.ops.render.render()
         bpy.data.images["Render Result"].save_render(stem + ".png")
         exr = glob.glob(os.path.join(zout.base_path, "*.exr"))[0]

@@ -102,6 +102,9 @@ def main():
     ap.add_argument("--grad-weight", type=float, default=0.5)
     ap.add_argument("--loss", choices=["l1", "ssi"], default="l1",
                     help="l1: Eq. 1 on the normalised disparity; ssi: L1 after least-squares scale/shift alignment")
+    ap.add_argument("--seg-loss", choices=["l1", "bce"], default="l1",
+                    help="segmentation term: L1 as in Eq. 1, or binary cross-entropy (does not stall at the "
+                         "all-background median the way L1 on a sigmoid does)")
     ap.add_argument("--rank-weight", type=float, default=0.0, help="weight of the pairwise ordinal loss")
     ap.add_argument("--crop-min", type=float, default=0.6, help="smallest crop (share of the frame side)")
     ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
@@ -132,8 +135,9 @@ def main():
         pd, ps = net(x)
         ld = ((align(pd, d) if a.loss == "ssi" else pd) - d).abs().mean()
         ls = (ps - m).abs().mean()
+        lseg = F.binary_cross_entropy(ps.clamp(1e-5, 1 - 1e-5), m) if a.seg_loss == "bce" else ls
         lg = grad_loss(pd, d)
-        loss = ld + a.gamma * ls + a.grad_weight * lg
+        loss = ld + a.gamma * lseg + a.grad_weight * lg
         if a.rank_weight:
             loss = loss + a.rank_weight * rank_loss(pd, d, rng)
         opt.zero_grad()
