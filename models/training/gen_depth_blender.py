@@ -293,7 +293,7 @@ def main():
     meshes += [os.path.join(a.meshes, n) for n in ("teddy2_VHACD_CHs.obj", "duck.obj", "bunny.obj", "soccerball.obj")
                if os.path.exists(os.path.join(a.meshes, n))]
     sc, zout = setup(a.samples)
-    zout.base_path = os.path.join(a.out, "tmp")
+    zout.base_path = os.path.join(a.out, f"tmp{os.getpid()}")  # one per process: parallel runs may share --out
     t0 = time.time()
     done = 0
     for i in range(a.start, a.start + a.count):
@@ -301,7 +301,8 @@ def main():
         if os.path.exists(stem + ".raw"):
             continue
         rng = random.Random(a.seed * 1_000_003 + i)
-        (build_subject if rng.random() < a.subject else build)(rng, photos, meshes, sc)
+        # no draw when --subject is 0, so the earlier room renders replay exactly
+        (build_subject if a.subject > 0 and rng.random() < a.subject else build)(rng, photos, meshes, sc)
         bpy.ops.render.render()
         bpy.data.images["Render Result"].save_render(stem + ".png")
         exr = glob.glob(os.path.join(zout.base_path, "*.exr"))[0]
