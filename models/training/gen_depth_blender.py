@@ -1,4 +1,5 @@
-"""RGB-D renders for the depth network: rooms and open ground with furniture-sized objects, ray
+"""RGB-D renders for the depth network: rooms and open ground with furniture-sized objects, or with
+`--subject` photographs of one main subject in front of a wall (often with shelves of clutter), ray
 traced by Blender's Cycles with sun and sky light (shading, shadows, perspective and texture
 gradients as in photographs), scikit-image photo textures, meshes from pybullet_data (1,000
 random objects, toys) and Blender's primitives.
@@ -225,8 +226,7 @@ def lights(rng, back, indoor):
 
 
 def build_subject(rng, photos, meshes, sc):
-    """A photograph of one main subject: one to three objects (or a stack of them) standing on the
-    floor near the middle of the frame at 0.6-4 m, filling a good part of it, with a back wall (and
+    """A photograph of one main subject: one to three objects standing on the floor near the middle of the frame at 0.6-4 m, filling a good part of it, with a back wall (and
     often shelves of clutter against it) 0.3-4 m behind, the camera at eye or table height aimed at
     the subject."""
     reset_scene()
@@ -319,6 +319,8 @@ def main():
         os.replace(stem + ".raw.tmp", stem + ".raw")  # written last: it marks a finished sample
         done += 1
         print(f"{i} {(time.time() - t0) / done:.2f} s/sample", flush=True)
+    if os.path.isdir(zout.base_path):
+        os.rmdir(zout.base_path)  # empty: each EXR is removed once read
 
 
 main()
