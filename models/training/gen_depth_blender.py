@@ -25,6 +25,7 @@ import time
 import bpy
 
 W, H = 160, 128
+SENSOR_W = 36.0  # mm, the camera's sensor width (full frame)
 
 
 def args():
@@ -120,6 +121,25 @@ def material(rng, photos):
     return m
 
 
+def add_camera(sc, location, pitch, yaw, lens):
+    """The scene's camera at `location`, pitched (radians, negative = down) and turned (yaw)."""
+    bpy.ops.object.camera_add(location=location)
+    cam = bpy.context.object
+    cam.rotation_euler = (math.pi / 2 + pitch, 0, yaw)
+    cam.data.lens = lens
+    cam.data.sensor_width = SENSOR_W
+    cam.data.clip_end = 500
+    sc.camera = cam
+    return cam
+
+
+def dress(o, rng, photos, index=0):
+    """Give an imported or primitive object a fresh material; index > 0 marks it foreground."""
+    o.pass_index = index
+    o.data.materials.clear()
+    o.data.materials.append(material(rng, photos))
+
+
 def plane(size, loc, rot, mat):
     bpy.ops.mesh.primitive_plane_add(size=size, location=loc, rotation=rot)
     o = bpy.context.object
@@ -190,16 +210,11 @@ def build(rng, photos, meshes, sc):
         if rng.random() < 0.4:
             plane(60, (0, 0, height), (0, 0, 0), material(rng, photos))
     cam_h = rng.uniform(0.4, 2.0)
-    bpy.ops.object.camera_add(location=(rng.uniform(-0.5, 0.5), 0, cam_h))
-    cam = bpy.context.object
+    x = rng.uniform(-0.5, 0.5)
     pitch = math.radians(rng.uniform(-28, 6))
     yaw = math.radians(rng.uniform(-15, 15))
-    cam.rotation_euler = (math.pi / 2 + pitch, 0, yaw)
-    cam.data.lens = rng.uniform(18, 50)
-    cam.data.sensor_width = 36
-    cam.data.clip_end = 500
-    sc.camera = cam
-    half = math.atan(18 / cam.data.lens)  # horizontal half field of view
+    cam = add_camera(sc, (x, 0, cam_h), pitch, yaw, rng.uniform(18, 50))
+    half = math.atan(SENSOR_W / 2 / cam.data.lens)  # horizontal half field of view
     for _ in range(rng.randint(2, 8)):
         o = add_object(rng, meshes)
         if o is None:
@@ -209,9 +224,7 @@ def build(rng, photos, meshes, sc):
         ang = yaw + rng.uniform(-half, half) * 0.9
         place(o, rng, rng.uniform(0.3, 1.8) * (0.5 if floating else 1.0), cam.location.x - dist * math.sin(ang),
               dist * math.cos(ang), floating)
-        o.pass_index = 1
-        o.data.materials.clear()
-        o.data.materials.append(material(rng, photos))
+        dress(o, rng, photos, index=1)
     lights(rng, back, indoor)
 
 
@@ -241,20 +254,13 @@ def build_subject(rng, photos, meshes, sc):
         if rng.random() < 0.35:
             plane(80, (side * rng.uniform(1.0, 4.0) * (1 + dist / 2), 0, 40), (0, math.pi / 2, 0), material(rng, photos))
     lens = rng.uniform(20, 60)
-    vfov = 2 * math.atan(18 * H / W / lens)
+    vfov = 2 * math.atan(SENSOR_W / 2 * H / W / lens)
     view_h = 2 * dist * math.tan(vfov / 2)  # height of the frame at the subject's distance
     size = view_h * rng.uniform(0.35, 0.95)
     cam_h = rng.uniform(0.25, 1.2) * max(size, 0.3) + rng.uniform(0, 0.8)
-    bpy.ops.object.camera_add(location=(0, 0, cam_h))
-    cam = bpy.context.object
     pitch = -math.atan2(cam_h - size * rng.uniform(0.3, 0.6), dist) + math.radians(rng.uniform(-4, 4))
-    yaw = math.radians(rng.uniform(-8, 8))
-    cam.rotation_euler = (math.pi / 2 + pitch, 0, yaw)
-    cam.data.lens = lens
-    cam.data.sensor_width = 36
-    cam.data.clip_end = 500
-    sc.camera = cam
-    half_w = dist * 18 / lens  # half the frame width at the subject's distance
+    add_camera(sc, (0, 0, cam_h), pitch, math.radians(rng.uniform(-8, 8)), lens)
+    half_w = dist * SENSOR_W / 2 / lens  # half the frame width at the subject's distance
     n = rng.choice([1, 1, 1, 2, 3])
     for k in range(n):
         o = add_object(rng, meshes)
@@ -263,11 +269,9 @@ def build_subject(rng, photos, meshes, sc):
         s = size * (1.0 if k == 0 else rng.uniform(0.3, 0.7))
         place(o, rng, s, rng.gauss(0, 0.25) * half_w + (0 if k == 0 else rng.uniform(-0.8, 0.8) * half_w),
               dist + (0 if k == 0 else rng.uniform(-0.3, 0.5) * s), False)
-        o.pass_index = 1
-        o.data.materials.clear()
-        o.data.materials.append(material(rng, photos))
+        dress(o, rng, photos, index=1)
     if rng.random() < 0.6:  # shelves of clutter against the back wall
-        wide = 2 * back * 18 / lens * 1.3
+        wide = 2 * back * SENSOR_W / 2 / lens * 1.3
         for level in range(rng.randint(1, 4)):
             z = 0.05 + level * rng.uniform(0.35, 0.6)
             bpy.ops.mesh.primitive_cube_add(location=(0, back - 0.25, z))
@@ -280,8 +284,7 @@ def build_subject(rng, photos, meshes, sc):
                     continue
                 place(o, rng, rng.uniform(0.1, 0.35), rng.uniform(-0.5, 0.5) * wide, back - 0.25, False)
                 o.location.z += z + 0.02
-                o.data.materials.clear()
-                o.data.materials.append(material(rng, photos))
+                dress(o, rng, photos)
     lights(rng, back, True)
 
 
