@@ -40,6 +40,11 @@ def args():
     ap.add_argument("--textures", required=True, help="folder of photos")
     ap.add_argument("--subject", type=float, default=0.0,
                     help="share of scenes framed as a photograph of one main subject (see `build_subject`)")
+    ap.add_argument("--materials", choices=["photo", "real"], default="photo",
+                    help="photo: scikit-image photos tiled over surfaces (the earlier renders); real: paint, "
+                         "procedural wood/tile/brick/plaster/stone at metre scale, photos printed once on objects")
+    ap.add_argument("--tables", type=float, default=0.0,
+                    help="share of subject photographs whose subject stands on a table with clutter")
     return ap.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else [])
 
 
@@ -88,13 +93,25 @@ def reset_scene():
                 coll.remove(b)
 
 
-def material(rng, photos):
+MATERIALS = "photo"  # set by --materials
+TABLES = 0.0  # set by --tables
+
+
+def principled(rng, rough_min):
+    """A new node material with a Principled BSDF of random roughness and specular."""
     m = bpy.data.materials.new("m")
     m.use_nodes = True
-    nt = m.node_tree
-    bsdf = nt.nodes["Principled BSDF"]
-    bsdf.inputs["Roughness"].default_value = rng.uniform(0.3, 1.0)
+    bsdf = m.node_tree.nodes["Principled BSDF"]
+    bsdf.inputs["Roughness"].default_value = rng.uniform(rough_min, 1.0)
     bsdf.inputs["Specular"].default_value = rng.uniform(0.1, 0.6)
+    return m, m.node_tree, bsdf
+
+
+def material(rng, photos, surface="object"):
+    """A fresh material; `surface` (object, floor, wall) only matters for --materials real."""
+    if MATERIALS == "real":
+        return material_real(rng, photos, surface)
+    m, nt, bsdf = principled(rng, 0.3)
     if photos and rng.random() < 0.75:
         tex = nt.nodes.new("ShaderNodeTexImage")
         tex.image = bpy.data.images.load(rng.choice(photos), check_existing=True)
@@ -118,6 +135,72 @@ def material(rng, photos):
             nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
     else:
         bsdf.inputs["Base Color"].default_value = (*[rng.uniform(0.05, 0.9) ** 1.5 for _ in range(3)], 1)
+    return m
+
+
+def node(nt, kind, **inputs):
+    n = nt.nodes.new(kind)
+    for k, v in inputs.items():
+        n.inputs[k].default_value = v
+    return n
+
+
+def material_real(rng, photos, surface):
+    """Materials as surfaces in photographs look: a paint colour, often with a procedural pattern at
+    a physical scale in metres (wood grain, tiles, bricks, plaster or fabric noise, stone cells) and,
+    on objects, sometimes one photograph printed once over the object (a box, a book cover, a
+    label) — never a photograph tiled as wallpaper, which teaches a network to read pictures of
+    scenes as flat."""
+    m, nt, bsdf = principled(rng, 0.25)
+    base = [rng.uniform(0.05, 0.95) ** 1.6 for _ in range(3)]
+    if rng.random() < 0.5:  # muted, as most walls, floors and things are
+        grey = sum(base) / 3
+        t = rng.uniform(0.3, 0.9)
+        base = [grey + (c - grey) * (1 - t) for c in base]
+    color = (*base, 1)
+    if surface == "object" and photos and rng.random() < 0.3:
+        tex = nt.nodes.new("ShaderNodeTexImage")
+        tex.image = bpy.data.images.load(rng.choice(photos), check_existing=True)
+        tex.projection = "BOX"
+        tex.projection_blend = 0.1
+        tex.extension = "EXTEND"
+        coord = nt.nodes.new("ShaderNodeTexCoord")
+        nt.links.new(coord.outputs["Generated"], tex.inputs["Vector"])  # 0..1 over the object: printed once
+        nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+        return m
+    pattern = rng.choice({"object": ["plain", "plain", "noise", "wave", "checker", "voronoi"],
+                          "floor": ["noise", "wave", "checker", "brick", "voronoi", "plain"],
+                          "wall": ["plain", "plain", "noise", "brick", "wave"]}[surface])
+    if pattern == "plain":
+        bsdf.inputs["Base Color"].default_value = color
+        return m
+    k = rng.uniform(0.6, 1.4)
+    other = (*[min(1.0, c * k + rng.uniform(-0.08, 0.08)) for c in base], 1)
+    coord = nt.nodes.new("ShaderNodeTexCoord")
+    if pattern == "noise":  # plaster, fabric, concrete, carpet
+        tex = node(nt, "ShaderNodeTexNoise", Scale=rng.uniform(2, 60), Detail=rng.uniform(2, 10),
+                   Roughness=rng.uniform(0.4, 0.7))
+    elif pattern == "wave":  # wood grain
+        tex = node(nt, "ShaderNodeTexWave", Scale=rng.uniform(1, 8), Distortion=rng.uniform(2, 12),
+                   Detail=rng.uniform(1, 4))
+        tex.wave_type = rng.choice(["BANDS", "RINGS"])
+    elif pattern == "checker":  # tiles
+        tex = node(nt, "ShaderNodeTexChecker", Scale=rng.uniform(1.5, 12))
+    elif pattern == "brick":
+        tex = node(nt, "ShaderNodeTexBrick", Scale=rng.uniform(1, 4), Mortar=(*[c * 0.6 + 0.3 for c in base], 1))
+        tex.inputs["Mortar Size"].default_value = rng.uniform(0.005, 0.03)
+    else:  # stone, pebbles
+        tex = node(nt, "ShaderNodeTexVoronoi", Scale=rng.uniform(3, 25))
+    nt.links.new(coord.outputs["Object"], tex.inputs["Vector"])  # metres: density follows distance
+    if pattern in ("checker", "brick"):
+        tex.inputs["Color1"].default_value = color
+        tex.inputs["Color2"].default_value = other
+        nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    else:
+        mix = node(nt, "ShaderNodeMixRGB", Color1=color, Color2=other)
+        out = tex.outputs["Fac"] if "Fac" in tex.outputs else tex.outputs["Distance"]
+        nt.links.new(out, mix.inputs["Fac"])
+        nt.links.new(mix.outputs["Color"], bsdf.inputs["Base Color"])
     return m
 
 
@@ -198,17 +281,18 @@ def build(rng, photos, meshes, sc):
     bg = sc.world.node_tree.nodes["Background"]
     bg.inputs["Color"].default_value = (*sky, 1)
     bg.inputs["Strength"].default_value = rng.uniform(0.3, 1.2)
-    plane(200, (0, 0, 0), (0, 0, 0), material(rng, photos))
+    plane(200, (0, 0, 0), (0, 0, 0), material(rng, photos, "floor"))
     indoor = rng.random() < 0.65
     back = rng.uniform(3.0, 14.0)
     if indoor:
         height = rng.uniform(2.4, 4.0)
-        plane(60, (0, back, 30 if rng.random() < 0.5 else height / 2 + 29), (math.pi / 2, 0, 0), material(rng, photos))
+        plane(60, (0, back, 30 if rng.random() < 0.5 else height / 2 + 29), (math.pi / 2, 0, 0),
+              material(rng, photos, "wall"))
         for side in (-1, 1):
             if rng.random() < 0.7:
-                plane(60, (side * rng.uniform(1.5, 5.0), 0, 30), (0, math.pi / 2, 0), material(rng, photos))
+                plane(60, (side * rng.uniform(1.5, 5.0), 0, 30), (0, math.pi / 2, 0), material(rng, photos, "wall"))
         if rng.random() < 0.4:
-            plane(60, (0, 0, height), (0, 0, 0), material(rng, photos))
+            plane(60, (0, 0, height), (0, 0, 0), material(rng, photos, "wall"))
     cam_h = rng.uniform(0.4, 2.0)
     x = rng.uniform(-0.5, 0.5)
     pitch = math.radians(rng.uniform(-28, 6))
@@ -236,6 +320,12 @@ def lights(rng, back, indoor):
     if indoor and rng.random() < 0.7:
         bpy.ops.object.light_add(type="POINT", location=(rng.uniform(-2, 2), rng.uniform(1, back), rng.uniform(1.8, 3.0)))
         bpy.context.object.data.energy = rng.uniform(100, 800)
+    if MATERIALS == "real":  # a soft ceiling light or window in front of the wall: indoor photographs are lit
+        bpy.ops.object.light_add(type="AREA", location=(rng.uniform(-2, 2), rng.uniform(-1.0, 0.6) * back,
+                                                        rng.uniform(2.0, 3.5)),
+                                 rotation=(rng.uniform(-0.6, 0.2), rng.uniform(-0.4, 0.4), 0))
+        bpy.context.object.data.size = rng.uniform(1.0, 3.0)
+        bpy.context.object.data.energy = rng.uniform(15, 150) * (1 + back / 4)
 
 
 def build_subject(rng, photos, meshes, sc):
@@ -246,21 +336,42 @@ def build_subject(rng, photos, meshes, sc):
     bg = sc.world.node_tree.nodes["Background"]
     bg.inputs["Color"].default_value = (rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0), 1)
     bg.inputs["Strength"].default_value = rng.uniform(0.3, 1.0)
-    plane(200, (0, 0, 0), (0, 0, 0), material(rng, photos))
+    plane(200, (0, 0, 0), (0, 0, 0), material(rng, photos, "floor"))
     dist = rng.uniform(0.6, 4.0)
     back = dist + rng.uniform(0.3, 4.0)
-    plane(80, (0, back, 40), (math.pi / 2, 0, 0), material(rng, photos))
+    plane(80, (0, back, 40), (math.pi / 2, 0, 0), material(rng, photos, "wall"))
     for side in (-1, 1):
         if rng.random() < 0.35:
-            plane(80, (side * rng.uniform(1.0, 4.0) * (1 + dist / 2), 0, 40), (0, math.pi / 2, 0), material(rng, photos))
+            plane(80, (side * rng.uniform(1.0, 4.0) * (1 + dist / 2), 0, 40), (0, math.pi / 2, 0),
+                  material(rng, photos, "wall"))
     lens = rng.uniform(20, 60)
     vfov = 2 * math.atan(SENSOR_W / 2 * H / W / lens)
     view_h = 2 * dist * math.tan(vfov / 2)  # height of the frame at the subject's distance
     size = view_h * rng.uniform(0.35, 0.95)
-    cam_h = rng.uniform(0.25, 1.2) * max(size, 0.3) + rng.uniform(0, 0.8)
-    pitch = -math.atan2(cam_h - size * rng.uniform(0.3, 0.6), dist) + math.radians(rng.uniform(-4, 4))
+    top = 0.0  # height of what the subject stands on: the floor, or with --tables a table top
+    if TABLES > 0 and rng.random() < TABLES:
+        top = rng.uniform(0.4, 0.9)
+        size *= rng.uniform(0.4, 0.8)
+    cam_h = rng.uniform(0.25, 1.2) * max(size, 0.3) + rng.uniform(0, 0.8) + top
+    pitch = -math.atan2(cam_h - top - size * rng.uniform(0.3, 0.6), dist) + math.radians(rng.uniform(-4, 4))
     add_camera(sc, (0, 0, cam_h), pitch, math.radians(rng.uniform(-8, 8)), lens)
     half_w = dist * SENSOR_W / 2 / lens  # half the frame width at the subject's distance
+    if top:
+        depth = rng.uniform(0.5, 1.4)
+        width = max(0.8, 2 * half_w * rng.uniform(0.8, 2.5))
+        y0 = dist - rng.uniform(0.1, 0.4) * depth  # the table's front edge, nearer than the subject
+        bpy.ops.mesh.primitive_cube_add(location=(rng.uniform(-0.3, 0.3) * half_w, y0 + depth / 2, top / 2))
+        tab = bpy.context.object
+        tab.scale = (width / 2, depth / 2, top / 2)
+        tab.data.materials.append(material(rng, photos, "floor"))
+        for _ in range(rng.randint(0, 5)):  # clutter on the table, in front of and behind the subject
+            o = add_object(rng, meshes)
+            if o is None:
+                continue
+            place(o, rng, size * rng.uniform(0.15, 0.6), rng.uniform(-0.45, 0.45) * width,
+                  rng.uniform(y0 + 0.05, y0 + depth - 0.05), False)
+            o.location.z += top
+            dress(o, rng, photos)
     n = rng.choice([1, 1, 1, 2, 3])
     for k in range(n):
         o = add_object(rng, meshes)
@@ -269,6 +380,7 @@ def build_subject(rng, photos, meshes, sc):
         s = size * (1.0 if k == 0 else rng.uniform(0.3, 0.7))
         place(o, rng, s, rng.gauss(0, 0.25) * half_w + (0 if k == 0 else rng.uniform(-0.8, 0.8) * half_w),
               dist + (0 if k == 0 else rng.uniform(-0.3, 0.5) * s), False)
+        o.location.z += top
         dress(o, rng, photos, index=1)
     if rng.random() < 0.6:  # shelves of clutter against the back wall
         wide = 2 * back * SENSOR_W / 2 / lens * 1.3
@@ -289,13 +401,19 @@ def build_subject(rng, photos, meshes, sc):
 
 
 def main():
+    global MATERIALS, TABLES
     a = args()
+    MATERIALS = a.materials
+    TABLES = a.tables
     os.makedirs(a.out, exist_ok=True)
     photos = sorted(p for p in glob.glob(os.path.join(a.textures, "*")) if "motorcycle" not in p)
     meshes = sorted(glob.glob(os.path.join(a.meshes, "random_urdfs", "*", "*.obj")))
     meshes += [os.path.join(a.meshes, n) for n in ("teddy2_VHACD_CHs.obj", "duck.obj", "bunny.obj", "soccerball.obj")
                if os.path.exists(os.path.join(a.meshes, n))]
     sc, zout = setup(a.samples)
+    if MATERIALS == "real":  # a camera-like response: highlights roll off instead of clipping
+        sc.view_settings.view_transform = "Filmic"
+        sc.view_settings.look = "Medium Contrast"
     zout.base_path = os.path.join(a.out, f"tmp{os.getpid()}")  # one per process: parallel runs may share --out
     t0 = time.time()
     done = 0

@@ -52,17 +52,48 @@ def rank_loss(p, t, rng, pairs=2048, thresh=0.03):
     return (F.softplus(-torch.sign(dt) * dp * 10) * keep).sum() / keep.sum().clamp_min(1)
 
 
+def photometric(x, rng, p):
+    """Appearance randomisation of one batch (each image with probability p): gamma, contrast,
+    white balance, saturation down to grey, channel order, Gaussian blur and sensor noise. The depth
+    target is untouched, so the network cannot lean on the renderer's colours and sharpness."""
+    out = []
+    for img in x:
+        if rng.random() < p:
+            img = img.clamp(0, 1) ** rng.uniform(0.7, 1.4)
+            mean = img.mean()
+            img = (img - mean) * rng.uniform(0.6, 1.4) + mean * rng.uniform(0.7, 1.3)
+            img = img * torch.tensor(rng.uniform(0.85, 1.15, 3), dtype=img.dtype)[:, None, None]
+            grey = img.mean(0, keepdim=True)
+            sat = 0.0 if rng.random() < 0.15 else rng.uniform(0.3, 1.5)
+            img = grey + (img - grey) * sat
+            if rng.random() < 0.3:
+                img = img[torch.from_numpy(rng.permutation(3))]
+            if rng.random() < 0.3:
+                sigma = rng.uniform(0.3, 1.2)
+                k = torch.exp(-0.5 * (torch.arange(-3, 4, dtype=img.dtype) / sigma) ** 2)
+                k = (k / k.sum()).view(1, 1, 1, 7).repeat(3, 1, 1, 1)
+                img = F.conv2d(F.pad(img[None], (3, 3, 0, 0), mode="reflect"), k, groups=3)
+                img = F.conv2d(F.pad(img, (0, 0, 3, 3), mode="reflect"), k.transpose(2, 3), groups=3)[0]
+            if rng.random() < 0.5:
+                img = img + torch.randn_like(img) * rng.uniform(0.0, 0.04)
+            img = img.clamp(0, 1)
+        out.append(img)
+    return torch.stack(out)
+
+
 class Batches:
     """Random crops (60-100 % of the frame, aspect kept) resized to the training size, horizontal
-    flips; the disparity target is min-max renormalised per crop as in the paper."""
+    flips, optional appearance randomisation; the disparity target is min-max renormalised per crop
+    as in the paper."""
 
-    def __init__(self, paths, rng, size=None, crop_min=0.6):
+    def __init__(self, paths, rng, size=None, crop_min=0.6, photo_aug=0.0):
         ds = [np.load(p) for p in ([paths] if isinstance(paths, str) else paths)]
         self.rgb, self.disp, self.fg = (np.concatenate([d[k] for d in ds]) for k in ("rgb", "disp", "fg"))
         self.rng = rng
         self.h, self.w = self.rgb.shape[1:3]
         self.out = size or (self.h, self.w)
         self.crop_min = crop_min
+        self.photo_aug = photo_aug
 
     def __len__(self):
         return len(self.rgb)
@@ -84,6 +115,8 @@ class Batches:
                     parts = [t.flip(-1) for t in parts]
                 xs.append(parts[0]); ds.append(parts[1]); ms.append(parts[2])
             x, d, m = torch.cat(xs), torch.cat(ds), torch.cat(ms)
+            if self.photo_aug:
+                x = photometric(x, self.rng, self.photo_aug)
         lo = d.amin(dim=(1, 2, 3), keepdim=True)
         hi = d.amax(dim=(1, 2, 3), keepdim=True)
         d = (d - lo) / (hi - lo).clamp_min(1e-6)
@@ -107,6 +140,10 @@ def main():
                          "all-background median the way L1 on a sigmoid does)")
     ap.add_argument("--rank-weight", type=float, default=0.0, help="weight of the pairwise ordinal loss")
     ap.add_argument("--crop-min", type=float, default=0.6, help="smallest crop (share of the frame side)")
+    ap.add_argument("--photo-aug", type=float, default=0.0,
+                    help="share of training crops given random gamma/contrast/colour/blur/noise")
+    ap.add_argument("--keep-every", type=int, default=0,
+                    help="also keep the weights every N steps as <tag>_s<step>.pt (for choosing a checkpoint)")
     ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
     add_run_args(ap, "/work/ckpt/depth")
     a = ap.parse_args()
@@ -118,7 +155,7 @@ def main():
     if step == 0 and a.init:
         net.load_state_dict(torch.load(a.init, map_location="cpu", weights_only=False)["model"])
         print(f"initialised from {a.init}")
-    data = Batches(a.data, rng, tuple(a.size), a.crop_min)
+    data = Batches(a.data, rng, tuple(a.size), a.crop_min, a.photo_aug)
     val = Batches(a.val, np.random.default_rng(1)) if a.val else None
     log = CsvLog(os.path.join(HERE, "logs", f"depth_{a.tag}.csv"),
                  ["step", "loss", "depth_l1", "seg_l1", "grad", "val_depth_l1", "lr", "wall_s"], resume_step=step)
@@ -156,6 +193,8 @@ def main():
                     vl = float((net(vx)[0] - vd).abs().mean())
                 net.train()
             checkpoint(ck_path, {"model": net}, opt, rng, step, wall, vars(a))
+            if a.keep_every and step % a.keep_every == 0:
+                torch.save({"model": net.state_dict(), "step": step}, ck_path[:-3] + f"_s{step}.pt")
         log.write(step=step, loss=f"{loss.item():.5f}", depth_l1=f"{ld.item():.5f}", seg_l1=f"{ls.item():.5f}",
                   grad=f"{lg.item():.5f}", val_depth_l1=vl if vl == "" else f"{vl:.5f}", lr=f"{lr:.6f}", wall_s=f"{wall:.1f}")
     bar.close()
