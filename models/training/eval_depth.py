@@ -67,31 +67,68 @@ def fit_size(h, w, long_side, multiple):
     return nh, nw
 
 
-def run_model(sess, img, long_side, multiple):
-    h, w = img.shape[:2]
-    nh, nw = fit_size(h, w, long_side, multiple)
-    x = np.asarray(Image.fromarray(img).resize((nw, nh), Image.BILINEAR), np.float32) / 255.0
-    x = x.transpose(2, 0, 1)[None]
-    out = sess.run(["depth"], {"image": x})[0][0, 0]
-    return np.asarray(Image.fromarray(out.astype(np.float32)).resize((w, h), Image.BILINEAR))
+def predictor(path, long_side=None):
+    """A function RGB uint8 array -> disparity map at the image's size, for an .onnx model (input
+    multiple and default long side from its metadata) or a training checkpoint (.pt: 32, 192)."""
+    multiple, default_side = 32, 192
+    if path.endswith(".onnx"):
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 2
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        meta = sess.get_modelmeta().custom_metadata_map
+        multiple = int(meta.get("deeplens.input_multiple", multiple))
+        default_side = int(meta.get("deeplens.input_long_side", 320))
+        run = lambda x: sess.run(["depth"], {"image": x})[0][0, 0]
+    else:
+        import torch
+        from depth_net import DepthNet
+        net = DepthNet()
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+        net.eval()
+
+        def run(x):
+            with torch.no_grad():
+                return net(torch.from_numpy(x))[0][0, 0].numpy()
+    side = long_side or default_side
+
+    def predict(img):
+        h, w = img.shape[:2]
+        nh, nw = fit_size(h, w, side, multiple)
+        x = np.asarray(Image.fromarray(img).resize((nw, nh), Image.BILINEAR), np.float32) / 255.0
+        out = run(x.transpose(2, 0, 1)[None])
+        return np.asarray(Image.fromarray(out.astype(np.float32)).resize((w, h), Image.BILINEAR))
+    return predict
+
+
+def ramp_like(gt):
+    """The baseline: a vertical ramp, bottom of the picture nearest."""
+    return np.repeat(np.arange(gt.shape[0], dtype=np.float64)[:, None], gt.shape[1], 1)
+
+
+def evaluate_npz(path, model, n_pairs=2000, ratio=0.03, seed=0, long_side=None):
+    """Mean ordinal agreement (model, vertical ramp) over the scenes of a packed synthetic set
+    (depth_npz.py / gen_depth.py output): held-out renders, scored like the photos."""
+    d = np.load(path)
+    predict = predictor(model, long_side)
+    rng = np.random.default_rng(seed)
+    m, r = [], []
+    for rgb, disp in zip(d["rgb"], d["disp"]):
+        gt = disp.astype(np.float64) / 65535 + 1e-3
+        pa, pb = sample_pairs(gt, np.ones(gt.shape, bool), n_pairs, ratio, rng)
+        m.append(ordinal(predict(rgb), gt, pa, pb))
+        r.append(ordinal(ramp_like(gt), gt, pa, pb))
+    return float(np.mean(m)), float(np.mean(r)), len(m)
 
 
 def evaluate(model_path, n_pairs=50000, ratio=0.03, seed=0, long_side=None, save_dir=None):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 2
-    sess = ort.InferenceSession(model_path, so, providers=["CPUExecutionProvider"])
-    meta = sess.get_modelmeta().custom_metadata_map
-    multiple = int(meta.get("deeplens.input_multiple", 32))
-    long_side = long_side or int(meta.get("deeplens.input_long_side", 320))
+    predict = predictor(model_path, long_side)
     results = {}
     for name, img, gt, valid in load_sets():
         rng = np.random.default_rng(seed)
         pa, pb = sample_pairs(gt, valid, n_pairs, ratio, rng)
-        pred = run_model(sess, img, long_side, multiple)
-        h = gt.shape[0]
-        ramp = np.repeat(np.arange(h, dtype=np.float64)[:, None], gt.shape[1], 1)
-        results[name] = {"model": ordinal(pred, gt, pa, pb), "ramp": ordinal(ramp, gt, pa, pb),
+        pred = predict(img)
+        results[name] = {"model": ordinal(pred, gt, pa, pb), "ramp": ordinal(ramp_like(gt), gt, pa, pb),
                          "pairs": int(len(pa[0]))}
         if save_dir:
             os.makedirs(save_dir, exist_ok=True)
@@ -103,13 +140,20 @@ def evaluate(model_path, n_pairs=50000, ratio=0.03, seed=0, long_side=None, save
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", nargs="?", default=os.path.join(os.path.dirname(__file__), "..", "depth.onnx"))
+    ap.add_argument("model", nargs="?", default=os.path.join(os.path.dirname(__file__), "..", "depth.onnx"),
+                    help="an .onnx model or a training checkpoint (.pt)")
     ap.add_argument("--pairs", type=int, default=50000)
     ap.add_argument("--ratio", type=float, default=0.03, help="ignore pairs whose GT differs less (relative)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--long-side", type=int, default=None, help="override deeplens.input_long_side")
     ap.add_argument("--save", default=None, help="folder for predicted depth PNGs")
+    ap.add_argument("--npz", default=None,
+                    help="score held-out synthetic scenes of this packed set instead of the photos")
     a = ap.parse_args()
+    if a.npz:
+        m, r, n = evaluate_npz(a.npz, a.model, long_side=a.long_side, seed=a.seed)
+        print(f"{os.path.basename(a.npz)}: model {m:.4f}   vertical ramp {r:.4f}  ({n} scenes)")
+        return
     r = evaluate(a.model, a.pairs, a.ratio, a.seed, a.long_side, a.save)
     for k, v in r.items():
         extra = f"  ({v['pairs']} pairs)" if "pairs" in v else ""

@@ -15,6 +15,8 @@ import tempfile
 import numpy as np
 from PIL import Image, ImageDraw
 
+from eval_depth import predictor, ramp_like
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPENCV = "/usr/share/doc/opencv-doc/examples/data"
 
@@ -32,37 +34,11 @@ def load_image(key):
         return Image.open(out).convert("RGB")
 
 
-def predictor(path, long_side=192):
-    """A function image -> disparity map at the image's size, for a .pt checkpoint or an .onnx file."""
-    from eval_depth import fit_size
-    if path.endswith(".onnx"):
-        import onnxruntime as ort
-        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        run = lambda x: sess.run(["depth"], {"image": x})[0][0, 0]
-    else:
-        import torch
-        from depth_net import DepthNet
-        net = DepthNet()
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
-        net.eval()
-
-        def run(x):
-            with torch.no_grad():
-                return net(torch.from_numpy(x))[0][0, 0].numpy()
-
-    def predict(img):
-        w, h = img.size
-        nh, nw = fit_size(h, w, long_side, 32)
-        x = (np.asarray(img.resize((nw, nh), Image.BILINEAR), np.float32) / 255).transpose(2, 0, 1)[None]
-        return np.asarray(Image.fromarray(run(x).astype(np.float32)).resize((w, h), Image.BILINEAR))
-    return predict
-
-
 def score(predict, pairs, images):
     hits = []
     for key, ps in pairs.items():
         img = images[key]
-        d = predict(img) if predict else np.repeat(np.arange(img.size[1], dtype=np.float32)[:, None], img.size[0], 1)
+        d = predict(np.asarray(img)) if predict else ramp_like(np.asarray(img)[..., 0])
         h, w = d.shape
         for nx, ny, fx, fy in ps:
             a, b = d[min(h - 1, int(ny * h)), min(w - 1, int(nx * w))], d[min(h - 1, int(fy * h)), min(w - 1, int(fx * w))]

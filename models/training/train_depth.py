@@ -54,7 +54,8 @@ def rank_loss(p, t, rng, pairs=2048, thresh=0.03):
 
 def photometric(x, rng, p):
     """Appearance randomisation of one batch (each image with probability p): gamma, contrast,
-    white balance, saturation down to grey, channel order, Gaussian blur and sensor noise. The depth
+    white balance, saturation down to grey, channel order, a smooth uneven-light gain field,
+    Gaussian blur and sensor noise. The depth
     target is untouched, so the network cannot lean on the renderer's colours and sharpness."""
     out = []
     for img in x:
@@ -68,6 +69,9 @@ def photometric(x, rng, p):
             img = grey + (img - grey) * sat
             if rng.random() < 0.3:
                 img = img[torch.from_numpy(rng.permutation(3))]
+            if rng.random() < 0.5:  # uneven light: a smooth random gain field, so brightness says nothing of depth
+                g = torch.from_numpy(rng.normal(0.0, 0.35, (1, 1, 3, 4))).to(img.dtype).exp()
+                img = img * F.interpolate(g, size=img.shape[1:], mode="bicubic", align_corners=True)[0].clamp(0.3, 3)
             if rng.random() < 0.3:
                 sigma = rng.uniform(0.3, 1.2)
                 k = torch.exp(-0.5 * (torch.arange(-3, 4, dtype=img.dtype) / sigma) ** 2)
