@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Plot the CSV loss logs in models/training/logs/ to PNGs beside them (smoothed training loss and
-the validation column)."""
+"""Plot CSV loss logs to PNGs beside them (smoothed training loss and the validation column): the
+ones named on the command line, or all of models/training/logs/."""
 import csv
 import glob
 import os
+import sys
 
 import matplotlib
 matplotlib.use("Agg")
@@ -20,7 +21,7 @@ def smooth(v, k=50):
 
 
 def main():
-    for path in sorted(glob.glob(os.path.join(HERE, "logs", "*.csv"))):
+    for path in sys.argv[1:] or sorted(glob.glob(os.path.join(HERE, "logs", "*.csv"))):
         rows = list(csv.DictReader(open(path)))
         if not rows:
             continue

@@ -52,13 +52,19 @@ def rank_loss(p, t, rng, pairs=2048, thresh=0.03):
     return (F.softplus(-torch.sign(dt) * dp * 10) * keep).sum() / keep.sum().clamp_min(1)
 
 
-def photometric(x, rng, p):
+def photometric(x, rng, p, depth=None, depth_light=0.0):
     """Appearance randomisation of one batch (each image with probability p): gamma, contrast,
     white balance, saturation down to grey, channel order, a smooth uneven-light gain field,
-    Gaussian blur and sensor noise. The depth
-    target is untouched, so the network cannot lean on the renderer's colours and sharpness."""
+    Gaussian blur and sensor noise; with depth_light, also a brightness ramp along the true
+    (normalised) depth. The depth target is untouched, so the network cannot lean on the renderer's
+    colours, lighting and sharpness."""
     out = []
-    for img in x:
+    for i, img in enumerate(x):
+        if depth_light and rng.random() < depth_light:
+            # light that grows or falls with depth at random: renders lit by lamps near the camera
+            # are darker far away, a cue real photographs do not share
+            t = depth[i] - depth[i].mean()
+            img = img * torch.exp(rng.uniform(-1.2, 1.2) * t)
         if rng.random() < p:
             img = img.clamp(0, 1) ** rng.uniform(0.7, 1.4)
             mean = img.mean()
@@ -90,7 +96,7 @@ class Batches:
     flips, optional appearance randomisation; the disparity target is min-max renormalised per crop
     as in the paper."""
 
-    def __init__(self, paths, rng, size=None, crop_min=0.6, photo_aug=0.0):
+    def __init__(self, paths, rng, size=None, crop_min=0.6, photo_aug=0.0, depth_light=0.0):
         ds = [np.load(p) for p in ([paths] if isinstance(paths, str) else paths)]
         self.rgb, self.disp, self.fg = (np.concatenate([d[k] for d in ds]) for k in ("rgb", "disp", "fg"))
         self.rng = rng
@@ -98,6 +104,7 @@ class Batches:
         self.out = size or (self.h, self.w)
         self.crop_min = crop_min
         self.photo_aug = photo_aug
+        self.depth_light = depth_light
 
     def __len__(self):
         return len(self.rgb)
@@ -119,11 +126,11 @@ class Batches:
                     parts = [t.flip(-1) for t in parts]
                 xs.append(parts[0]); ds.append(parts[1]); ms.append(parts[2])
             x, d, m = torch.cat(xs), torch.cat(ds), torch.cat(ms)
-            if self.photo_aug:
-                x = photometric(x, self.rng, self.photo_aug)
         lo = d.amin(dim=(1, 2, 3), keepdim=True)
         hi = d.amax(dim=(1, 2, 3), keepdim=True)
         d = (d - lo) / (hi - lo).clamp_min(1e-6)
+        if augment and (self.photo_aug or self.depth_light):
+            x = photometric(x, self.rng, self.photo_aug, d, self.depth_light)
         return x, d, m
 
 
@@ -146,6 +153,8 @@ def main():
     ap.add_argument("--crop-min", type=float, default=0.6, help="smallest crop (share of the frame side)")
     ap.add_argument("--photo-aug", type=float, default=0.0,
                     help="share of training crops given random gamma/contrast/colour/blur/noise")
+    ap.add_argument("--depth-light", type=float, default=0.0,
+                    help="share of training crops whose brightness is ramped along the true depth (either way)")
     ap.add_argument("--keep-every", type=int, default=0,
                     help="also keep the weights every N steps as <tag>_s<step>.pt (for choosing a checkpoint)")
     ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
@@ -159,7 +168,7 @@ def main():
     if step == 0 and a.init:
         net.load_state_dict(torch.load(a.init, map_location="cpu", weights_only=False)["model"])
         print(f"initialised from {a.init}")
-    data = Batches(a.data, rng, tuple(a.size), a.crop_min, a.photo_aug)
+    data = Batches(a.data, rng, tuple(a.size), a.crop_min, a.photo_aug, a.depth_light)
     val = Batches(a.val, np.random.default_rng(1)) if a.val else None
     log = CsvLog(os.path.join(HERE, "logs", f"depth_{a.tag}.csv"),
                  ["step", "loss", "depth_l1", "seg_l1", "grad", "val_depth_l1", "lr", "wall_s"], resume_step=step)
