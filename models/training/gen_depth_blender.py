@@ -45,6 +45,8 @@ def args():
                          "procedural wood/tile/brick/plaster/stone at metre scale, photos printed once on objects")
     ap.add_argument("--tables", type=float, default=0.0,
                     help="share of subject photographs whose subject stands on a table with clutter")
+    ap.add_argument("--near-clutter", type=float, default=0.0,
+                    help="share of subject photographs with small objects strewn on the floor in front of the subject")
     return ap.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else [])
 
 
@@ -95,6 +97,7 @@ def reset_scene():
 
 MATERIALS = "photo"  # set by --materials
 TABLES = 0.0  # set by --tables
+NEAR_CLUTTER = 0.0  # set by --near-clutter
 
 
 def principled(rng, rough_min):
@@ -382,6 +385,17 @@ def build_subject(rng, photos, meshes, sc):
               dist + (0 if k == 0 else rng.uniform(-0.3, 0.5) * s), False)
         o.location.z += top
         dress(o, rng, photos, index=1)
+    if NEAR_CLUTTER > 0 and rng.random() < NEAR_CLUTTER:
+        # clutter on the floor between the camera and the subject, so that small busy things are not
+        # always far (the shelves below put them against the back wall)
+        for _ in range(rng.randint(3, 12)):
+            o = add_object(rng, meshes)
+            if o is None:
+                continue
+            y = rng.uniform(0.3, 1.0) * dist
+            place(o, rng, rng.uniform(0.05, 0.3) * max(size, 0.3), rng.uniform(-1.0, 1.0) * y * SENSOR_W / 2 / lens,
+                  y, False)
+            dress(o, rng, photos)
     if rng.random() < 0.6:  # shelves of clutter against the back wall
         wide = 2 * back * SENSOR_W / 2 / lens * 1.3
         for level in range(rng.randint(1, 4)):
@@ -401,10 +415,11 @@ def build_subject(rng, photos, meshes, sc):
 
 
 def main():
-    global MATERIALS, TABLES
+    global MATERIALS, TABLES, NEAR_CLUTTER
     a = args()
     MATERIALS = a.materials
     TABLES = a.tables
+    NEAR_CLUTTER = a.near_clutter
     os.makedirs(a.out, exist_ok=True)
     photos = sorted(p for p in glob.glob(os.path.join(a.textures, "*")) if "motorcycle" not in p)
     meshes = sorted(glob.glob(os.path.join(a.meshes, "random_urdfs", "*", "*.obj")))
