@@ -1,8 +1,10 @@
 """RGB-D renders for the depth network: rooms and open ground with furniture-sized objects, or with
 `--subject` photographs of one main subject in front of a wall (often with shelves of clutter), ray
 traced by Blender's Cycles with sun and sky light (shading, shadows, perspective and texture
-gradients as in photographs), scikit-image photo textures, meshes from pybullet_data (1,000
-random objects, toys) and Blender's primitives.
+gradients as in photographs), scikit-image photo textures (or with `--materials real` paint and
+procedural materials at metre scale, photos printed once on objects), meshes from pybullet_data
+(1,000 random objects, toys) and Blender's primitives; `--tables` and `--near-clutter` vary the
+subject layout.
 
 Run (Debian's blender 3.4, CPU; resumable, existing samples are skipped):
 
