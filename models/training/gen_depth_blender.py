@@ -334,8 +334,10 @@ def lights(rng, back, indoor):
 
 
 def build_subject(rng, photos, meshes, sc):
-    """A photograph of one main subject: one to three objects standing on the floor near the middle of the frame at 0.6-4 m, filling a good part of it, with a back wall (and
-    often shelves of clutter against it) 0.3-4 m behind, the camera at eye or table height aimed at
+    """A photograph of one main subject: one to three objects standing on the floor (or, with
+    --tables, on a table with clutter) near the middle of the frame at 0.6-4 m, filling a good part
+    of it, with a back wall (often with shelves of clutter against it) 0.3-4 m behind, with
+    --near-clutter small objects on the floor in front, the camera at eye or table height aimed at
     the subject."""
     reset_scene()
     bg = sc.world.node_tree.nodes["Background"]
