@@ -25,6 +25,8 @@ pub enum RendererKind {
 pub struct RenderOptions {
     pub renderer: RendererKind,
     pub depth_model: Option<PathBuf>,
+    /// How the depth model's card is chosen (`--depth-model-card`, `--depth-model-kind`).
+    pub depth_card: crate::depth::card::CardChoice,
     /// A given depth picture or video instead of the model.
     pub depth_given: Option<PathBuf>,
     pub focus: FocusSpec,
@@ -47,6 +49,7 @@ impl Default for RenderOptions {
         Self {
             renderer: RendererKind::Physical,
             depth_model: None,
+            depth_card: Default::default(),
             depth_given: None,
             focus: FocusSpec::default(),
             blur: BlurAmount::DEFAULT,
@@ -174,7 +177,7 @@ impl RenderOptions {
             }
             None => default_depth_model().context("no depth model: models/depth.onnx not found (pass --depth-model FILE or --depth FILE)")?,
         };
-        Ok(Box::new(crate::depth::onnx::OnnxDepth::load(&path, &self.runtime)?))
+        Ok(Box::new(crate::depth::onnx::OnnxDepth::load(&path, &self.depth_card, &self.runtime)?))
     }
 
     #[cfg(not(feature = "onnx"))]

@@ -67,7 +67,8 @@ struct RenderArgs {
     /// Focus on what is at this point: X,Y relative to the displayed picture, in [0,1].
     #[arg(long, value_name = "X,Y", conflicts_with_all = ["autofocus", "focus_track"])]
     focus_at: Option<RelPoint>,
-    /// Pick the subject without being told (centre-weighted nearest large region) and follow it.
+    /// Pick the subject without being told (the model's foreground regions weighted by depth and
+    /// centre; without a foreground head the centre-weighted nearest large region) and follow it.
     #[arg(long, conflicts_with = "focus_track")]
     autofocus: bool,
     /// A JSON focus track of keyframes (see schemas/focus-track.schema.json).
@@ -82,6 +83,15 @@ struct RenderArgs {
     /// A depth network in ONNX form (ours, Depth Anything V2, MiDaS …).
     #[arg(long, value_name = "FILE")]
     depth_model: Option<PathBuf>,
+    /// The depth model's card (TOML): input size, colour order, value range, mean/std, layout,
+    /// output kind. Else MODEL.onnx.toml beside the model, its metadata, --depth-model-kind, or
+    /// detection from its input shape.
+    #[arg(long, value_name = "FILE", conflicts_with = "depth_model_kind")]
+    depth_model_card: Option<PathBuf>,
+    /// A built-in depth model card: deeplens, depth-anything-v2, video-depth-anything,
+    /// midas-small, tcmonodepth.
+    #[arg(long, value_name = "NAME")]
+    depth_model_kind: Option<String>,
     /// Use this depth instead of the model: a grey picture (image) or grey video (convert),
     /// normalised disparity, 1 = nearest.
     #[arg(long, value_name = "FILE")]
@@ -253,6 +263,10 @@ impl RenderArgs {
         o.renderer = self.renderer.or(preset.renderer).unwrap_or_default();
         o.depth_model = self.depth_model.clone().or(preset.depth_model.clone());
         o.depth_given = self.depth.clone();
+        if let Some(k) = &self.depth_model_kind {
+            deeplens::depth::card::DepthCard::builtin(k)?;
+        }
+        o.depth_card = deeplens::depth::card::CardChoice { file: self.depth_model_card.clone(), kind: self.depth_model_kind.clone() };
         o.focus = match (self.focus, self.focus_at, self.autofocus, &self.focus_track) {
             (Some(f), ..) => FocusSpec::Depth(f),
             (_, Some(p), ..) => FocusSpec::Point(p),

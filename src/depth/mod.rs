@@ -1,5 +1,6 @@
 //! Depth prediction: normalised inverse depth (disparity) in [0, 1], 1 = nearest (paper §3.1).
 
+pub mod card;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 
@@ -10,6 +11,20 @@ pub trait DepthModel: Send {
     fn name(&self) -> String;
     /// Disparity in [0, 1] at any size (callers resize); 1 = nearest.
     fn predict(&mut self, rgb: &RgbImage) -> anyhow::Result<Plane>;
+    /// Disparity and, for models with a foreground head, the foreground probability map.
+    fn predict_all(&mut self, rgb: &RgbImage) -> anyhow::Result<Prediction> {
+        Ok(Prediction { depth: self.predict(rgb)?, foreground: None })
+    }
+}
+
+/// What a depth model gives for one frame.
+#[derive(Clone, Debug)]
+pub struct Prediction {
+    /// Normalised disparity in [0, 1], 1 = nearest.
+    pub depth: Plane,
+    /// Foreground probability in [0, 1] (people, animals, the salient object), at any size;
+    /// `None` for models without a foreground head.
+    pub foreground: Option<Plane>,
 }
 
 /// Convert a 16-bit or 8-bit grey picture into normalised disparity.

@@ -1,84 +1,101 @@
-//! Depth networks in ONNX form: the project's own (`models/depth.onnx`) and standard relative
-//! depth models such as Depth Anything V2 or MiDaS.
-//!
-//! The project's models declare their contract in ONNX metadata (`deeplens.kind = depth`,
-//! `deeplens.input_multiple`, `deeplens.input_long_side`) and take RGB in [0, 1]. A model without
-//! that metadata is treated as a standard one: ImageNet mean/std normalisation, its fixed input
-//! size if it has one, else 448×448 (a multiple of both 14 and 32), and an output of relative
-//! inverse depth, `[1,H,W]` or `[1,1,H,W]`.
+//! Depth networks in ONNX form: the project's own (`models/depth.onnx`) and standard depth
+//! models (Depth Anything V2, Video Depth Anything, MiDaS, TCMonoDepth …), each read by its
+//! [`DepthCard`](super::card::DepthCard): how the picture becomes the input tensor and how the
+//! output becomes normalised disparity. A model with a foreground output (`segmentation` in
+//! ours) gives that map too.
 
-use super::DepthModel;
+use super::card::{CardChoice, DepthCard, FittedCard};
+use super::{DepthModel, Prediction};
 use crate::frame::{Plane, RgbImage};
 use crate::runtime::{self, LoadedModel, RuntimeOptions};
 use anyhow::{anyhow, bail, Result};
-use ndarray::Array4;
-use ort::value::TensorRef;
+use ort::value::TensorElementType;
+use ort::value::{TensorRef, ValueType};
 use std::path::Path;
-
-const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
-
-#[derive(Clone, Copy, Debug)]
-enum InputSize {
-    /// Keep the aspect ratio, long side near `long`, both sides multiples of `multiple`.
-    Aspect { long: usize, multiple: usize },
-    Fixed { width: usize, height: usize },
-}
 
 pub struct OnnxDepth {
     model: LoadedModel,
     input: String,
     output: String,
-    size: InputSize,
-    imagenet: bool,
+    foreground: Option<String>,
+    card: FittedCard,
 }
 
 impl OnnxDepth {
-    pub fn load(path: &Path, opts: &RuntimeOptions) -> Result<Self> {
+    /// Load a model, its card chosen as [`DepthCard::resolve`] says.
+    pub fn load(path: &Path, choice: &CardChoice, opts: &RuntimeOptions) -> Result<Self> {
         let model = runtime::load_model(path, opts)?;
         let s = &model.session;
         let inputs = s.inputs();
-        let outputs = s.outputs();
         if inputs.len() != 1 {
             bail!("{} is not a depth model: it takes {} inputs (expected one image tensor [1,3,H,W])", path.display(), inputs.len());
         }
-        let shape = inputs[0].dtype().tensor_shape().map(|s| s.to_vec());
-        let Some(shape) = shape.filter(|s| s.len() == 4 && (s[1] == 3 || s[1] == -1)) else {
-            bail!("{} is not a depth model: its input '{}' is not an image tensor [1,3,H,W]", path.display(), inputs[0].name());
-        };
-        if outputs.is_empty() {
-            bail!("{} has no outputs", path.display());
-        }
-        let output = outputs.iter().find(|o| o.name() == "depth").unwrap_or(&outputs[0]).name().to_string();
-        let ours = runtime::metadata(s, "deeplens.kind").as_deref() == Some("depth");
-        let size = if shape[2] > 0 && shape[3] > 0 {
-            InputSize::Fixed { width: shape[3] as usize, height: shape[2] as usize }
-        } else if ours {
-            let multiple = runtime::metadata(s, "deeplens.input_multiple").and_then(|v| v.parse().ok()).unwrap_or(32);
-            let long = runtime::metadata(s, "deeplens.input_long_side").and_then(|v| v.parse().ok()).unwrap_or(256);
-            InputSize::Aspect { long, multiple }
-        } else {
-            InputSize::Fixed { width: 448, height: 448 }
-        };
         let input = inputs[0].name().to_string();
-        tracing::info!(model = %path.display(), ?size, imagenet = !ours, provider = model.provider, "depth model ready");
-        Ok(Self { model, input, output, size, imagenet: !ours })
+        let ValueType::Tensor { ty, shape, .. } = inputs[0].dtype() else {
+            bail!("{} is not a depth model: its input '{input}' is not a tensor", path.display());
+        };
+        let dims: Vec<i64> = shape.iter().copied().collect();
+        if *ty != TensorElementType::Float32 {
+            bail!("{}: its input '{input}' holds {ty:?}; deeplens gives depth models float32 tensors", path.display());
+        }
+        let (card, source) = DepthCard::resolve(choice, path, |k| runtime::metadata(s, k), &dims)?;
+        let card = card.fit(&input, &dims)?;
+        let names: Vec<String> = s.outputs().iter().map(|o| o.name().to_string()).collect();
+        let ranks: Vec<Option<usize>> = s.outputs().iter().map(|o| o.dtype().tensor_shape().map(|d| d.len())).collect();
+        let pick = |wanted: &Option<String>, what: &str| -> Result<Option<String>> {
+            match wanted {
+                Some(n) if names.contains(n) => Ok(Some(n.clone())),
+                Some(n) => bail!("depth model card '{}': the model has no output '{n}' for {what} (outputs: {})", card.card.name, names.join(", ")),
+                None => Ok(None),
+            }
+        };
+        let output = match pick(&card.card.output_name, "depth")? {
+            Some(n) => n,
+            None => names
+                .iter()
+                .find(|n| *n == "depth")
+                .or_else(|| names.iter().find(|n| *n != "segmentation"))
+                .cloned()
+                .ok_or_else(|| anyhow!("{} is not a depth model: it has no depth output", path.display()))?,
+        };
+        let foreground = pick(&card.card.foreground_output, "the foreground")?.or_else(|| names.iter().find(|n| *n == "segmentation" && **n != output).cloned());
+        for (n, r) in names.iter().zip(&ranks) {
+            if (*n == output || Some(n) == foreground.as_ref()) && r.is_some_and(|r| !(2..=5).contains(&r)) {
+                bail!("{}: its output '{n}' has {} dimensions; expected one map [1,1,H,W], [1,H,W] or [H,W]", path.display(), r.unwrap_or(0));
+            }
+        }
+        tracing::info!(model = %path.display(), card = %card.card.name, from = %source, size = ?card.size, foreground = ?foreground, provider = model.provider, "depth model ready");
+        Ok(Self { model, input, output, foreground, card })
     }
 
     pub fn provider(&self) -> &'static str {
         self.model.provider
     }
 
-    fn input_size(&self, w: usize, h: usize) -> (usize, usize) {
-        match self.size {
-            InputSize::Fixed { width, height } => (width, height),
-            InputSize::Aspect { long, multiple } => {
-                let s = long as f64 / w.max(h) as f64;
-                let r = |v: usize| (((v as f64 * s) / multiple as f64).round() as usize).max(1) * multiple;
-                (r(w), r(h))
-            }
-        }
+    /// The card in use, fitted to the model.
+    pub fn card(&self) -> &FittedCard {
+        &self.card
     }
+}
+
+/// One `H×W` map out of an output tensor: every other dimension must be 1.
+fn output_plane(name: &str, dims: &[i64], data: &[f32]) -> Result<Plane> {
+    let bad = || anyhow!("the depth model's output '{name}' has shape {dims:?}; expected one map [1,1,H,W], [1,H,W] or [H,W]");
+    if !(2..=5).contains(&dims.len()) {
+        return Err(bad());
+    }
+    // A trailing channel of 1 ([1,H,W,1]) is channels-last.
+    let last = if dims.len() > 2 && dims[dims.len() - 1] == 1 { dims.len() - 1 } else { dims.len() };
+    let (h, w) = (dims[last - 2], dims[last - 1]);
+    if h <= 0 || w <= 0 {
+        bail!("the depth model's output '{name}' is empty (shape {dims:?})");
+    }
+    let others: i64 = dims.iter().enumerate().filter(|(i, _)| *i != last - 2 && *i != last - 1).map(|(_, d)| *d).product();
+    let (h, w) = (h as usize, w as usize);
+    if others != 1 || data.len() != h * w {
+        return Err(bad());
+    }
+    Ok(Plane { width: w, height: h, data: data.to_vec() })
 }
 
 impl DepthModel for OnnxDepth {
@@ -87,37 +104,55 @@ impl DepthModel for OnnxDepth {
     }
 
     fn predict(&mut self, rgb: &RgbImage) -> Result<Plane> {
-        let (iw, ih) = self.input_size(rgb.width, rgb.height);
-        let small = rgb.resize(iw, ih);
-        let mut t = Array4::<f32>::zeros((1, 3, ih, iw));
-        for y in 0..ih {
-            for x in 0..iw {
-                let p = small.pixel(x, y);
-                for c in 0..3 {
-                    t[[0, c, y, x]] = if self.imagenet { (p[c] - IMAGENET_MEAN[c]) / IMAGENET_STD[c] } else { p[c] };
-                }
-            }
-        }
+        Ok(self.predict_all(rgb)?.depth)
+    }
+
+    fn predict_all(&mut self, rgb: &RgbImage) -> Result<Prediction> {
+        let (iw, ih) = self.card.input_size(rgb.width, rgb.height);
+        let (shape, data) = self.card.tensor(&rgb.resize(iw, ih));
+        let t = ndarray::ArrayD::from_shape_vec(shape, data).map_err(|e| anyhow!("{e}"))?;
         let input = TensorRef::from_array_view(&t).map_err(|e| anyhow!("{e}"))?;
         let outputs = self
             .model
             .session
             .run(ort::inputs![self.input.as_str() => input])
             .map_err(|e| anyhow!("depth model failed: {e}"))?;
-        let (shape, data) = outputs[self.output.as_str()].try_extract_tensor::<f32>().map_err(|e| anyhow!("depth output: {e}"))?;
-        let dims: Vec<i64> = shape.iter().copied().collect();
-        let (oh, ow) = match dims.as_slice() {
-            [_, _, h, w] | [_, h, w] => (*h as usize, *w as usize),
-            [h, w] => (*h as usize, *w as usize),
-            _ => bail!("depth output has shape {dims:?}; expected [1,1,H,W] or [1,H,W]"),
+        let read = |name: &str| -> Result<Plane> {
+            let (shape, data) = outputs[name].try_extract_tensor::<f32>().map_err(|e| anyhow!("the depth model's output '{name}': {e}"))?;
+            let dims: Vec<i64> = shape.iter().copied().collect();
+            output_plane(name, &dims, data)
         };
-        let mut plane = Plane { width: ow, height: oh, data: data[..ow * oh].to_vec() };
-        plane.data.iter_mut().for_each(|v| {
-            if !v.is_finite() {
-                *v = 0.0
+        let mut depth = read(&self.output)?;
+        self.card.to_disparity(&mut depth.data);
+        depth.normalise_min_max();
+        let foreground = match &self.foreground {
+            Some(name) => {
+                let mut fg = read(name)?;
+                // Probabilities are kept; logits (values outside [0,1]) go through a sigmoid.
+                let logits = fg.data.iter().any(|v| !(-0.01..=1.01).contains(v));
+                fg.data.iter_mut().for_each(|v| {
+                    *v = if !v.is_finite() { 0.0 } else if logits { 1.0 / (1.0 + (-*v).exp()) } else { v.clamp(0.0, 1.0) };
+                });
+                Some(fg)
             }
-        });
-        plane.normalise_min_max();
-        Ok(plane)
+            None => None,
+        };
+        Ok(Prediction { depth, foreground })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::output_plane;
+
+    #[test]
+    fn output_shapes() {
+        let d = vec![0.0f32; 6];
+        assert_eq!(output_plane("d", &[1, 1, 2, 3], &d).unwrap().width, 3);
+        assert_eq!(output_plane("d", &[1, 2, 3, 1], &d).unwrap().height, 2);
+        assert_eq!(output_plane("d", &[2, 3], &d).unwrap().width, 3);
+        assert!(output_plane("d", &[1, 0, 3], &[]).unwrap_err().to_string().contains("empty"));
+        assert!(output_plane("d", &[6], &d).unwrap_err().to_string().contains("expected one map"));
+        assert!(output_plane("d", &[2, 1, 1, 3], &d).unwrap_err().to_string().contains("expected one map"));
     }
 }

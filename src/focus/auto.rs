@@ -9,6 +9,14 @@
 //! The subject of the last frame is found again as the best region that overlaps its last pixels
 //! at a depth within 0.12 of its last; it keeps the focus unless another region outscores it by
 //! half for half a second. The reading is the median depth of the subject's region.
+//!
+//! When the depth model gives a foreground map (its segmentation head: people, animals, the
+//! salient object), the candidates are the foreground regions instead: the map, reduced the same
+//! way, is cut at probability 0.5 into connected regions of at least 0.8 % of the picture, each
+//! scored as above times its mean probability, its depth the median over its surer half (the
+//! pixels of highest probability, so a soft edge bleeding onto the floor does not pull it). The
+//! floor in front of a player is then no candidate at all. Without a foreground region large
+//! enough, the depth rule above is used. Following, stickiness and switching are the same.
 
 use super::{depth_at, RelPoint};
 use crate::frame::Plane;
@@ -25,6 +33,10 @@ const STICKINESS: f32 = 1.5;
 const SWITCH_AFTER: f64 = 0.5;
 /// How far the subject's depth may change between frames while it stays itself.
 const MATCH_DEPTH: f32 = 0.12;
+/// Foreground probability at which a pixel belongs to a foreground region.
+const FG_THRESHOLD: f32 = 0.5;
+/// The smallest foreground region that can be the subject (share of the picture).
+const FG_MIN_AREA: f32 = 0.008;
 /// Distance (relative) within which a challenger counts as the same one from frame to frame,
 /// and within which the subject is found again when the map changes size.
 const MATCH_PLACE: f32 = 0.2;
@@ -61,7 +73,14 @@ impl Autofocus {
 
     /// The raw focal depth of the subject in this frame (to be smoothed by the caller).
     pub fn read(&mut self, t: f64, depth: &Plane) -> f32 {
-        let seg = segment(depth);
+        self.read_with(t, depth, None)
+    }
+
+    /// [`read`](Self::read) with the model's foreground probability map (any size), when it has
+    /// one: the subject is then chosen among the foreground regions.
+    pub fn read_with(&mut self, t: f64, depth: &Plane, foreground: Option<&Plane>) -> f32 {
+        let small = reduce(depth);
+        let seg = foreground.and_then(|fg| segment_foreground(&small, fg)).unwrap_or_else(|| segment(&small));
         let Some(best) = seg.regions.iter().max_by(|a, b| a.score.total_cmp(&b.score)) else {
             self.subject = None;
             self.challenger = None;
@@ -145,83 +164,137 @@ struct Segmentation {
     regions: Vec<Region>,
 }
 
-fn segment(depth: &Plane) -> Segmentation {
+/// The depth map reduced to at most `MAX_SIDE` on its long side.
+fn reduce(depth: &Plane) -> Plane {
     let scale = MAX_SIDE as f32 / depth.width.max(depth.height) as f32;
-    let small = if scale < 1.0 {
+    if scale < 1.0 {
         let w = ((depth.width as f32 * scale).round() as usize).max(1);
         let h = ((depth.height as f32 * scale).round() as usize).max(1);
         depth.resize(w, h)
     } else {
         depth.clone()
-    };
-    let (w, h) = (small.width, small.height);
-    let weight = |x: usize, y: usize| {
-        let dx = (x as f32 + 0.5) / w as f32 - 0.5;
-        let dy = (y as f32 + 0.5) / h as f32 - 0.5;
-        (-(dx * dx + dy * dy) / (2.0 * CENTRE_SIGMA * CENTRE_SIGMA)).exp()
-    };
-    let total_weight: f32 = (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).map(|(x, y)| weight(x, y)).sum();
+    }
+}
 
+/// The centre weighting of a `w`×`h` map and its total.
+struct CentreWeight {
+    w: usize,
+    h: usize,
+    total: f32,
+}
+
+impl CentreWeight {
+    fn new(w: usize, h: usize) -> Self {
+        let mut c = Self { w, h, total: 0.0 };
+        c.total = (0..w * h).map(|i| c.at(i)).sum();
+        c
+    }
+
+    fn at(&self, i: usize) -> f32 {
+        let dx = (( i % self.w) as f32 + 0.5) / self.w as f32 - 0.5;
+        let dy = ((i / self.w) as f32 + 0.5) / self.h as f32 - 0.5;
+        (-(dx * dx + dy * dy) / (2.0 * CENTRE_SIGMA * CENTRE_SIGMA)).exp()
+    }
+
+    /// A candidate region of pixels `members` at depth `depth`: its subject and its score
+    /// before any other factor.
+    fn region(&self, id: usize, members: &[usize], depth: f32) -> Region {
+        let (w, h) = (self.w, self.h);
+        let (mut cx, mut cy, mut cw) = (0.0f32, 0.0f32, 0.0f32);
+        let mut at_edge = false;
+        for &i in members {
+            let (x, y) = (i % w, i / w);
+            at_edge |= x == 0 || x + 1 == w || y == 0;
+            cx += x as f32;
+            cy += y as f32;
+            cw += self.at(i);
+        }
+        let n = members.len() as f32;
+        let centre = RelPoint { x: (cx / n + 0.5) / w as f32, y: (cy / n + 0.5) / h as f32 };
+        let edge = if at_edge { EDGE_FACTOR } else { 1.0 };
+        let score = cw / self.total * (0.2 + depth).powi(2) * edge;
+        Region { id, size: members.len(), subject: Subject { centre, depth, area: n / (w * h) as f32 }, score }
+    }
+}
+
+fn median(values: &mut [f32]) -> f32 {
+    let mid = values.len() / 2;
+    *values.select_nth_unstable_by(mid, |a, b| a.total_cmp(b)).1
+}
+
+/// Regions of similar depth in the reduced map.
+fn segment(small: &Plane) -> Segmentation {
+    let (w, h) = (small.width, small.height);
+    let weight = CentreWeight::new(w, h);
     let mut label = vec![usize::MAX; w * h];
     let mut regions = Vec::new();
-    let mut stack = Vec::new();
     let mut members = Vec::new();
     for start in 0..w * h {
         if label[start] != usize::MAX {
             continue;
         }
         let id = start;
-        label[start] = id;
-        stack.push(start);
-        members.clear();
-        let mut sum = 0.0f32;
-        while let Some(i) = stack.pop() {
-            let d = small.data[i];
-            members.push(i);
-            sum += d;
-            let mean = sum / members.len() as f32;
-            let (x, y) = (i % w, i / w);
-            let neighbours = [
-                (x > 0).then(|| i - 1),
-                (x + 1 < w).then(|| i + 1),
-                (y > 0).then(|| i - w),
-                (y + 1 < h).then(|| i + w),
-            ];
-            for j in neighbours.into_iter().flatten() {
-                let dj = small.data[j];
-                if label[j] == usize::MAX && (dj - d).abs() < STEP_TOL && (dj - mean).abs() < MEAN_TOL {
-                    label[j] = id;
-                    stack.push(j);
-                }
-            }
-        }
-        let area = members.len() as f32 / (w * h) as f32;
-        if area < MIN_AREA {
+        flood(start, (w, h), &small.data, &mut label, &mut members, |d, dj, mean| (dj - d).abs() < STEP_TOL && (dj - mean).abs() < MEAN_TOL);
+        if (members.len() as f32 / (w * h) as f32) < MIN_AREA {
             continue;
         }
-        let (mut cx, mut cy, mut cw) = (0.0f32, 0.0f32, 0.0f32);
-        let mut values = Vec::with_capacity(members.len());
-        let mut at_edge = false;
-        for &i in &members {
-            let (x, y) = (i % w, i / w);
-            at_edge |= x == 0 || x + 1 == w || y == 0;
-            cx += x as f32;
-            cy += y as f32;
-            cw += weight(x, y);
-            values.push(small.data[i]);
-        }
-        let n = members.len() as f32;
-        let mid = values.len() / 2;
-        let depth = *values.select_nth_unstable_by(mid, |a, b| a.total_cmp(b)).1;
-        let centre = RelPoint {
-            x: (cx / n + 0.5) / w as f32,
-            y: (cy / n + 0.5) / h as f32,
-        };
-        let edge = if at_edge { EDGE_FACTOR } else { 1.0 };
-        let score = cw / total_weight * (0.2 + depth).powi(2) * edge;
-        regions.push(Region { id, size: members.len(), subject: Subject { centre, depth, area }, score });
+        let mut values: Vec<f32> = members.iter().map(|&i| small.data[i]).collect();
+        regions.push(weight.region(id, &members, median(&mut values)));
     }
     Segmentation { width: w, height: h, label, regions }
+}
+
+/// Grow the region of `start` (its id) over 4-neighbours not yet labelled: `j` joins from `i`
+/// when `joins(value[i], value[j], mean value of the region so far)`. Fills `members`.
+fn flood(start: usize, (w, h): (usize, usize), value: &[f32], label: &mut [usize], members: &mut Vec<usize>, joins: impl Fn(f32, f32, f32) -> bool) {
+    label[start] = start;
+    let mut stack = vec![start];
+    members.clear();
+    let mut sum = 0.0f32;
+    while let Some(i) = stack.pop() {
+        members.push(i);
+        sum += value[i];
+        let mean = sum / members.len() as f32;
+        for j in neighbours(i, w, h) {
+            if label[j] == usize::MAX && joins(value[i], value[j], mean) {
+                label[j] = start;
+                stack.push(j);
+            }
+        }
+    }
+}
+
+fn neighbours(i: usize, w: usize, h: usize) -> impl Iterator<Item = usize> {
+    let (x, y) = (i % w, i / w);
+    [(x > 0).then(|| i - 1), (x + 1 < w).then(|| i + 1), (y > 0).then(|| i - w), (y + 1 < h).then(|| i + w)].into_iter().flatten()
+}
+
+/// Connected foreground regions (probability ≥ `FG_THRESHOLD`, at least `FG_MIN_AREA`) of the
+/// reduced map, scored with depth and centre; `None` when there is none.
+fn segment_foreground(small: &Plane, fg: &Plane) -> Option<Segmentation> {
+    let (w, h) = (small.width, small.height);
+    let fg = if (fg.width, fg.height) == (w, h) { fg.clone() } else { fg.resize(w, h) };
+    let weight = CentreWeight::new(w, h);
+    let mut label = vec![usize::MAX; w * h];
+    let mut regions = Vec::new();
+    let mut members = Vec::new();
+    for start in 0..w * h {
+        if label[start] != usize::MAX || !(fg.data[start] >= FG_THRESHOLD) {
+            continue;
+        }
+        flood(start, (w, h), &fg.data, &mut label, &mut members, |_, p, _| p >= FG_THRESHOLD);
+        if (members.len() as f32 / (w * h) as f32) < FG_MIN_AREA {
+            continue;
+        }
+        // The depth of the surer half of the region.
+        members.sort_by(|a, b| fg.data[*b].total_cmp(&fg.data[*a]));
+        let mut core: Vec<f32> = members[..members.len().div_ceil(2)].iter().map(|&i| small.data[i]).collect();
+        let mean_p = members.iter().map(|&i| fg.data[i]).sum::<f32>() / members.len() as f32;
+        let mut r = weight.region(start, &members, median(&mut core));
+        r.score *= mean_p;
+        regions.push(r);
+    }
+    (!regions.is_empty()).then_some(Segmentation { width: w, height: h, label, regions })
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //!   optional per-frame history kept for `--write-focus-track`).
 //! - [`FocusSmoother`] is the focus motor for depths read from the picture: critically damped,
 //!   no overshoot, with a deadband so a still subject does not breathe.
-//! - [`Autofocus`] finds the subject (centre-weighted nearest large region) and keeps it.
+//! - [`Autofocus`] finds the subject (among the foreground regions when the depth model has a
+//!   foreground head, else the centre-weighted nearest large region) and keeps it.
 //! - [`DepthStabilizer`] removes the flicker of per-frame normalised depth.
 //! - [`FlickerMeter`] and [`motion_lag`] measure both; [`plot_svg`] draws a track.
 
@@ -220,13 +221,19 @@ impl FocusController {
     /// Focus for frame `index` at `t` seconds from the first frame, given its stabilised depth
     /// (stored orientation, any size).
     pub fn next(&mut self, index: u64, t: f64, depth: &Plane) -> FocusState {
+        self.next_with(index, t, depth, None)
+    }
+
+    /// [`next`](Self::next) with the model's foreground probability map, when it has one:
+    /// autofocus then picks its subject among the foreground regions.
+    pub fn next_with(&mut self, index: u64, t: f64, depth: &Plane, foreground: Option<&Plane>) -> FocusState {
         let rotation = self.rotation;
         let read = |p: RelPoint| depth_at(depth, rotation.display_to_storage(p));
         let (focus, blur) = match &self.spec {
             FocusSpec::Depth(d) => (*d, self.blur),
             FocusSpec::Point(p) => (self.smoother.update(t, read(*p)), self.blur),
             FocusSpec::Autofocus => {
-                let reading = self.autofocus.read(t, depth);
+                let reading = self.autofocus.read_with(t, depth, foreground);
                 (self.smoother.update(t, reading), self.blur)
             }
             FocusSpec::Track(track) => {

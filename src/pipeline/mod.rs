@@ -35,6 +35,8 @@ pub struct Job {
     pub given_depth: Option<Plane>,
     pub work: Option<RgbImage>,
     pub depth: Option<Plane>,
+    /// The model's foreground probability map, when it has a foreground head.
+    pub foreground: Option<Plane>,
     pub focus: Option<FocusState>,
     /// Lens settings at the working resolution.
     pub lens: Option<LensParams>,
@@ -44,7 +46,7 @@ pub struct Job {
 
 impl Job {
     pub fn new(index: u64, pts: i64, t: f64, full: RgbImage) -> Self {
-        Self { index, pts, t, born: Instant::now(), full, given_depth: None, work: None, depth: None, focus: None, lens: None, render: None, output: None }
+        Self { index, pts, t, born: Instant::now(), full, given_depth: None, work: None, depth: None, foreground: None, focus: None, lens: None, render: None, output: None }
     }
 }
 
@@ -99,24 +101,25 @@ pub struct DepthStage {
 impl DepthStage {
     pub fn run(&mut self, job: &mut Job) -> Result<()> {
         let (w, h) = (job.full.width, job.full.height);
-        let depth = match job.given_depth.take() {
-            Some(d) => d,
+        let (depth, foreground) = match job.given_depth.take() {
+            Some(d) => (d, None),
             None => {
                 let m = self.model.as_mut().ok_or_else(|| anyhow!("no depth model and no depth given"))?;
-                let mut d = m.predict(&job.full)?;
+                let mut p = m.predict_all(&job.full)?;
                 if let Some(s) = self.stabilizer.as_mut() {
-                    s.apply(&mut d);
+                    s.apply(&mut p.depth);
                 }
-                d
+                (p.depth, p.foreground)
             }
         };
-        let focus = self.focus.next(job.index, job.t, &depth);
+        let focus = self.focus.next_with(job.index, job.t, &depth, foreground.as_ref());
         let blur_px = focus.blur.to_pixels(self.display_width);
         let k = self.policy.steps(w, blur_px);
         let (ww, wh) = upsample::working_size((w, h), k);
         let scale = ww as f32 / w as f32;
         job.work = Some(job.full.resize(ww, wh));
         job.depth = Some(depth);
+        job.foreground = foreground;
         job.lens = Some(LensParams { focus: focus.focus, max_blur: blur_px * scale, ..self.lens_template });
         job.focus = Some(focus);
         Ok(())
