@@ -269,7 +269,7 @@ impl DepthCard {
             let layout = if self.layout == Layout::Nchw { "NCHW [1,3,H,W]" } else { "NHWC [1,H,W,3]" };
             return Err(wrong(format!("the card says {layout} but the input '{input}' is {dims:?}")));
         }
-        if w as usize > MAX_SIDE || h as usize > MAX_SIDE {
+        if w > MAX_SIDE as i64 || h > MAX_SIDE as i64 {
             return Err(wrong(format!("the input '{input}' is {w}×{h}, larger than {MAX_SIDE} on a side")));
         }
         let size = match (self.size, w > 0, h > 0) {

@@ -336,4 +336,60 @@ mod tests {
             assert!((d - 0.6).abs() < 1e-6, "frame {i}: {d}");
         }
     }
+
+    /// A tennis court: far wall, a floor nearest at the bottom across the whole width, and a
+    /// person mid-frame at a middle depth, marked by the foreground map (soft, with noise).
+    fn court(person_x: f32) -> (Plane, Plane) {
+        let person = move |u: f32, v: f32| (u - person_x).abs() < 0.06 && (v - 0.45).abs() < 0.25;
+        let depth = Plane::from_fn(160, 90, move |x, y| {
+            let (u, v) = (x as f32 / 160.0, y as f32 / 90.0);
+            if person(u, v) {
+                0.55
+            } else if v > 0.5 {
+                0.85 + (v - 0.5) * 0.2
+            } else {
+                0.1
+            }
+        });
+        let fg = Plane::from_fn(160, 90, move |x, y| {
+            let (u, v) = (x as f32 / 160.0, y as f32 / 90.0);
+            if person(u, v) {
+                0.9
+            } else if (u - 0.1).abs() < 0.01 && (v - 0.9).abs() < 0.01 {
+                0.8 // a speck: below the area minimum
+            } else {
+                0.2
+            }
+        });
+        (depth, fg)
+    }
+
+    #[test]
+    fn the_foreground_subject_wins_over_the_nearer_floor() {
+        let (depth, fg) = court(0.5);
+        // Without a foreground map a band of the nearer floor wins.
+        let mut plain = Autofocus::new();
+        let d = plain.read(0.0, &depth);
+        assert!(d > 0.6, "{d}");
+        let mut af = Autofocus::new();
+        let d = af.read_with(0.0, &depth, Some(&fg));
+        assert!((d - 0.55).abs() < 1e-6, "{d}");
+        let s = af.subject().unwrap();
+        assert!((s.centre.x - 0.5).abs() < 0.05 && (s.centre.y - 0.45).abs() < 0.08, "{s:?}");
+    }
+
+    #[test]
+    fn follows_the_foreground_subject_and_falls_back_without_one() {
+        let mut af = Autofocus::new();
+        for i in 0..45 {
+            let (depth, fg) = court(0.3 + 0.4 * i as f32 / 44.0);
+            let d = af.read_with(i as f64 / 30.0, &depth, Some(&fg));
+            assert!((d - 0.55).abs() < 1e-6, "frame {i}: {d}");
+        }
+        // A map with nothing above the threshold: the depth rule.
+        let (depth, _) = court(0.5);
+        let empty = Plane::from_fn(160, 90, |_, _| 0.3);
+        let mut fresh = Autofocus::new();
+        assert_eq!(fresh.read_with(0.0, &depth, Some(&empty)), Autofocus::new().read(0.0, &depth));
+    }
 }
