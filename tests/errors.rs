@@ -4,19 +4,6 @@ mod common;
 use common::*;
 use std::path::Path;
 
-/// Run, expect failure with `needle` in the error line, and no new file in `dir`.
-fn fails(dir: &Path, args: &[&str], needle: &str) {
-    let before = listing(dir);
-    let o = run(args);
-    let err = stderr(&o);
-    assert!(!o.status.success(), "{args:?} should fail");
-    assert_ne!(o.status.code(), Some(101), "{args:?} panicked: {err}");
-    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    let line = err.lines().find(|l| l.contains("error")).unwrap_or_default();
-    assert!(line.to_lowercase().contains(&needle.to_lowercase()), "{args:?}: expected '{needle}' in: {err}");
-    assert_eq!(listing(dir), before, "{args:?} left files behind");
-}
-
 fn clip(dir: &Path) -> String {
     let p = dir.join("clip.mp4");
     ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-f", "lavfi", "-i", "sine", "-t", "1", "-shortest", "-pix_fmt", "yuv420p", p.to_str().unwrap()]);

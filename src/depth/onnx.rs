@@ -87,7 +87,7 @@ fn output_plane(name: &str, dims: &[i64], data: &[f32]) -> Result<Plane> {
     // A trailing channel of 1 ([1,H,W,1]) is channels-last.
     let last = if dims.len() > 2 && dims[dims.len() - 1] == 1 { dims.len() - 1 } else { dims.len() };
     let (h, w) = (dims[last - 2], dims[last - 1]);
-    if h <= 0 || w <= 0 {
+    if dims.iter().any(|d| *d <= 0) {
         bail!("the depth model's output '{name}' is empty (shape {dims:?})");
     }
     let others: i64 = dims.iter().enumerate().filter(|(i, _)| *i != last - 2 && *i != last - 1).map(|(_, d)| *d).product();
@@ -152,6 +152,7 @@ mod tests {
         assert_eq!(output_plane("d", &[1, 2, 3, 1], &d).unwrap().height, 2);
         assert_eq!(output_plane("d", &[2, 3], &d).unwrap().width, 3);
         assert!(output_plane("d", &[1, 0, 3], &[]).unwrap_err().to_string().contains("empty"));
+        assert!(output_plane("d", &[1, 0, 2, 3], &[]).unwrap_err().to_string().contains("empty"));
         assert!(output_plane("d", &[6], &d).unwrap_err().to_string().contains("expected one map"));
         assert!(output_plane("d", &[2, 1, 1, 3], &d).unwrap_err().to_string().contains("expected one map"));
     }

@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: run the real binary and the ffmpeg/ffprobe CLIs.
 #![allow(dead_code)]
 
+pub mod onnx;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -79,3 +81,18 @@ pub fn energy(img: &image::GrayImage, x0: u32, x1: u32) -> f64 {
     }
     e
 }
+
+/// Run, expect failure with `needle` in the error line, and no new file in `dir`; gives stderr.
+pub fn fails(dir: &Path, args: &[&str], needle: &str) -> String {
+    let before = listing(dir);
+    let o = run(args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{args:?} should fail");
+    assert_ne!(o.status.code(), Some(101), "{args:?} panicked: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    let line = err.lines().find(|l| l.contains("error")).unwrap_or_default();
+    assert!(line.to_lowercase().contains(&needle.to_lowercase()), "{args:?}: expected '{needle}' in: {err}");
+    assert_eq!(listing(dir), before, "{args:?} left files behind");
+    err
+}
+
