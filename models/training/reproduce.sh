@@ -29,6 +29,25 @@ case "${1:-}" in
     $PY $T/export_depth.py --ckpt /work/ckpt/depth/ft4.pt --long-side 192
     $PY $T/eval_depth.py models/depth.onnx
     ;;
+  depth-distil)
+    # Issue 13 (sixth session; not shipped: see README.md here): the student distilled from the
+    # real-data teachers in ../shared/teachers (TCSmallNet depth, selfie + DeepLab foreground) on
+    # package photos, video frames and tuxpaint cut-out composites, plus synthetic true depth;
+    # checkpoints chosen on ../shared/depth-val. Writes $DATA/depth_distil/depth.onnx, not models/.
+    [ -f "$DATA/depth_real/layered_0.npz" ] || $PY $T/gen_depth_real.py --out "$DATA/depth_real" --seed 0 \
+      --crops 40 --frame-every 3 --composites 4000
+    [ -f "$DATA/depth_synth/depth_v3_0.npz" ] || $PY $T/gen_depth.py --out "$DATA/depth_synth" --count 1200 \
+      --seed 0 --version 3 --height 192 --width 320
+    sets=("$DATA/depth_real/real_0.npz:0.45" "$DATA/depth_real/layered_0.npz:0.35" "$DATA/depth_synth/depth_v3_0.npz:0.2")
+    $PY $T/train_depth.py --data "${sets[@]}" --steps 2800 --batch 12 --size 96 160 --loss ssi --seg-loss bce \
+      --crop-min 0.4 --photo-aug 0.5 --threads 2 --seed 0 --tag d13 --select-every 200 --select-long-side 320
+    cp /work/ckpt/depth/d13.pt /work/ckpt/depth/d13_s2800.pt
+    $PY $T/train_depth.py --data "${sets[@]}" --init /work/ckpt/depth/d13_s2800.pt --steps 2000 --lr 1e-3 --batch 8 \
+      --size 192 320 --loss ssi --seg-loss bce --crop-min 0.5 --photo-aug 0.5 --threads 2 --seed 1 --tag d13hr \
+      --select-every 250 --select-long-side 320
+    mkdir -p "$DATA/depth_distil"
+    $PY $T/export_depth.py --ckpt /work/ckpt/depth/d13hr_best.pt --out "$DATA/depth_distil/depth.onnx" --long-side 320
+    ;;
   lens)
     tex="$DATA/textures"
     mkdir -p "$tex"
@@ -59,7 +78,7 @@ case "${1:-}" in
     $PY $T/eval_lens.py --thinlens tests/data/thinlens --physical target/release/examples/render_file --physical-boost 1
     ;;
   *)
-    echo "usage: $0 depth|lens" >&2
+    echo "usage: $0 depth|depth-distil|lens" >&2
     exit 2
     ;;
 esac
