@@ -29,6 +29,8 @@ pub struct ConvertJob {
     pub encode: OutputSpec,
     pub cut: Cut,
     pub render: RenderOptions,
+    /// Where the models come from.
+    pub models: deeplens_onnx::OnnxModels,
     /// Write the focus actually used, one entry per frame.
     pub write_focus_track: Option<PathBuf>,
     /// Show a progress line on stderr (when it is a terminal).
@@ -62,7 +64,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     }
     let info = demux.info.clone();
     let (dw, _) = info.display_size();
-    let stages = job.render.build_stages(dw, Rotation(info.rotation), info.high_bit_depth)?;
+    let stages = job.render.build_stages(&job.models, dw, Rotation(info.rotation), info.high_bit_depth)?;
 
     // A given depth video: decoded on its own thread, one grey picture per frame.
     let depth_video = match &job.render.depth_given {
@@ -152,7 +154,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
                     }
                     let t = Instant::now();
                     if let Err(e) = muxer.write_frame(j.output.as_ref().expect("upsample stage ran"), j.pts) {
-                        enc_err = Some(e);
+                        enc_err = Some(e.into());
                         break;
                     }
                     encode_times.push(t.elapsed().as_secs_f64() * 1e3);
@@ -166,7 +168,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
             recv(pkt_rx) -> msg => match msg {
                 Ok(p) => {
                     if let Err(e) = muxer.write_packet(p) {
-                        enc_err = Some(e);
+                        enc_err = Some(e.into());
                         break;
                     }
                 }

@@ -108,11 +108,6 @@ impl RateController {
         StageMs { depth: self.ema.depth, lens: self.ema.lens * self.lens_scale.powi(dl), upsample: self.ema.upsample * 4f64.powi(ds) }
     }
 
-    /// The lens blur's cost ratio between two neighbouring levels as currently believed.
-    pub fn lens_scale(&self) -> f64 {
-        self.lens_scale
-    }
-
     /// Feed one finished frame: `now` in seconds of the run, `level` the frame was made at, its
     /// stage times, the capture and drop counters so far, and `max_level` (the deepest level
     /// that still makes the picture smaller, which changes with the blur). Returns the change made.
@@ -220,9 +215,6 @@ impl LatencyHistogram {
         self.max = self.max.max(ms);
     }
 
-    pub fn count(&self) -> u64 {
-        self.count
-    }
 
     pub fn max(&self) -> f64 {
         self.max

@@ -25,7 +25,7 @@ pub mod font;
 #[cfg(feature = "window")]
 mod window;
 
-pub use control::{LatencyHistogram, RateController, StageMs, Step};
+pub use control::{LatencyHistogram, RateController, StageMs};
 
 use crate::config::RenderOptions;
 use crate::focus::{BlurAmount, FocusSpec, Rotation};
@@ -64,6 +64,7 @@ pub struct DebugDelay {
 pub struct PreviewJob {
     pub input: InputSpec,
     pub render: RenderOptions,
+    pub models: deeplens_onnx::OnnxModels,
     /// End by itself after this many seconds of source.
     pub duration: Option<f64>,
     pub display: Display,
@@ -83,8 +84,9 @@ pub struct PreviewJob {
 }
 
 impl PreviewJob {
-    pub fn new(input: InputSpec, render: RenderOptions) -> Self {
+    pub fn new(input: InputSpec, render: RenderOptions, models: deeplens_onnx::OnnxModels) -> Self {
         Self {
+            models,
             input,
             render,
             duration: None,
@@ -238,6 +240,7 @@ pub fn open_source(spec: &InputSpec) -> Result<Demuxer> {
         bail!("no camera at {} ({list}); a file or `-f lavfi testsrc2` works too", spec.url);
     }
     Demuxer::open(spec).map_err(|e| {
+        let e = anyhow::Error::from(e);
         let msg = format!("{e:#}");
         if is_device(spec) && (msg.contains("busy") || msg.contains("Resource temporarily unavailable")) {
             anyhow!("camera {} is busy: another program is using it", spec.url)
@@ -260,7 +263,7 @@ struct LiveJob {
 }
 
 /// The work of one stage thread on a frame.
-type StageFn = Box<dyn FnMut(&mut LiveJob) -> Result<()> + Send>;
+type StageFn = Box<dyn FnMut(&mut LiveJob) -> deeplens_core::Result<()> + Send>;
 
 /// Settings the viewer changes while the preview runs.
 struct Controls {
@@ -305,7 +308,7 @@ impl LensBlur for SlowLens {
         self.inner.name()
     }
 
-    fn render(&mut self, rgb: &RgbImage, depth: &Plane, params: &LensParams) -> Result<RgbImage> {
+    fn render(&mut self, rgb: &RgbImage, depth: &Plane, params: &LensParams) -> deeplens_core::Result<RgbImage> {
         if self.delay.for_seconds.is_none_or(|s| self.start.elapsed().as_secs_f64() < s) {
             let ms = self.delay.ms_full_size * (rgb.width * rgb.height) as f64 / self.full_area;
             std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
@@ -405,7 +408,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
 
     // A live run keeps no per-frame focus history: memory stays flat however long it runs.
     let render = RenderOptions { record_focus: false, ..job.render.clone() };
-    let mut stages = render.build_stages(dw, rotation, info.high_bit_depth)?;
+    let mut stages = render.build_stages(&job.models, dw, rotation, info.high_bit_depth)?;
     let given_depth = match &job.render.depth_given {
         Some(p) => Some(crate::still::load_depth(p)?),
         None => None,
@@ -512,7 +515,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                     |_| true,
                 );
                 counters.capture_done.store(true, Ordering::Relaxed);
-                r
+                Ok(r?)
             })
             .expect("spawn capture thread")
     };
@@ -583,7 +586,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                     let t = Instant::now();
                     if let Err(e) = depth_stage.run(&mut j) {
                         halt.store(true, Ordering::Relaxed);
-                        return Err(e.context("depth stage"));
+                        return Err(e.context("depth stage").into());
                     }
                     let work = j.work.as_ref().map_or((0, 0), |w| (w.width, w.height));
                     let processed = (j.full.width, j.full.height);
@@ -771,7 +774,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
                 &full
             };
             if let Err(e) = m.write_frame(out, fj.pts) {
-                out_err = Some(e);
+                out_err = Some(e.into());
                 halt.store(true, Ordering::Relaxed);
                 discarded_at_sink += 1;
                 continue;
@@ -825,7 +828,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
     for t in [lens_t, up_t] {
         match t.join() {
             Ok(Err(e)) => {
-                first_err.get_or_insert(e);
+                first_err.get_or_insert(e.into());
             }
             Err(_) => {
                 first_err.get_or_insert(anyhow!("a stage thread panicked"));
@@ -947,7 +950,7 @@ mod tests {
 
     #[test]
     fn output_defaults() {
-        let job = PreviewJob::new(InputSpec::default(), RenderOptions::default());
+        let job = PreviewJob::new(InputSpec::default(), RenderOptions::default(), Default::default());
         let s = output_spec(&job, Path::new("-"), None);
         assert_eq!((s.format.as_deref(), s.codec.as_deref(), s.pix_fmt.as_deref()), (Some("yuv4mpegpipe"), Some("wrapped_avframe"), Some("yuv420p")));
         let s = output_spec(&job, Path::new("out.mp4"), None);

@@ -1,0 +1,256 @@
+//! The stages of one frame, and the threads that run them over a stream.
+//!
+//! [`Stages`] holds the per-frame compute: depth, focus, lens blur, guided upsampling. A still
+//! calls them one after another; a video runs each on its own thread ([`spawn`]), joined by
+//! bounded crossbeam channels, so stages overlap and throughput is set by the slowest one.
+//! Frames keep their order because every stage is one thread reading one channel in order.
+//! Memory stays flat: at most `capacity` frames wait between two stages, whatever the length.
+
+mod stats;
+
+pub use stats::{current_rss_mib, median, peak_rss_mib, StageTimes, Stats};
+
+use crate::depth::DepthModel;
+use crate::focus::{FocusController, FocusState};
+use crate::frame::{Plane, RgbImage};
+use crate::lens::{LensBlur, LensParams};
+use crate::upsample::{self, Upsampler};
+use crate::{Error, Kind, Result};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One frame on its way through the stages, owned by one stage at a time.
+pub struct Job {
+    pub index: u64,
+    /// Timestamp in the source's time base (carried to the encoder untouched).
+    pub pts: i64,
+    /// Seconds from the first frame.
+    pub t: f64,
+    /// When the frame left its source (for latency).
+    pub born: Instant,
+    pub full: RgbImage,
+    /// A depth given from outside (`--depth`), at any size; the depth stage predicts otherwise.
+    pub given_depth: Option<Plane>,
+    pub work: Option<RgbImage>,
+    pub depth: Option<Plane>,
+    /// The model's foreground probability map, when it has a foreground head.
+    pub foreground: Option<Plane>,
+    pub focus: Option<FocusState>,
+    /// Lens settings at the working resolution.
+    pub lens: Option<LensParams>,
+    pub render: Option<RgbImage>,
+    pub output: Option<RgbImage>,
+}
+
+impl Job {
+    pub fn new(index: u64, pts: i64, t: f64, full: RgbImage) -> Self {
+        Self { index, pts, t, born: Instant::now(), full, given_depth: None, work: None, depth: None, foreground: None, focus: None, lens: None, render: None, output: None }
+    }
+}
+
+/// How the working resolution is chosen.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkingPolicy {
+    /// The widest working picture the lens blur gets.
+    pub max_width: usize,
+    /// The largest blur radius (working pixels) the renderer should see; halve further past it.
+    pub max_radius: f32,
+    /// Never halve more than this many times.
+    pub max_steps: u32,
+}
+
+impl Default for WorkingPolicy {
+    fn default() -> Self {
+        Self { max_width: 960, max_radius: 32.0, max_steps: 5 }
+    }
+}
+
+impl WorkingPolicy {
+    /// Number of ×2 halvings from the output size to the working size.
+    pub fn steps(&self, out_width: usize, blur_px: f32) -> u32 {
+        let mut k = 0;
+        while k < self.max_steps && ((out_width >> k) > self.max_width || blur_px / (1u32 << k) as f32 > self.max_radius) && (out_width >> (k + 1)) >= 16 {
+            k += 1;
+        }
+        k
+    }
+}
+
+/// The per-frame compute of the pipeline: one part per stage thread.
+pub struct Stages {
+    pub depth: DepthStage,
+    pub lens: Box<dyn LensBlur>,
+    pub upsampler: Box<dyn Upsampler>,
+}
+
+/// Depth, focus and the choice of working resolution, which run on the depth thread.
+pub struct DepthStage {
+    /// The network; `None` when every frame comes with a given depth.
+    pub model: Option<Box<dyn DepthModel>>,
+    pub focus: FocusController,
+    pub policy: WorkingPolicy,
+    /// Lens settings other than focus and blur (aperture shape, highlights).
+    pub lens_template: LensParams,
+    /// Width of the picture as displayed (for blur given as a share of it).
+    pub display_width: usize,
+    pub stabilizer: Option<crate::focus::DepthStabilizer>,
+}
+
+impl DepthStage {
+    pub fn run(&mut self, job: &mut Job) -> Result<()> {
+        let (w, h) = (job.full.width, job.full.height);
+        let (depth, foreground) = match job.given_depth.take() {
+            Some(d) => (d, None),
+            None => {
+                let m = self.model.as_mut().ok_or_else(|| Error::msg(Kind::Model, "no depth model and no depth given"))?;
+                let mut p = m.predict_all(&job.full)?;
+                if let Some(s) = self.stabilizer.as_mut() {
+                    s.apply(&mut p.depth);
+                }
+                (p.depth, p.foreground)
+            }
+        };
+        let focus = self.focus.next_with(job.index, job.t, &depth, foreground.as_ref());
+        let blur_px = focus.blur.to_pixels(self.display_width);
+        let k = self.policy.steps(w, blur_px);
+        let (ww, wh) = upsample::working_size((w, h), k);
+        let scale = ww as f32 / w as f32;
+        job.work = Some(job.full.resize(ww, wh));
+        job.depth = Some(depth);
+        job.foreground = foreground;
+        job.lens = Some(LensParams { focus: focus.focus, max_blur: blur_px * scale, ..self.lens_template });
+        job.focus = Some(focus);
+        Ok(())
+    }
+}
+
+/// Lens blur at the working resolution.
+pub fn lens_stage(lens: &mut dyn LensBlur, job: &mut Job) -> Result<()> {
+    let work = job.work.as_ref().expect("depth stage ran");
+    let depth = job.depth.as_ref().expect("depth stage ran").resize(work.width, work.height);
+    let p = job.lens.expect("depth stage ran");
+    job.render = Some(lens.render(work, &depth, &p)?);
+    Ok(())
+}
+
+/// Guided upsampling to the output size.
+pub fn upsample_stage(up: &mut dyn Upsampler, job: &mut Job) -> Result<()> {
+    let work = job.work.take().expect("depth stage ran");
+    let render = job.render.take().expect("lens stage ran");
+    let depth = job.depth.as_ref().expect("depth stage ran");
+    let p = job.lens.expect("depth stage ran");
+    let full_params = p.scaled(job.full.width as f32 / work.width as f32);
+    job.output = Some(upsample::upsample_to_output(up, &job.full, &work, &render, depth, &full_params)?);
+    Ok(())
+}
+
+impl Stages {
+    pub fn split(self) -> (DepthStage, Box<dyn LensBlur>, Box<dyn Upsampler>) {
+        (self.depth, self.lens, self.upsampler)
+    }
+
+    /// Run every stage on one picture, in this thread (stills).
+    pub fn process(self, job: &mut Job, times: &mut StageTimes) -> Result<()> {
+        let (mut d, mut l, mut u) = self.split();
+        let t = Instant::now();
+        d.run(job)?;
+        times.depth.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        lens_stage(l.as_mut(), job)?;
+        times.lens.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        upsample_stage(u.as_mut(), job)?;
+        times.upsample.push(t.elapsed().as_secs_f64() * 1e3);
+        Ok(())
+    }
+}
+
+/// The three compute threads between a source and a sink. Each returns its timings.
+pub struct Running {
+    handles: Vec<(&'static str, std::thread::JoinHandle<Result<Vec<f64>>>)>,
+}
+
+impl Running {
+    /// Wait for the stage threads and collect their timings; the first error wins.
+    pub fn join(self, times: &mut StageTimes) -> Result<()> {
+        let mut first_err = None;
+        for (name, h) in self.handles {
+            match h.join() {
+                Ok(Ok(v)) => match name {
+                    "depth" => times.depth = v,
+                    "lens" => times.lens = v,
+                    _ => times.upsample = v,
+                },
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e.context(format!("{name} stage")));
+                }
+                Err(_) => {
+                    first_err.get_or_insert(crate::err!(Model, "the {name} stage panicked"));
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// Spawn the depth, lens and upsampling threads reading `input`; finished jobs come out of
+/// the returned receiver in order. `capacity` bounds every channel. On an error a stage stops,
+/// sets `abort`, and its channels close, which winds down the others.
+pub fn spawn(stages: Stages, input: Receiver<Job>, capacity: usize, abort: Arc<AtomicBool>, on_focus_done: Option<Sender<FocusController>>) -> (Receiver<Job>, Running) {
+    let (mut depth, mut lens, mut up) = stages.split();
+    let (tx1, rx1) = bounded::<Job>(capacity);
+    let (tx2, rx2) = bounded::<Job>(capacity);
+    let (tx3, rx3) = bounded::<Job>(capacity);
+    let mut handles = Vec::new();
+    let a = abort.clone();
+    handles.push((
+        "depth",
+        std::thread::Builder::new()
+            .name("depth".into())
+            .spawn(move || {
+                let r = stage_loop(&input, &tx1, &a, |j| depth.run(j));
+                if let Some(tx) = on_focus_done {
+                    let _ = tx.send(depth.focus);
+                }
+                r
+            })
+            .expect("spawn depth thread"),
+    ));
+    let a = abort.clone();
+    handles.push((
+        "lens",
+        std::thread::Builder::new().name("lens".into()).spawn(move || stage_loop(&rx1, &tx2, &a, |j| lens_stage(lens.as_mut(), j))).expect("spawn lens thread"),
+    ));
+    let a = abort;
+    handles.push((
+        "upsample",
+        std::thread::Builder::new()
+            .name("upsample".into())
+            .spawn(move || stage_loop(&rx2, &tx3, &a, |j| upsample_stage(up.as_mut(), j)))
+            .expect("spawn upsample thread"),
+    ));
+    (rx3, Running { handles })
+}
+
+/// One stage's thread: take from `rx`, apply `f`, pass on to `tx`, until either side closes or
+/// `abort` is set (an error sets it). Returns the milliseconds `f` took per item.
+pub fn stage_loop<T>(rx: &Receiver<T>, tx: &Sender<T>, abort: &AtomicBool, mut f: impl FnMut(&mut T) -> Result<()>) -> Result<Vec<f64>> {
+    let mut times = Vec::new();
+    for mut job in rx.iter() {
+        if abort.load(Ordering::Relaxed) {
+            break;
+        }
+        let t = Instant::now();
+        if let Err(e) = f(&mut job) {
+            abort.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        if tx.send(job).is_err() {
+            break;
+        }
+    }
+    Ok(times)
+}
