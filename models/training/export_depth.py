@@ -73,6 +73,13 @@ def main():
         r = evaluate(a.out, long_side=ls)
         scores[f"long_side_{ls}"] = {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()} for k, v in r.items()}
         print(ls, json.dumps(scores[f"long_side_{ls}"]))
+    # validation (choosing): ../shared/depth-val, the measures of its score.py, at the shipped input size
+    from depth_val import DepthVal
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    vs = ort.InferenceSession(a.out, so, providers=["CPUExecutionProvider"])
+    vo, vl = DepthVal(long_side=a.long_side).score(lambda im: torch.from_numpy(vs.run(["depth"], {"image": im.numpy()})[0]))
+    print(f"depth-val (validation) at long side {a.long_side}: ordinal {vo:.4f} local {vl:.4f}")
     args = st.get("args", {})
     entry = {
         "file": os.path.basename(a.out),
@@ -92,9 +99,11 @@ def main():
         "seed": args.get("seed"),
         "command": a.command,
         "training": {"steps": st["step"], "batch": args.get("batch"), "samples_seen": st["step"] * (args.get("batch") or 0),
-                     "dataset_size": a.samples, "wall_time_s": round(st["wall"], 1),
+                     "dataset_size": a.samples, "wall_time_s": round(st["wall"], 1) if "wall" in st else None,
                      "machine": f"2-core shared CPU, torch {args.get('threads', 2)} thread(s)"},
         "ort_cpu_ms_median": {"320x192": round(ms, 2), "256x160": round(ms256, 2)},
+        "validation_depth_val": {"ordinal": round(vo, 4), "local": round(vl, 4), "long_side": a.long_side,
+                                 "note": "../shared/depth-val (28 real frames, measured depth; chose the checkpoint; never trained on)"},
         "heldout_ordinal_agreement": scores,
         "notes": a.notes,
         "heldout_note": "ordinal agreement of 50000 random pixel pairs (GT differing >3 %), vs a vertical ramp on the same pairs; "

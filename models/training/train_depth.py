@@ -6,6 +6,7 @@ rerun of the same command continues from it.  Loss log: models/training/logs/dep
   nice -n 10 python models/training/train_depth.py --data /work/data/depth/depth_0.npz --steps 5000 --seed 0
 """
 import argparse
+import copy
 import os
 import time
 
@@ -38,6 +39,28 @@ def align(p, t):
     pm, tm = pf.mean(1, keepdim=True), tf.mean(1, keepdim=True)
     s = ((pf - pm) * (tf - tm)).mean(1, keepdim=True) / ((pf - pm) ** 2).mean(1, keepdim=True).clamp_min(1e-6)
     return ((pf - pm) * s + tm).view_as(p)
+
+
+class Mix:
+    """Several training sets drawn from by weight, element by element (`PATH` or `PATH:WEIGHT`); each
+    keeps its own frame size, since crops are resized to the training size anyway."""
+
+    def __init__(self, specs, rng, **kw):
+        self.sets, w = [], []
+        for spec in specs:
+            path, sep, weight = spec.rpartition(":")
+            if not sep or not weight.replace(".", "", 1).isdigit():
+                path, weight = spec, ""
+            self.sets.append(Batches(path, rng, **kw))
+            w.append(float(weight) if weight else float(len(self.sets[-1])))
+        self.w = np.array(w) / sum(w)
+        self.rng = rng
+        print("training sets:", ", ".join(f"{s}: {len(b)} frames, weight {x:.2f}" for s, b, x in zip(specs, self.sets, self.w)))
+
+    def get(self, n):
+        which = self.rng.choice(len(self.sets), size=n, p=self.w)
+        parts = [self.sets[k].get(self.rng.integers(0, len(self.sets[k]), 1)) for k in which]
+        return tuple(torch.cat(t) for t in zip(*parts))
 
 
 def rank_loss(p, t, rng, pairs=2048, thresh=0.03):
@@ -97,6 +120,7 @@ class Batches:
     as in the paper."""
 
     def __init__(self, paths, rng, size=None, crop_min=0.6, photo_aug=0.0, depth_light=0.0):
+        # frame size as stored; crops are resized to `size`
         ds = [np.load(p) for p in ([paths] if isinstance(paths, str) else paths)]
         self.rgb, self.disp, self.fg = (np.concatenate([d[k] for d in ds]) for k in ("rgb", "disp", "fg"))
         self.rng = rng
@@ -136,7 +160,8 @@ class Batches:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", nargs="+", default=["/work/data/depth/depth_0.npz"])
+    ap.add_argument("--data", nargs="+", default=["/work/data/depth/depth_0.npz"],
+                    help="training sets, PATH or PATH:WEIGHT (share of each batch; default: by size)")
     ap.add_argument("--val", default=None, help="held-out synthetic set (other seed)")
     ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--batch", type=int, default=8)
@@ -157,6 +182,13 @@ def main():
                     help="share of training crops whose brightness is ramped along the true depth (either way)")
     ap.add_argument("--keep-every", type=int, default=0,
                     help="also keep the weights every N steps as <tag>_s<step>.pt (for choosing a checkpoint)")
+    ap.add_argument("--select-every", type=int, default=0,
+                    help="every N steps score the weights on ../shared/depth-val (real photos with measured "
+                         "depth; never trained on) and keep the best as <tag>_best.pt")
+    ap.add_argument("--select-long-side", type=int, default=320, help="input long side for that scoring")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="keep an exponential moving average of the weights with this decay (e.g. 0.998); "
+                         "depth-val scoring and <tag>_best.pt then use it")
     ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
     add_run_args(ap, "/work/ckpt/depth")
     a = ap.parse_args()
@@ -168,7 +200,20 @@ def main():
     if step == 0 and a.init:
         net.load_state_dict(torch.load(a.init, map_location="cpu", weights_only=False)["model"])
         print(f"initialised from {a.init}")
-    data = Batches(a.data, rng, tuple(a.size), a.crop_min, a.photo_aug, a.depth_light)
+    # an exponential moving average of the weights: what is scored, selected and exported when --ema
+    ema = copy.deepcopy(net) if a.ema else None
+    modules = {"model": net, **({"ema": ema} if ema else {})}
+    if ema is not None and step:
+        saved = torch.load(ck_path, map_location="cpu", weights_only=False)
+        if "ema" in saved:  # else it starts from the resumed weights
+            ema.load_state_dict(saved["ema"])
+    data = Mix(a.data, rng, size=tuple(a.size), crop_min=a.crop_min, photo_aug=a.photo_aug, depth_light=a.depth_light)
+    selector = None
+    if a.select_every:
+        from depth_val import DepthVal
+        selector = DepthVal(long_side=a.select_long_side)
+        slog = CsvLog(os.path.join(HERE, "logs", f"depth_{a.tag}_select.csv"), ["step", "ordinal", "local", "best"],
+                      resume_step=step)
     val = Batches(a.val, np.random.default_rng(1)) if a.val else None
     log = CsvLog(os.path.join(HERE, "logs", f"depth_{a.tag}.csv"),
                  ["step", "loss", "depth_l1", "seg_l1", "grad", "val_depth_l1", "lr", "wall_s"], resume_step=step)
@@ -180,19 +225,25 @@ def main():
         lr = cosine_lr(step, a.steps, a.lr)
         for g in opt.param_groups:
             g["lr"] = lr
-        idx = rng.integers(0, len(data), a.batch)
-        x, d, m = data.get(idx)
+        x, d, m = data.get(a.batch)
         pd, ps = net(x)
-        ld = ((align(pd, d) if a.loss == "ssi" else pd) - d).abs().mean()
+        pa = align(pd, d) if a.loss == "ssi" else pd
+        ld = (pa - d).abs().mean()
         ls = (ps - m).abs().mean()
         lseg = F.binary_cross_entropy(ps.clamp(1e-5, 1 - 1e-5), m) if a.seg_loss == "bce" else ls
-        lg = grad_loss(pd, d)
+        lg = grad_loss(pa, d)
         loss = ld + a.gamma * lseg + a.grad_weight * lg
         if a.rank_weight:
             loss = loss + a.rank_weight * rank_loss(pd, d, rng)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                for pe, p in zip(ema.parameters(), net.parameters()):
+                    pe.lerp_(p, 1 - a.ema)
+                for be, b in zip(ema.buffers(), net.buffers()):
+                    be.copy_(b)
         step += 1
         now = time.time(); wall += now - t_last; t_last = now
         bar.update(1)
@@ -205,7 +256,19 @@ def main():
                     vx, vd, _ = val.get(np.arange(min(64, len(val))), augment=False)
                     vl = float((net(vx)[0] - vd).abs().mean())
                 net.train()
-            checkpoint(ck_path, {"model": net}, opt, rng, step, wall, vars(a))
+            checkpoint(ck_path, modules, opt, rng, step, wall, vars(a))
+        if selector is not None and step % a.select_every == 0:
+            scored = ema or net
+            scored.eval()
+            o, l = selector.score(lambda im: scored(im)[0])
+            scored.train()
+            best_path = ck_path[:-3] + "_best.pt"
+            prev = torch.load(best_path, weights_only=False)["score"] if os.path.exists(best_path) else -1
+            better = o + l > prev
+            if better:
+                torch.save({"model": scored.state_dict(), "step": step, "wall": wall, "args": vars(a), "score": o + l, "ordinal": o, "local": l}, best_path)
+            slog.write(step=step, ordinal=f"{o:.4f}", local=f"{l:.4f}", best=int(better))
+            tqdm.write(f"step {step}: depth-val ordinal {o:.4f} local {l:.4f}{' (best)' if better else ''}")
         if a.keep_every and step % a.keep_every == 0:
             torch.save({"model": net.state_dict(), "step": step}, ck_path[:-3] + f"_s{step}.pt")
         log.write(step=step, loss=f"{loss.item():.5f}", depth_l1=f"{ld.item():.5f}", seg_l1=f"{ls.item():.5f}",
