@@ -78,6 +78,72 @@ pub struct Muxer {
 // and moved to another never carries a swscale context across.
 unsafe impl Send for Muxer {}
 
+/// Open the output container: the format named, or the one the extension says.
+fn open_container(spec: &OutputSpec, url: &std::path::Path, to_stdout: bool) -> Result<format::context::Output> {
+    let octx = match (&spec.format, to_stdout) {
+        (Some(f), _) => format::output_as(url, f).map_err(|e| deeplens_core::err!(Output, "cannot write {} as '{f}': {e}", show(spec, to_stdout)))?,
+        (None, true) => deeplens_core::fail!(Output, "writing to stdout needs --output-format (for example nut or y4m)"),
+        (None, false) => format::output(url).map_err(|e| match e {
+            ffmpeg::Error::MuxerNotFound | ffmpeg::Error::Other { errno: ffmpeg::util::error::EINVAL } => {
+                deeplens_core::err!(Output, "{}: unknown output container for this extension (use .mp4, .mkv, .mov, .webm …)", show(spec, to_stdout))
+            }
+            other => deeplens_core::err!(Output, "cannot write {}: {other}", show(spec, to_stdout)),
+        })?,
+    };
+    Ok(octx)
+}
+
+/// The video encoder: the one named, else libx264 where the container takes H.264, else the
+/// container's own.
+fn choose_codec(spec: &OutputSpec, octx: &format::context::Output) -> Result<ffmpeg::Codec> {
+    let codec = match &spec.codec {
+        Some(name) => encoder::find_by_name(name).ok_or_else(|| deeplens_core::err!(Output, "unknown video encoder '{name}' (see `ffmpeg -encoders`)"))?,
+        None => {
+            let ofmt = octx.format();
+            let h264 = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), ffmpeg::ffi::AVCodecID::AV_CODEC_ID_H264, 0) };
+            let x264 = encoder::find_by_name("libx264");
+            match x264 {
+                Some(c) if h264 != 0 => c,
+                _ => {
+                    let id = unsafe { codec::Id::from((*ofmt.as_ptr()).video_codec) };
+                    let c = encoder::find(id).ok_or_else(|| deeplens_core::err!(Output, "no encoder for the {} container's video codec {id:?}; pass --codec", ofmt.name()))?;
+                    tracing::info!("the {} container does not take H.264: encoding with {}", ofmt.name(), c.name());
+                    c
+                }
+            }
+        }
+    };
+    Ok(codec)
+}
+
+/// The other streams: copied where the container takes them, audio re-encoded where it does not,
+/// others left out.
+fn add_other_streams(octx: &mut format::context::Output, spec: &OutputSpec, others: &[OtherStream]) -> Result<(HashMap<usize, CopyMap>, HashMap<usize, AudioTranscoder>)> {
+    let mut copies = HashMap::new();
+    let mut transcoders = HashMap::new();
+    let ofmt = octx.format();
+    for o in others {
+        let supported = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), o.params.id().into(), 0) };
+        if supported == 0 {
+            if o.medium == media::Type::Audio {
+                let t = AudioTranscoder::new(octx, &o.params, o.time_base, spec.audio_codec.as_deref())?;
+                transcoders.insert(o.index, t);
+                continue;
+            }
+            tracing::warn!("stream {} ({:?}) cannot go into {}; left out", o.index, o.params.id(), ofmt.name());
+            continue;
+        }
+        let mut s = octx.add_stream(encoder::find(codec::Id::None)).or_kind(Kind::Output)?;
+        s.set_parameters(o.params.clone());
+        unsafe {
+            (*s.parameters().as_mut_ptr()).codec_tag = 0;
+        }
+        s.set_time_base(o.time_base);
+        copies.insert(o.index, CopyMap { ost: s.index(), in_tb: o.time_base, out_tb: o.time_base, offset: 0 });
+    }
+    Ok((copies, transcoders))
+}
+
 impl Muxer {
     /// Open the output, set up the video encoder and the copied streams, write the header.
     /// `offset_seconds` shifts every stream so the first converted frame starts at zero (for `--start`).
@@ -85,33 +151,8 @@ impl Muxer {
         init()?;
         let to_stdout = spec.path.as_os_str() == "-";
         let url = if to_stdout { PathBuf::from("pipe:1") } else { spec.path.clone() };
-        let mut octx = match (&spec.format, to_stdout) {
-            (Some(f), _) => format::output_as(&url, f).map_err(|e| deeplens_core::err!(Output, "cannot write {} as '{f}': {e}", show(spec, to_stdout)))?,
-            (None, true) => deeplens_core::fail!(Output, "writing to stdout needs --output-format (for example nut or y4m)"),
-            (None, false) => format::output(&url).map_err(|e| match e {
-                ffmpeg::Error::MuxerNotFound | ffmpeg::Error::Other { errno: ffmpeg::util::error::EINVAL } => {
-                    deeplens_core::err!(Output, "{}: unknown output container for this extension (use .mp4, .mkv, .mov, .webm …)", show(spec, to_stdout))
-                }
-                other => deeplens_core::err!(Output, "cannot write {}: {other}", show(spec, to_stdout)),
-            })?,
-        };
-        let codec = match &spec.codec {
-            Some(name) => encoder::find_by_name(name).ok_or_else(|| deeplens_core::err!(Output, "unknown video encoder '{name}' (see `ffmpeg -encoders`)"))?,
-            None => {
-                let ofmt = octx.format();
-                let h264 = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), ffmpeg::ffi::AVCodecID::AV_CODEC_ID_H264, 0) };
-                let x264 = encoder::find_by_name("libx264");
-                match x264 {
-                    Some(c) if h264 != 0 => c,
-                    _ => {
-                        let id = unsafe { codec::Id::from((*ofmt.as_ptr()).video_codec) };
-                        let c = encoder::find(id).ok_or_else(|| deeplens_core::err!(Output, "no encoder for the {} container's video codec {id:?}; pass --codec", ofmt.name()))?;
-                        tracing::info!("the {} container does not take H.264: encoding with {}", ofmt.name(), c.name());
-                        c
-                    }
-                }
-            }
-        };
+        let mut octx = open_container(spec, &url, to_stdout)?;
+        let codec = choose_codec(spec, &octx)?;
         let codec_name = codec.name().to_string();
         let video = codec.video().map_err(|_| deeplens_core::err!(Output, "'{codec_name}' is not a video encoder"))?;
         let (w, h) = (info.width, info.height);
@@ -165,28 +206,7 @@ impl Muxer {
             }
             s.index()
         };
-        let mut copies = HashMap::new();
-        let mut transcoders = HashMap::new();
-        let ofmt = octx.format();
-        for o in others {
-            let supported = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), o.params.id().into(), 0) };
-            if supported == 0 {
-                if o.medium == media::Type::Audio {
-                    let t = AudioTranscoder::new(&mut octx, &o.params, o.time_base, spec.audio_codec.as_deref())?;
-                    transcoders.insert(o.index, t);
-                    continue;
-                }
-                tracing::warn!("stream {} ({:?}) cannot go into {}; left out", o.index, o.params.id(), ofmt.name());
-                continue;
-            }
-            let mut s = octx.add_stream(encoder::find(codec::Id::None)).or_kind(Kind::Output)?;
-            s.set_parameters(o.params.clone());
-            unsafe {
-                (*s.parameters().as_mut_ptr()).codec_tag = 0;
-            }
-            s.set_time_base(o.time_base);
-            copies.insert(o.index, CopyMap { ost: s.index(), in_tb: o.time_base, out_tb: o.time_base, offset: 0 });
-        }
+        let (mut copies, mut transcoders) = add_other_streams(&mut octx, spec, others)?;
         octx.write_header().map_err(|e| deeplens_core::err!(Output, "cannot write the header of {}: {e}", show(spec, to_stdout)))?;
         let out_tb = octx.stream(ost).unwrap().time_base();
         let offset_pts = offset_seconds.map(|s| (s / f64::from(info.time_base)).round() as i64 + info.start_pts).unwrap_or(0);

@@ -1,14 +1,20 @@
-//! The stages of one frame, and the threads that run them over a stream.
+//! The stages of one frame, and the frame engine that runs them over a stream.
 //!
 //! [`Stages`] holds the per-frame compute: depth, focus, lens blur, guided upsampling. A still
-//! calls them one after another; a video runs each on its own thread ([`spawn`]), joined by
-//! bounded crossbeam channels, so stages overlap and throughput is set by the slowest one.
-//! Frames keep their order because every stage is one thread reading one channel in order.
-//! Memory stays flat: at most `capacity` frames wait between two stages, whatever the length.
+//! calls them one after another ([`Stages::process`]); a stream goes through [`spawn`], the one
+//! place stage threads are made: each stage on its own thread, joined by bounded crossbeam
+//! channels, so stages overlap and throughput is set by the slowest one. Frames keep their
+//! order because every stage is one thread reading one channel in order. Memory stays flat: at
+//! most `capacity` frames wait between two stages, whatever the length.
+//!
+//! A [`Schedule`] says how frames are let in: [`Schedule::Bounded`] for files (the source waits
+//! when the stages are full), [`Schedule::NewestWins`] for live sources (a [`NewestSlot`] that
+//! never waits, and a limit on frames in flight). The front ends (`image`, `convert`,
+//! `preview`) are adapters: a source feeding the input channel, a sink reading the output one.
 
 mod stats;
 
-pub use stats::{current_rss_mib, median, peak_rss_mib, StageTimes, Stats};
+pub use stats::{current_rss_mib, median, peak_rss_mib, StageMs, StageTimes, Stats};
 
 use crate::depth::DepthModel;
 use crate::focus::{FocusController, FocusState};
@@ -16,7 +22,7 @@ use crate::frame::{Plane, RgbImage};
 use crate::lens::{LensBlur, LensParams};
 use crate::upsample::{self, Upsampler};
 use crate::{Error, Kind, Result};
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,11 +48,17 @@ pub struct Job {
     pub lens: Option<LensParams>,
     pub render: Option<RgbImage>,
     pub output: Option<RgbImage>,
+    /// Size of the working picture the depth stage chose.
+    pub work_size: (usize, usize),
+    /// Milliseconds each stage spent on this frame.
+    pub ms: StageMs,
+    /// A mark the engine's `prepare` hook may set (live: the working-resolution level).
+    pub mark: u32,
 }
 
 impl Job {
     pub fn new(index: u64, pts: i64, t: f64, full: RgbImage) -> Self {
-        Self { index, pts, t, born: Instant::now(), full, given_depth: None, work: None, depth: None, foreground: None, focus: None, lens: None, render: None, output: None }
+        Self { index, pts, t, born: Instant::now(), full, given_depth: None, work: None, depth: None, foreground: None, focus: None, lens: None, render: None, output: None, work_size: (0, 0), ms: StageMs::default(), mark: 0 }
     }
 }
 
@@ -118,6 +130,7 @@ impl DepthStage {
         let (ww, wh) = upsample::working_size((w, h), k);
         let scale = ww as f32 / w as f32;
         job.work = Some(job.full.resize(ww, wh));
+        job.work_size = (ww, wh);
         job.depth = Some(depth);
         job.foreground = foreground;
         job.lens = Some(LensParams { focus: focus.focus, max_blur: blur_px * scale, ..self.lens_template });
@@ -167,12 +180,54 @@ impl Stages {
     }
 }
 
+/// How frames are let into the stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// Files: every frame is processed, and a full channel makes the one feeding it wait
+    /// (back-pressure); memory stays flat whatever the length.
+    Bounded,
+    /// Live: the source never waits (it replaces a frame still waiting with a newer one, see
+    /// [`NewestSlot`]), and at most `in_flight` frames are past it at once; the sink hands each
+    /// finished frame's place back with [`Running::release`].
+    NewestWins { in_flight: usize },
+}
+
+/// What the engine is told besides the stages and the input.
+pub struct EngineOptions {
+    /// Frames waiting between two stages at most.
+    pub capacity: usize,
+    pub schedule: Schedule,
+    /// Set by a stage that fails (and by the caller to stop); every stage winds down.
+    pub abort: Arc<AtomicBool>,
+    /// Called on the depth thread with each frame before its depth stage: a live source changes
+    /// focus, blur and working resolution here.
+    pub prepare: Option<Box<dyn FnMut(&mut DepthStage, &mut Job) + Send>>,
+    /// Called by the lens and upsampling threads with the length of their input queue.
+    pub queue_probe: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+    /// Receives the focus controller (and so its history) when the depth thread ends.
+    pub on_focus_done: Option<Sender<FocusController>>,
+}
+
+impl EngineOptions {
+    pub fn new(capacity: usize, schedule: Schedule, abort: Arc<AtomicBool>) -> Self {
+        Self { capacity, schedule, abort, prepare: None, queue_probe: None, on_focus_done: None }
+    }
+}
+
 /// The three compute threads between a source and a sink. Each returns its timings.
 pub struct Running {
     handles: Vec<(&'static str, std::thread::JoinHandle<Result<Vec<f64>>>)>,
+    tokens: Option<Sender<()>>,
 }
 
 impl Running {
+    /// Give back the place of a finished frame ([`Schedule::NewestWins`]; nothing otherwise).
+    pub fn release(&self) {
+        if let Some(t) = &self.tokens {
+            let _ = t.try_send(());
+        }
+    }
+
     /// Wait for the stage threads and collect their timings; the first error wins.
     pub fn join(self, times: &mut StageTimes) -> Result<()> {
         let mut first_err = None;
@@ -195,48 +250,120 @@ impl Running {
     }
 }
 
-/// Spawn the depth, lens and upsampling threads reading `input`; finished jobs come out of
-/// the returned receiver in order. `capacity` bounds every channel. On an error a stage stops,
-/// sets `abort`, and its channels close, which winds down the others.
-pub fn spawn(stages: Stages, input: Receiver<Job>, capacity: usize, abort: Arc<AtomicBool>, on_focus_done: Option<Sender<FocusController>>) -> (Receiver<Job>, Running) {
+/// The frame engine: spawn the depth, lens and upsampling threads reading `input`; finished
+/// jobs come out of the returned receiver in order. This is the one place stage threads are
+/// made, for stills' batches, files and live sources alike. On an error a stage stops, sets
+/// `abort`, and its channels close, which winds down the others.
+pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Receiver<Job>, Running) {
+    let EngineOptions { capacity, schedule, abort, prepare, queue_probe, on_focus_done } = opts;
     let (mut depth, mut lens, mut up) = stages.split();
     let (tx1, rx1) = bounded::<Job>(capacity);
     let (tx2, rx2) = bounded::<Job>(capacity);
     let (tx3, rx3) = bounded::<Job>(capacity);
+    let (tokens, gate) = match schedule {
+        Schedule::Bounded => (None, None),
+        Schedule::NewestWins { in_flight } => {
+            let (tx, rx) = bounded::<()>(in_flight.max(1));
+            for _ in 0..in_flight.max(1) {
+                tx.send(()).expect("token");
+            }
+            (Some(tx), Some(rx))
+        }
+    };
     let mut handles = Vec::new();
     let a = abort.clone();
-    handles.push((
-        "depth",
-        std::thread::Builder::new()
-            .name("depth".into())
-            .spawn(move || {
-                let r = stage_loop(&input, &tx1, &a, |j| depth.run(j));
-                if let Some(tx) = on_focus_done {
-                    let _ = tx.send(depth.focus);
-                }
-                r
-            })
-            .expect("spawn depth thread"),
-    ));
+    let depth_thread = move || {
+        let mut prepare = prepare;
+        let r = depth_loop(&input, gate.as_ref(), &tx1, &a, |j| {
+            if let Some(p) = prepare.as_mut() {
+                p(&mut depth, j);
+            }
+            let t = Instant::now();
+            let r = depth.run(j);
+            j.ms.depth = ms_since(t);
+            r
+        });
+        if let Some(tx) = on_focus_done {
+            let _ = tx.send(depth.focus);
+        }
+        r
+    };
+    handles.push(("depth", std::thread::Builder::new().name("depth".into()).spawn(depth_thread).expect("spawn depth thread")));
+    let probe = queue_probe.clone();
     let a = abort.clone();
-    handles.push((
-        "lens",
-        std::thread::Builder::new().name("lens".into()).spawn(move || stage_loop(&rx1, &tx2, &a, |j| lens_stage(lens.as_mut(), j))).expect("spawn lens thread"),
-    ));
+    let lens_thread = move || {
+        stage_loop(&rx1, &tx2, &a, |j| {
+            if let Some(p) = &probe {
+                p(rx1.len());
+            }
+            let t = Instant::now();
+            let r = lens_stage(lens.as_mut(), j);
+            j.ms.lens = ms_since(t);
+            r
+        })
+    };
+    handles.push(("lens", std::thread::Builder::new().name("lens".into()).spawn(lens_thread).expect("spawn lens thread")));
     let a = abort;
-    handles.push((
-        "upsample",
-        std::thread::Builder::new()
-            .name("upsample".into())
-            .spawn(move || stage_loop(&rx2, &tx3, &a, |j| upsample_stage(up.as_mut(), j)))
-            .expect("spawn upsample thread"),
-    ));
-    (rx3, Running { handles })
+    let up_thread = move || {
+        stage_loop(&rx2, &tx3, &a, |j| {
+            if let Some(p) = &queue_probe {
+                p(rx2.len());
+            }
+            let t = Instant::now();
+            let r = upsample_stage(up.as_mut(), j);
+            j.ms.upsample = ms_since(t);
+            r
+        })
+    };
+    handles.push(("upsample", std::thread::Builder::new().name("upsample".into()).spawn(up_thread).expect("spawn upsample thread")));
+    (rx3, Running { handles, tokens })
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// The depth thread's loop: like [`stage_loop`], but under [`Schedule::NewestWins`] it first
+/// waits for a free place (`gate`), and it polls `abort` while it waits.
+fn depth_loop(rx: &Receiver<Job>, gate: Option<&Receiver<()>>, tx: &Sender<Job>, abort: &AtomicBool, f: impl FnMut(&mut Job) -> Result<()>) -> Result<Vec<f64>> {
+    let Some(gate) = gate else {
+        return stage_loop(rx, tx, abort, f);
+    };
+    let mut f = f;
+    let mut times = Vec::new();
+    let poll = std::time::Duration::from_millis(20);
+    'frames: loop {
+        loop {
+            match gate.recv_timeout(poll) {
+                Ok(()) => break,
+                Err(_) if abort.load(Ordering::Relaxed) => break 'frames,
+                Err(_) => {}
+            }
+        }
+        let mut job = loop {
+            match rx.recv_timeout(poll) {
+                Ok(j) => break j,
+                Err(RecvTimeoutError::Disconnected) => break 'frames,
+                Err(RecvTimeoutError::Timeout) if abort.load(Ordering::Relaxed) => break 'frames,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        };
+        let t = Instant::now();
+        if let Err(e) = f(&mut job) {
+            abort.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+        times.push(ms_since(t));
+        if tx.send(job).is_err() {
+            break;
+        }
+    }
+    Ok(times)
 }
 
 /// One stage's thread: take from `rx`, apply `f`, pass on to `tx`, until either side closes or
 /// `abort` is set (an error sets it). Returns the milliseconds `f` took per item.
-pub fn stage_loop<T>(rx: &Receiver<T>, tx: &Sender<T>, abort: &AtomicBool, mut f: impl FnMut(&mut T) -> Result<()>) -> Result<Vec<f64>> {
+fn stage_loop<T>(rx: &Receiver<T>, tx: &Sender<T>, abort: &AtomicBool, mut f: impl FnMut(&mut T) -> Result<()>) -> Result<Vec<f64>> {
     let mut times = Vec::new();
     for mut job in rx.iter() {
         if abort.load(Ordering::Relaxed) {
@@ -247,10 +374,69 @@ pub fn stage_loop<T>(rx: &Receiver<T>, tx: &Sender<T>, abort: &AtomicBool, mut f
             abort.store(true, Ordering::Relaxed);
             return Err(e);
         }
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        times.push(ms_since(t));
         if tx.send(job).is_err() {
             break;
         }
     }
     Ok(times)
+}
+
+/// The one-frame slot of a live source: [`NewestSlot::put`] never waits; a frame still waiting
+/// is replaced by the newer one (newest wins).
+#[derive(Clone)]
+pub struct NewestSlot {
+    tx: Sender<Job>,
+    rx: Receiver<Job>,
+}
+
+/// What [`NewestSlot::put`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Put {
+    /// Taken; `replaced` frames still waiting were dropped for it.
+    Taken { replaced: u64 },
+    /// Nobody reads the slot any more.
+    Closed,
+}
+
+impl Default for NewestSlot {
+    fn default() -> Self {
+        let (tx, rx) = bounded(1);
+        Self { tx, rx }
+    }
+}
+
+impl NewestSlot {
+    /// The receiving end, for [`spawn`].
+    pub fn receiver(&self) -> Receiver<Job> {
+        self.rx.clone()
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.tx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty()
+    }
+
+    pub fn put(&self, job: Job) -> Put {
+        let mut replaced = 0;
+        let mut j = Some(job);
+        while let Some(job) = j.take() {
+            match self.tx.try_send(job) {
+                Ok(()) => {}
+                Err(TrySendError::Full(job)) => {
+                    // The newest frame wins: evict the one still waiting.
+                    if self.rx.try_recv().is_ok() {
+                        replaced += 1;
+                    }
+                    j = Some(job);
+                }
+                Err(TrySendError::Disconnected(_)) => return Put::Closed,
+            }
+        }
+        Put::Taken { replaced }
+    }
 }

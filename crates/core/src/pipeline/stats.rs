@@ -1,5 +1,28 @@
 //! Timings of a run.
 
+/// Milliseconds spent in each stage on one frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageMs {
+    pub depth: f64,
+    pub lens: f64,
+    pub upsample: f64,
+}
+
+impl StageMs {
+    /// Time per frame the stages need when they overlap on `cores` cores: the slowest stage, or
+    /// all of them shared out over the cores, whichever is longer.
+    pub fn frame_cost(&self, cores: f64) -> f64 {
+        self.depth.max(self.lens).max(self.upsample).max((self.depth + self.lens + self.upsample) / cores.max(1.0))
+    }
+
+    /// Move each stage's time `a` of the way toward `new` (an exponential moving average).
+    pub fn mix(&mut self, new: &StageMs, a: f64) {
+        self.depth += a * (new.depth - self.depth);
+        self.lens += a * (new.lens - self.lens);
+        self.upsample += a * (new.upsample - self.upsample);
+    }
+}
+
 /// Milliseconds per frame for each stage.
 #[derive(Clone, Debug, Default)]
 pub struct StageTimes {
