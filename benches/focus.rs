@@ -2,7 +2,8 @@
 //! Run: `cargo bench --no-default-features --bench focus`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use deeplens::focus::{Autofocus, BlurAmount, DepthStabilizer, FocusController, FocusSpec, Rotation, SyntheticClip, Track};
+use deeplens_core::focus::{Autofocus, BlurAmount, DepthStabilizer, FocusController, FocusSpec, Rotation, Track};
+use deeplens_eval::SyntheticClip;
 
 fn clip() -> SyntheticClip {
     SyntheticClip { width: 512, height: 288, ..SyntheticClip::default() }

@@ -3,8 +3,8 @@
 //! `cargo bench --no-default-features --bench lens`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use deeplens::lens::{physical, ApertureShape, LensParams};
-use deeplens::synth::{Rng, Scene};
+use deeplens_core::lens::{physical, ApertureShape, LensParams};
+use deeplens_eval::synth::{Rng, Scene};
 
 fn lens(c: &mut Criterion) {
     let (w, h) = (960, 540);

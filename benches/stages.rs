@@ -5,11 +5,11 @@
 //! `cargo bench --no-default-features --bench stages`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use deeplens::focus::{BlurAmount, FocusController, FocusSpec, Rotation};
-use deeplens::lens::{physical::PhysicalRenderer, LensParams};
-use deeplens::pipeline::{DepthStage, Job, StageTimes, Stages, WorkingPolicy};
-use deeplens::synth::{Rng, Scene};
-use deeplens::upsample::{upsample_to_output, PhysicalUpsampler};
+use deeplens_core::focus::{BlurAmount, FocusController, FocusSpec, Rotation};
+use deeplens_core::lens::{physical::PhysicalRenderer, LensParams};
+use deeplens_core::pipeline::{DepthStage, Job, StageTimes, Stages, WorkingPolicy};
+use deeplens_eval::synth::{Rng, Scene};
+use deeplens_core::upsample::{upsample_to_output, PhysicalUpsampler};
 
 fn stages(c: &mut Criterion) {
     let (w, h) = (1280, 720);
@@ -19,7 +19,7 @@ fn stages(c: &mut Criterion) {
     let focus = scene.layers[1].depth.data[0];
     let work = full.resize(640, 360);
     let work_depth = depth.resize(640, 360);
-    let render = deeplens::lens::physical::render(&work, &work_depth, &LensParams::new(focus, 16.0));
+    let render = deeplens_core::lens::physical::render(&work, &work_depth, &LensParams::new(focus, 16.0));
     let mut g = c.benchmark_group("stages_720p");
     g.sample_size(10);
     g.bench_function("resize_1280x720_to_640x360", |b| b.iter(|| full.resize(640, 360)));

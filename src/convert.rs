@@ -29,6 +29,8 @@ pub struct ConvertJob {
     pub encode: OutputSpec,
     pub cut: Cut,
     pub render: RenderOptions,
+    /// Where the models come from.
+    pub models: deeplens_onnx::OnnxModels,
     /// Write the focus actually used, one entry per frame.
     pub write_focus_track: Option<PathBuf>,
     /// Show a progress line on stderr (when it is a terminal).
@@ -62,7 +64,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     }
     let info = demux.info.clone();
     let (dw, _) = info.display_size();
-    let stages = job.render.build_stages(dw, Rotation(info.rotation), info.high_bit_depth)?;
+    let stages = job.render.build_stages(&job.models, dw, Rotation(info.rotation), info.high_bit_depth)?;
 
     // A given depth video: decoded on its own thread, one grey picture per frame.
     let depth_video = match &job.render.depth_given {
@@ -81,7 +83,9 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     let (job_tx, job_rx) = bounded::<Job>(cap);
     let (pkt_tx, pkt_rx) = bounded::<StreamPacket>(256);
     let (focus_tx, focus_rx) = bounded(1);
-    let (out_rx, running) = pipeline::spawn(stages, job_rx, cap, abort.clone(), job.write_focus_track.as_ref().map(|_| focus_tx));
+    let mut opts = pipeline::EngineOptions::new(cap, pipeline::Schedule::Bounded, abort.clone());
+    opts.on_focus_done = job.write_focus_track.as_ref().map(|_| focus_tx);
+    let (out_rx, running) = pipeline::spawn(stages, job_rx, opts);
 
     let (dv_tx, dv_rx) = bounded::<crate::frame::Plane>(cap);
     let dv_handle = depth_video.map(|dv| {
@@ -94,41 +98,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     let has_given = dv_handle.is_some();
 
     let cut = job.cut;
-    let cancel_d = cancel.clone();
-    let abort_d = abort.clone();
-    let decode = std::thread::Builder::new()
-        .name("decode".into())
-        .spawn(move || -> Result<(u64, Vec<f64>)> {
-            let mut times = Vec::new();
-            let mut t0 = Instant::now();
-            let mut missing_depth = false;
-            let n = demux.run(
-                cut,
-                &|| cancel_d.load(Ordering::Relaxed) || abort_d.load(Ordering::Relaxed),
-                |f| {
-                    times.push(t0.elapsed().as_secs_f64() * 1e3);
-                    let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
-                    if has_given {
-                        match dv_rx.recv() {
-                            Ok(d) => j.given_depth = Some(d),
-                            Err(_) => {
-                                missing_depth = true;
-                                return false;
-                            }
-                        }
-                    }
-                    let ok = job_tx.send(j).is_ok();
-                    t0 = Instant::now();
-                    ok
-                },
-                |p| pkt_tx.send(p).is_ok(),
-            )?;
-            if missing_depth {
-                bail!("--depth video has fewer frames than the input (ran out at frame {n})");
-            }
-            Ok((n, times))
-        })
-        .expect("spawn decode thread");
+    let decode = spawn_decode(demux, cut, job_tx, pkt_tx, has_given.then_some(dv_rx), cancel.clone(), abort.clone());
 
     // Encode and mux on this thread.
     let start = Instant::now();
@@ -138,45 +108,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
         _ => n,
     });
     let show_progress = job.progress && std::io::stderr().is_terminal();
-    let mut encode_times = Vec::new();
-    let mut frames = 0u64;
-    let mut enc_err: Option<anyhow::Error> = None;
-    let mut jobs_open = true;
-    let mut pkts_open = true;
-    while jobs_open || pkts_open {
-        select! {
-            recv(out_rx) -> msg => match msg {
-                Ok(j) => {
-                    if let Some(obs) = job.observer.as_mut() {
-                        obs(&j);
-                    }
-                    let t = Instant::now();
-                    if let Err(e) = muxer.write_frame(j.output.as_ref().expect("upsample stage ran"), j.pts) {
-                        enc_err = Some(e);
-                        break;
-                    }
-                    encode_times.push(t.elapsed().as_secs_f64() * 1e3);
-                    frames += 1;
-                    if show_progress {
-                        progress_line(frames, total, start.elapsed().as_secs_f64());
-                    }
-                }
-                Err(_) => jobs_open = false,
-            },
-            recv(pkt_rx) -> msg => match msg {
-                Ok(p) => {
-                    if let Err(e) = muxer.write_packet(p) {
-                        enc_err = Some(e);
-                        break;
-                    }
-                }
-                Err(_) => pkts_open = false,
-            },
-        }
-    }
-    if show_progress {
-        eprintln!();
-    }
+    let (frames, encode_times, enc_err) = encode_loop(&out_rx, &pkt_rx, &mut muxer, job.observer.as_mut(), show_progress, total, start);
     if enc_err.is_some() {
         abort.store(true, Ordering::Relaxed);
     }
@@ -206,6 +138,106 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     }
     let stats = Stats { frames, seconds: start.elapsed().as_secs_f64(), times };
     Ok(ConvertReport { stats, cancelled: cancel.load(Ordering::Relaxed) })
+}
+
+/// The decode thread: frames (with their given depth, if any) into the stages, packets of the
+/// copied streams to the muxer. Returns the frames decoded and the milliseconds each took.
+fn spawn_decode(
+    demux: Demuxer,
+    cut: Cut,
+    job_tx: crossbeam_channel::Sender<Job>,
+    pkt_tx: crossbeam_channel::Sender<StreamPacket>,
+    dv_rx: Option<crossbeam_channel::Receiver<crate::frame::Plane>>,
+    cancel_d: Arc<AtomicBool>,
+    abort_d: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Result<(u64, Vec<f64>)>> {
+    std::thread::Builder::new()
+        .name("decode".into())
+        .spawn(move || -> Result<(u64, Vec<f64>)> {
+            let mut times = Vec::new();
+            let mut t0 = Instant::now();
+            let mut missing_depth = false;
+            let n = demux.run(
+                cut,
+                &|| cancel_d.load(Ordering::Relaxed) || abort_d.load(Ordering::Relaxed),
+                |f| {
+                    times.push(t0.elapsed().as_secs_f64() * 1e3);
+                    let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
+                    if let Some(dv_rx) = &dv_rx {
+                        match dv_rx.recv() {
+                            Ok(d) => j.given_depth = Some(d),
+                            Err(_) => {
+                                missing_depth = true;
+                                return false;
+                            }
+                        }
+                    }
+                    let ok = job_tx.send(j).is_ok();
+                    t0 = Instant::now();
+                    ok
+                },
+                |p| pkt_tx.send(p).is_ok(),
+            )?;
+            if missing_depth {
+                bail!("--depth video has fewer frames than the input (ran out at frame {n})");
+            }
+            Ok((n, times))
+        })
+        .expect("spawn decode thread")
+}
+
+/// Encode and mux on this thread until both the stages and the copied streams end (or the
+/// muxer fails): the frames written, the milliseconds each took to encode, and the error.
+#[allow(clippy::type_complexity)]
+fn encode_loop(
+    out_rx: &crossbeam_channel::Receiver<Job>,
+    pkt_rx: &crossbeam_channel::Receiver<StreamPacket>,
+    muxer: &mut Muxer,
+    mut observer: Option<&mut Box<dyn FnMut(&Job)>>,
+    show_progress: bool,
+    total: Option<u64>,
+    start: Instant,
+) -> (u64, Vec<f64>, Option<anyhow::Error>) {
+    let mut encode_times = Vec::new();
+    let mut frames = 0u64;
+    let mut enc_err: Option<anyhow::Error> = None;
+    let mut jobs_open = true;
+    let mut pkts_open = true;
+    while jobs_open || pkts_open {
+        select! {
+            recv(out_rx) -> msg => match msg {
+                Ok(j) => {
+                    if let Some(obs) = observer.as_mut() {
+                        obs(&j);
+                    }
+                    let t = Instant::now();
+                    if let Err(e) = muxer.write_frame(j.output.as_ref().expect("upsample stage ran"), j.pts) {
+                        enc_err = Some(e.into());
+                        break;
+                    }
+                    encode_times.push(t.elapsed().as_secs_f64() * 1e3);
+                    frames += 1;
+                    if show_progress {
+                        progress_line(frames, total, start.elapsed().as_secs_f64());
+                    }
+                }
+                Err(_) => jobs_open = false,
+            },
+            recv(pkt_rx) -> msg => match msg {
+                Ok(p) => {
+                    if let Err(e) = muxer.write_packet(p) {
+                        enc_err = Some(e.into());
+                        break;
+                    }
+                }
+                Err(_) => pkts_open = false,
+            },
+        }
+    }
+    if show_progress {
+        eprintln!();
+    }
+    (frames, encode_times, enc_err)
 }
 
 fn progress_line(done: u64, total: Option<u64>, secs: f64) {

@@ -1,11 +1,19 @@
 //! The `deeplens` command line: parse, validate, call the library, map errors to exit codes.
 
+mod convert;
+mod live;
+mod outfile;
+mod still;
+
 use anyhow::{bail, Result};
-use clap::{Args, Parser, Subcommand};
-use deeplens::config::{Preset, RenderOptions, RendererKind};
-use deeplens::focus::{parse_focus, BlurAmount, FocusSpec, RelPoint};
-use deeplens::lens::ApertureShape;
-use deeplens::pipeline::{median, peak_rss_mib};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use deeplens_core::config::{Preset, RenderOptions, RendererKind};
+use deeplens_core::focus::{parse_focus, BlurAmount, FocusSpec, RelPoint};
+use deeplens_core::lens::ApertureShape;
+use deeplens_core::pipeline::{median, peak_rss_mib};
+use deeplens_core::{config, depth, focus, frame, lens, pipeline, upsample};
+use deeplens_onnx::{runtime, OnnxModels};
+use deeplens_video as video;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +53,7 @@ enum TrackCommand {
         /// The SVG to write.
         output: PathBuf,
         /// Seconds to draw (default: one second past the last key).
-        #[arg(long, value_parser = deeplens::focus::parse_timestamp)]
+        #[arg(long, value_parser = crate::focus::parse_timestamp)]
         duration: Option<f64>,
         /// Frame rate at which the track is played.
         #[arg(long, default_value_t = 30.0)]
@@ -57,6 +65,43 @@ enum TrackCommand {
         #[arg(short = 'y', long)]
         overwrite: bool,
     },
+}
+
+/// Which lens blur and upsampling to use (the command-line face of [`RendererKind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RendererArg {
+    /// The occlusion-aware renderer in linear light, with CoC-weighted guided upsampling.
+    Physical,
+    /// The paper's learned lens blur and guided upsampling networks (models/lens.onnx, models/upsample.onnx).
+    Learned,
+}
+
+impl From<RendererArg> for RendererKind {
+    fn from(a: RendererArg) -> Self {
+        match a {
+            RendererArg::Physical => RendererKind::Physical,
+            RendererArg::Learned => RendererKind::Learned,
+        }
+    }
+}
+
+/// Where models run (the command-line face of [`runtime::Device`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DeviceArg {
+    /// CUDA when available, else CPU.
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl From<DeviceArg> for runtime::Device {
+    fn from(a: DeviceArg) -> Self {
+        match a {
+            DeviceArg::Auto => runtime::Device::Auto,
+            DeviceArg::Cpu => runtime::Device::Cpu,
+            DeviceArg::Cuda => runtime::Device::Cuda,
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -79,7 +124,7 @@ struct RenderArgs {
     max_blur: Option<BlurAmount>,
     /// Lens blur and upsampling: physical or learned.
     #[arg(long, value_enum)]
-    renderer: Option<RendererKind>,
+    renderer: Option<RendererArg>,
     /// A depth network in ONNX form (ours, Depth Anything V2, MiDaS …).
     #[arg(long, value_name = "FILE")]
     depth_model: Option<PathBuf>,
@@ -100,8 +145,8 @@ struct RenderArgs {
     #[arg(long, value_name = "NAME")]
     pipeline: Option<String>,
     /// Where models run.
-    #[arg(long, value_enum, default_value_t = deeplens::runtime::Device::Auto)]
-    device: deeplens::runtime::Device,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    device: DeviceArg,
     /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, .cache/onnxruntime, beside the binary).
     #[arg(long, value_name = "FILE")]
     ort_lib: Option<PathBuf>,
@@ -138,7 +183,7 @@ struct ConvertArgs {
     #[arg(short = 'f', long = "format", value_name = "FMT")]
     format: Option<String>,
     /// An input option, as ffmpeg's (repeatable): KEY=VALUE.
-    #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = deeplens::video::parse_key_value)]
+    #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = crate::video::parse_key_value)]
     input_options: Vec<(String, String)>,
     /// Replace OUTPUT if it exists.
     #[arg(short = 'y', long)]
@@ -159,7 +204,7 @@ struct ConvertArgs {
     #[arg(long)]
     pix_fmt: Option<String>,
     /// An encoder option (repeatable): KEY=VALUE.
-    #[arg(long = "encoder-option", value_name = "KEY=VALUE", value_parser = deeplens::video::parse_key_value)]
+    #[arg(long = "encoder-option", value_name = "KEY=VALUE", value_parser = crate::video::parse_key_value)]
     encoder_options: Vec<(String, String)>,
     /// Audio encoder for audio the output container cannot hold as it is (else copied untouched).
     #[arg(long, value_name = "ENCODER")]
@@ -168,10 +213,10 @@ struct ConvertArgs {
     #[arg(long, value_name = "FILE")]
     write_focus_track: Option<PathBuf>,
     /// Start at this time (seconds or HH:MM:SS.mmm).
-    #[arg(long, value_parser = deeplens::focus::parse_timestamp)]
+    #[arg(long, value_parser = crate::focus::parse_timestamp)]
     start: Option<f64>,
     /// Convert this long (seconds or HH:MM:SS.mmm).
-    #[arg(long, value_parser = deeplens::focus::parse_timestamp)]
+    #[arg(long, value_parser = crate::focus::parse_timestamp)]
     duration: Option<f64>,
     #[command(flatten)]
     render: RenderArgs,
@@ -199,7 +244,7 @@ struct BenchArgs {
     #[arg(short = 'f', long = "format", value_name = "FMT")]
     format: Option<String>,
     /// Measure only this long (seconds).
-    #[arg(long, value_parser = deeplens::focus::parse_timestamp)]
+    #[arg(long, value_parser = crate::focus::parse_timestamp)]
     duration: Option<f64>,
     #[command(flatten)]
     render: RenderArgs,
@@ -213,10 +258,10 @@ struct PreviewArgs {
     #[arg(short = 'f', long = "format", value_name = "FMT")]
     format: Option<String>,
     /// An input option, as ffmpeg's (repeatable): video_size=1280x720, framerate=30, input_format=mjpeg …
-    #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = deeplens::video::parse_key_value)]
+    #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = crate::video::parse_key_value)]
     input_options: Vec<(String, String)>,
     /// End after this long (seconds or HH:MM:SS.mmm).
-    #[arg(long, value_parser = deeplens::focus::parse_timestamp)]
+    #[arg(long, value_parser = crate::focus::parse_timestamp)]
     duration: Option<f64>,
     /// No window.
     #[arg(long)]
@@ -254,25 +299,25 @@ struct PreviewArgs {
 }
 
 impl RenderArgs {
-    fn options(&self) -> Result<(RenderOptions, Preset)> {
+    fn options(&self) -> Result<(RenderOptions, Preset, OnnxModels)> {
         let preset = match &self.pipeline {
             Some(name) => Preset::load(name)?,
             None => Preset::default(),
         };
         let mut o = RenderOptions::default();
-        o.renderer = self.renderer.or(preset.renderer).unwrap_or_default();
+        o.renderer = self.renderer.map(RendererKind::from).or(preset.renderer).unwrap_or_default();
         o.depth_model = self.depth_model.clone().or(preset.depth_model.clone());
         o.depth_given = self.depth.clone();
         if let Some(k) = &self.depth_model_kind {
-            deeplens::depth::card::DepthCard::builtin(k)?;
+            crate::depth::card::DepthCard::builtin(k)?;
         }
-        o.depth_card = deeplens::depth::card::CardChoice { file: self.depth_model_card.clone(), kind: self.depth_model_kind.clone() };
+        o.depth_card = crate::depth::card::CardChoice { file: self.depth_model_card.clone(), kind: self.depth_model_kind.clone() };
         o.focus = match (self.focus, self.focus_at, self.autofocus, &self.focus_track) {
             (Some(f), ..) => FocusSpec::Depth(f),
             (_, Some(p), ..) => FocusSpec::Point(p),
             (_, _, true, _) => FocusSpec::Autofocus,
             // Tracks are read and checked whole before any frame is processed.
-            (_, _, _, Some(path)) => FocusSpec::Track(deeplens::focus::Track::from_path(path)?),
+            (_, _, _, Some(path)) => FocusSpec::Track(crate::focus::Track::from_path(path)?),
             _ => FocusSpec::default(),
         };
         o.blur = match (&self.max_blur, &preset.max_blur) {
@@ -309,8 +354,8 @@ impl RenderArgs {
             bail!("--focus-smoothing must be in [0,30] seconds");
         }
         o.stabilize_depth = !self.no_stabilize;
-        o.runtime = deeplens::runtime::RuntimeOptions { library: self.ort_lib.clone(), device: self.device, threads: 0 };
-        Ok((o, preset))
+        let models = OnnxModels { runtime: runtime::RuntimeOptions { library: self.ort_lib.clone(), device: self.device.into(), threads: 0 } };
+        Ok((o, preset, models))
     }
 }
 
@@ -345,17 +390,17 @@ fn main() -> ExitCode {
 fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     match cli.command {
         Command::Image(a) => {
-            let (render, _) = a.render.options()?;
-            let times = deeplens::still::render_still(deeplens::still::StillJob { input: a.input, output: a.output, overwrite: a.overwrite, render, save_depth: a.save_depth })?;
+            let (render, _, models) = a.render.options()?;
+            let times = crate::still::render_still(crate::still::StillJob { input: a.input, output: a.output, overwrite: a.overwrite, render, models, save_depth: a.save_depth })?;
             tracing::info!(depth_ms = median(&times.depth), lens_ms = median(&times.lens), upsample_ms = median(&times.upsample), "done");
             Ok(ExitCode::SUCCESS)
         }
         Command::Convert(a) => {
-            let (render, preset) = a.render.options()?;
+            let (render, preset, models) = a.render.options()?;
             if a.output.as_os_str() == "-" && a.output_format.is_none() {
                 bail!("writing to stdout needs --output-format (for example nut or y4m)");
             }
-            let encode = deeplens::video::OutputSpec {
+            let encode = crate::video::OutputSpec {
                 path: PathBuf::new(),
                 format: a.output_format,
                 codec: a.codec.or(preset.codec),
@@ -366,19 +411,20 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
                 audio_codec: a.audio_codec,
                 display: None,
             };
-            let job = deeplens::convert::ConvertJob {
-                input: deeplens::video::InputSpec { url: a.input, format: a.format, options: a.input_options },
+            let job = crate::convert::ConvertJob {
+                input: crate::video::InputSpec { url: a.input, format: a.format, options: a.input_options },
                 output: a.output,
                 overwrite: a.overwrite,
                 encode,
-                cut: deeplens::video::Cut { start: a.start, duration: a.duration },
+                cut: crate::video::Cut { start: a.start, duration: a.duration },
                 render,
+                models,
                 write_focus_track: a.write_focus_track,
                 progress: true,
                 capacity: 2,
                 observer: None,
             };
-            let report = deeplens::convert::convert(job, cancel)?;
+            let report = crate::convert::convert(job, cancel)?;
             let s = &report.stats;
             tracing::info!(frames = s.frames, seconds = s.seconds, fps = s.fps(), "converted");
             if report.cancelled {
@@ -396,10 +442,10 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             if output.exists() && !overwrite {
                 bail!("{} exists; pass -y/--overwrite to replace it", output.display());
             }
-            let t = deeplens::focus::Track::from_path(&track)?;
-            let opts = deeplens::focus::PlotOptions { duration, fps, display_width: width, ..Default::default() };
-            let svg = deeplens::focus::plot_svg(deeplens::focus::PlotSource::Track(&t), &opts);
-            let tmp = deeplens::outfile::TempOutput::new(&output)?;
+            let t = crate::focus::Track::from_path(&track)?;
+            let opts = crate::focus::PlotOptions { duration, fps, display_width: width, ..Default::default() };
+            let svg = crate::focus::plot_svg(crate::focus::PlotSource::Track(&t), &opts);
+            let tmp = crate::outfile::TempOutput::new(&output)?;
             std::fs::write(&tmp.tmp, svg)?;
             tmp.commit()?;
             Ok(ExitCode::SUCCESS)
@@ -408,12 +454,12 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
 }
 
 fn preview(a: PreviewArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
-    use deeplens::live;
-    let (render, _) = a.render.options()?;
+    use crate::live;
+    let (render, _, models) = a.render.options()?;
     if !(a.stall_timeout > 0.0) {
         bail!("--stall-timeout must be above 0");
     }
-    let mut job = live::PreviewJob::new(live::resolve_source(a.source.as_deref(), a.format.as_deref(), a.input_options), render);
+    let mut job = live::PreviewJob::new(live::resolve_source(a.source.as_deref(), a.format.as_deref(), a.input_options), render, models);
     job.duration = a.duration;
     job.display = if a.headless { live::Display::Headless } else { live::Display::Window };
     job.output = a.output;
@@ -433,38 +479,40 @@ fn preview(a: PreviewArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
 }
 
 fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
-    use deeplens::focus::{measure_synthetic, FlickerMeter, FocusSpec, SyntheticClip};
+    use deeplens_eval::{measure_synthetic, FlickerMeter, SyntheticClip};
+    use deeplens_core::focus::FocusSpec;
     use std::sync::Mutex;
-    let (render, _) = a.render.options()?;
+    let (render, _, models) = a.render.options()?;
     let input = match a.input {
         Some(i) => i,
-        None => deeplens::config::find_project_file("samples/bigbuckbunny.mp4")
+        None => crate::config::find_project_file("samples/bigbuckbunny.mp4")
             .map(|p| p.display().to_string())
             .ok_or_else(|| anyhow::anyhow!("no input given and samples/bigbuckbunny.mp4 not found"))?,
     };
     // Flicker in regions static in the input, on a small copy of each frame.
     let meter = Arc::new(Mutex::new(FlickerMeter::default()));
     let m = meter.clone();
-    let observer = Box::new(move |j: &deeplens::pipeline::Job| {
+    let observer = Box::new(move |j: &crate::pipeline::Job| {
         let (Some(d), Some(out)) = (j.depth.as_ref(), j.output.as_ref()) else { return };
         let w = 320.min(j.full.width);
         let h = (j.full.height * w / j.full.width).max(1);
         m.lock().unwrap().push(&j.full.resize(w, h), &d.resize(w, h), Some(&out.resize(w, h)));
     });
     let stabilized = render.stabilize_depth;
-    let job = deeplens::convert::ConvertJob {
-        input: deeplens::video::InputSpec { url: input.clone(), format: a.format, options: vec![] },
+    let job = crate::convert::ConvertJob {
+        input: crate::video::InputSpec { url: input.clone(), format: a.format, options: vec![] },
         output: PathBuf::from("-"),
         overwrite: true,
-        encode: deeplens::video::OutputSpec { format: Some("null".into()), ..Default::default() },
-        cut: deeplens::video::Cut { start: None, duration: a.duration },
+        encode: crate::video::OutputSpec { format: Some("null".into()), ..Default::default() },
+        cut: crate::video::Cut { start: None, duration: a.duration },
         render,
+        models,
         write_focus_track: None,
         progress: false,
         capacity: 2,
         observer: Some(observer),
     };
-    let report = deeplens::convert::convert(job, cancel)?;
+    let report = crate::convert::convert(job, cancel)?;
     let s = &report.stats;
     println!("deeplens bench: {input}");
     println!("{:<12} {:>12} {:>8}", "stage", "median ms", "frames");
@@ -488,7 +536,7 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     // Focus lag on a synthetic clip with a moving subject at known depth.
     let clip = SyntheticClip::default();
     for stab in [false, true] {
-        let r = measure_synthetic(&clip, 150, stab, FocusSpec::Autofocus, deeplens::focus::DEFAULT_RESPONSE, 6.0);
+        let r = measure_synthetic(&clip, 150, stab, FocusSpec::Autofocus, crate::focus::DEFAULT_RESPONSE, 6.0);
         println!(
             "synthetic moving subject, autofocus, depth {}: focus error mean {:.3} max {:.3}, lag {:.2} s; depth flicker {:.5}, output flicker {}",
             if stab { "stabilised          " } else { "per-frame normalised" },

@@ -13,6 +13,7 @@ pub struct StillJob {
     pub output: PathBuf,
     pub overwrite: bool,
     pub render: RenderOptions,
+    pub models: deeplens_onnx::OnnxModels,
     pub save_depth: Option<PathBuf>,
 }
 
@@ -104,7 +105,7 @@ pub fn render_still(job: StillJob) -> Result<StageTimes> {
         Some(p) => Some(load_depth(p)?),
         None => None,
     };
-    let stages = job.render.build_stages(rgb.width, Rotation(0), deep)?;
+    let stages = job.render.build_stages(&job.models, rgb.width, Rotation(0), deep)?;
     let mut j = Job::new(0, 0, 0.0, rgb);
     j.given_depth = given;
     let mut times = StageTimes::default();

@@ -5,10 +5,10 @@
 mod common;
 use common::onnx::{Dim, Fixed, Graph, Named};
 use common::*;
-use deeplens::depth::card::CardChoice;
-use deeplens::depth::onnx::OnnxDepth;
-use deeplens::depth::{DepthModel, Prediction};
-use deeplens::{Plane, RgbImage};
+use deeplens_core::depth::card::CardChoice;
+use deeplens_onnx::OnnxDepth;
+use deeplens_core::depth::{DepthModel, Prediction};
+use deeplens_core::{Plane, RgbImage};
 use std::path::{Path, PathBuf};
 
 /// A graph whose "depth" is one channel of its input passed through `op(x, k)` (`Min` shows the
@@ -36,8 +36,8 @@ fn save(dir: &Path, name: &str, g: Graph) -> PathBuf {
 }
 
 fn load(model: &Path, file: Option<PathBuf>, kind: Option<&str>) -> anyhow::Result<OnnxDepth> {
-    let opts = deeplens::runtime::RuntimeOptions { device: deeplens::runtime::Device::Cpu, ..Default::default() };
-    OnnxDepth::load(model, &CardChoice { file, kind: kind.map(String::from) }, &opts)
+    let opts = deeplens_onnx::runtime::RuntimeOptions { device: deeplens_onnx::runtime::Device::Cpu, ..Default::default() };
+    Ok(OnnxDepth::load(model, &CardChoice { file, kind: kind.map(String::from) }, &opts)?)
 }
 
 /// Three vertical bands whose channel `c` is 0, `mid` and 1 (the others 0).
@@ -83,7 +83,7 @@ fn channels_last_is_detected_and_transposed() {
     let d = tempfile::tempdir().unwrap();
     let model = save(d.path(), "tc_nhwc.onnx", probe(&[Fixed(1), Fixed(192), Fixed(320), Fixed(3)], 0, "Min", 2.0));
     let mut m = load(&model, None, None).unwrap();
-    assert_eq!(m.card().card.layout, deeplens::depth::card::Layout::Nhwc);
+    assert_eq!(m.card().card.layout, deeplens_core::depth::card::Layout::Nhwc);
     close(at_bands(&predict(&mut m, &bands(320, 192, 0, 1.0 / 255.0)).depth), [0.0, 0.5, 1.0]);
 }
 

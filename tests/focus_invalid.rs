@@ -1,6 +1,6 @@
 //! Invalid tracks are rejected before any frame, with the key and the problem named.
 
-use deeplens::focus::{Track, TrackError};
+use deeplens_core::focus::{Track, TrackError};
 
 fn error(json: &str) -> String {
     match Track::from_json(json) {

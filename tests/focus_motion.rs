@@ -3,8 +3,9 @@
 
 mod focus_common;
 
-use deeplens::focus::{motion_lag, BlurAmount, FocusController, FocusSmoother, FocusSpec, RelPoint, Rotation, SyntheticClip};
-use deeplens::Plane;
+use deeplens_core::focus::{BlurAmount, FocusController, FocusSmoother, FocusSpec, RelPoint, Rotation};
+use deeplens_eval::{motion_lag, SyntheticClip};
+use deeplens_core::Plane;
 use focus_common::{constant_rate, run, Noise};
 
 /// A picture whose centre (a third of each side) is at `subject` and the rest at 0.1.

@@ -2,7 +2,8 @@
 
 mod focus_common;
 
-use deeplens::focus::{track_json, write_track, BlurAmount, FocusController, FocusSpec, FocusState, Rotation, SyntheticClip, Track};
+use deeplens_core::focus::{track_json, write_track, BlurAmount, FocusController, FocusSpec, FocusState, Rotation, Track};
+use deeplens_eval::SyntheticClip;
 use focus_common::run;
 
 /// Frames of the synthetic clip with irregular timestamps (a variable frame rate).
@@ -72,7 +73,7 @@ fn a_frames_document_keyed_by_time_and_edited_by_hand() {
     let track = Track::from_json(json).unwrap();
     let mut c = FocusController::new(FocusSpec::Track(track), BlurAmount::DEFAULT, Rotation(0));
     let frames: Vec<(u64, f64)> = (0..11).map(|i| (i, i as f64 / 10.0)).collect();
-    let out = run(&mut c, &frames, |_, _| deeplens::Plane::filled(8, 8, 0.5));
+    let out = run(&mut c, &frames, |_, _| deeplens_core::Plane::filled(8, 8, 0.5));
     assert_eq!(out[0].focus, 0.2);
     assert!((out[5].focus - 0.4).abs() < 1e-6);
     assert_eq!(out[10].focus, 0.6);

@@ -1,8 +1,8 @@
 //! The example tracks in samples/ are valid, and the committed picture of focus-pull.json is
 //! what `plot_svg` draws today (regenerate with `DEEPLENS_UPDATE_SAMPLES=1`).
 
-use deeplens::focus::{plot_svg, FocusController, FocusSpec, PlotOptions, PlotSource, Rotation, Track};
-use deeplens::Plane;
+use deeplens_core::focus::{plot_svg, FocusController, FocusSpec, PlotOptions, PlotSource, Rotation, Track};
+use deeplens_core::Plane;
 use std::path::{Path, PathBuf};
 
 fn samples() -> PathBuf {
@@ -53,7 +53,7 @@ fn plot_draws_keys_curves_and_picture_spans() {
 #[test]
 fn plot_of_a_history() {
     let track = Track::from_path(&samples().join("focus-rack-frames.json")).unwrap();
-    let mut c = FocusController::new(FocusSpec::Track(track), deeplens::focus::BlurAmount::DEFAULT, Rotation(0));
+    let mut c = FocusController::new(FocusSpec::Track(track), deeplens_core::focus::BlurAmount::DEFAULT, Rotation(0));
     for i in 0..160 {
         c.next(i, i as f64 / 24.0, &Plane::filled(16, 9, 0.5));
     }

@@ -1,8 +1,9 @@
 //! Depth stabilisation: flicker in static regions with and without it, range, cuts, and what it
 //! does to focus on a moving subject. Prints the numbers the documentation quotes.
 
-use deeplens::focus::{measure_synthetic, DepthStabilizer, FlickerMeter, FocusSpec, SyntheticClip};
-use deeplens::Plane;
+use deeplens_core::focus::{DepthStabilizer, FocusSpec};
+use deeplens_eval::{measure_synthetic, FlickerMeter, SyntheticClip};
+use deeplens_core::Plane;
 
 fn depth_flicker(clip: &SyntheticClip, frames: u64, stabilizer: Option<DepthStabilizer>) -> f64 {
     let mut stabilizer = stabilizer;

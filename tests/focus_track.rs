@@ -2,8 +2,8 @@
 
 mod focus_common;
 
-use deeplens::focus::{BlurAmount, FocusController, FocusSpec, RelPoint, Rotation, Track};
-use deeplens::Plane;
+use deeplens_core::focus::{BlurAmount, FocusController, FocusSpec, RelPoint, Rotation, Track};
+use deeplens_core::Plane;
 use focus_common::{constant_rate, play, run};
 
 const FRAME_TRACK: &str = r#"{ "keyframes": [

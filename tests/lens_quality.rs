@@ -3,10 +3,11 @@
 //! Runs without FFmpeg: `cargo test --no-default-features --test lens_quality`. The thresholds
 //! are the measured values (see docs/lens-blur.md) less a small margin, so a regression shows.
 
-use deeplens::frame::{psnr, Plane, RgbImage};
-use deeplens::lens::eval::{edge_band, score, thin_lens_scenes};
-use deeplens::lens::{from_linear, physical, reference, to_linear, ApertureShape, LensParams};
-use deeplens::synth::eval_case;
+use deeplens_core::frame::{psnr, Plane, RgbImage};
+use deeplens_eval::lens_eval::{edge_band, score, thin_lens_scenes};
+use deeplens_core::lens::{from_linear, physical, to_linear, ApertureShape, LensParams};
+use deeplens_eval::reference;
+use deeplens_eval::synth::eval_case;
 use std::path::Path;
 
 fn mean(v: &[f64]) -> f64 {

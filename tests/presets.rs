@@ -7,7 +7,7 @@ use common::*;
 fn shipped_presets_parse() {
     for e in std::fs::read_dir(repo("pipelines")).unwrap().flatten() {
         let name = e.path().file_stem().unwrap().to_string_lossy().into_owned();
-        deeplens::config::Preset::load(&name).unwrap_or_else(|err| panic!("{name}: {err:#}"));
+        deeplens_core::config::Preset::load(&name).unwrap_or_else(|err| panic!("{name}: {err:#}"));
     }
 }
 

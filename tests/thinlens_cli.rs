@@ -4,8 +4,8 @@
 
 mod common;
 use common::*;
-use deeplens::lens::eval::{edge_band, read_rgb, score, thin_lens_scenes};
-use deeplens::lens::reference;
+use deeplens_eval::lens_eval::{edge_band, read_rgb, score, thin_lens_scenes};
+use deeplens_eval::reference;
 
 /// Mean (frame, edge-band) PSNR of `deeplens image --renderer R` and of the better peer.
 fn scores(renderer: &str) -> ((f64, f64), (f64, f64)) {

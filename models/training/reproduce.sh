@@ -55,7 +55,7 @@ case "${1:-}" in
     for f in $($PY -c "import sys; sys.path.insert(0, '$T'); import textures; print(' '.join(textures.PHOTOS))"); do
       [ -e "$skdata/$f" ] && ln -sf "$skdata/$f" "$tex/$f"
     done
-    cargo build --release --no-default-features --example synth --example render_file
+    cargo build --release -p deeplens-eval --example synth --example render_file
     synth=target/release/examples/synth
     # Held-out layered test sets (seed 3000, never trained on): weak lights (1.5-8 x white), bright (2-64 x).
     for spec in "lens2 weak" "lens3 bright"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Jointly train the learned lens blur (Eq. 2) and the guided upsampling (Eq. 3) on the layered
-synthetic samples written by `cargo run --release --no-default-features --example synth`, with the
+synthetic samples written by `cargo run --release -p deeplens-eval --example synth`, with the
 normalised loss of Eq. 5 (α = 1.5) on L and H (Eq. 6), or L1 (--loss l1) for the ablation.
 
 One training example: the synth sample at full size S gives A (input), D (true or corrupted depth),

@@ -3,27 +3,7 @@
 
 use std::time::Duration;
 
-/// Milliseconds spent in each stage on one frame.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct StageMs {
-    pub depth: f64,
-    pub lens: f64,
-    pub upsample: f64,
-}
-
-impl StageMs {
-    /// Time per frame the stages need when they overlap on `cores` cores: the slowest stage, or
-    /// all of them shared out over the cores, whichever is longer.
-    pub fn frame_cost(&self, cores: f64) -> f64 {
-        self.depth.max(self.lens).max(self.upsample).max((self.depth + self.lens + self.upsample) / cores.max(1.0))
-    }
-
-    fn mix(&mut self, new: &StageMs, a: f64) {
-        self.depth += a * (new.depth - self.depth);
-        self.lens += a * (new.lens - self.lens);
-        self.upsample += a * (new.upsample - self.upsample);
-    }
-}
+pub use deeplens_core::pipeline::StageMs;
 
 /// What the controller did after a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,11 +86,6 @@ impl RateController {
         let dl = self.level as i32 - to as i32;
         let ds = self.shift(self.level) - self.shift(to);
         StageMs { depth: self.ema.depth, lens: self.ema.lens * self.lens_scale.powi(dl), upsample: self.ema.upsample * 4f64.powi(ds) }
-    }
-
-    /// The lens blur's cost ratio between two neighbouring levels as currently believed.
-    pub fn lens_scale(&self) -> f64 {
-        self.lens_scale
     }
 
     /// Feed one finished frame: `now` in seconds of the run, `level` the frame was made at, its
@@ -220,9 +195,6 @@ impl LatencyHistogram {
         self.max = self.max.max(ms);
     }
 
-    pub fn count(&self) -> u64 {
-        self.count
-    }
 
     pub fn max(&self) -> f64 {
         self.max

@@ -8,10 +8,13 @@
 //!                                                           ▲ at most `in_flight` frames past the slot ─┘ (tokens)
 //! ```
 //!
-//! The capture thread never waits: it puts each frame in a one-frame slot, evicting (and counting
-//! as dropped) a frame still waiting there. The depth thread takes a frame only when fewer than
-//! `in_flight` frames are being processed, so queues between stages stay short and a frame is
-//! never older than the work ahead of it. The display thread (the caller's) measures latency and
+//! The capture thread (the source) never waits: it puts each frame in a one-frame
+//! [`NewestSlot`], evicting (and counting as dropped) a frame still waiting there. The stages run
+//! in the core's frame engine ([`pipeline::spawn`] with [`Schedule::NewestWins`]): its depth
+//! thread takes a frame only when fewer than `in_flight` frames are being processed, so queues
+//! between stages stay short and a frame is never older than the work ahead of it; its `prepare`
+//! hook applies the viewer's focus and blur and the working-resolution level. This module is an
+//! adapter: a source, a sink ([`LiveSink`]) and those options; it spawns no stage thread. The display thread (the caller's) measures latency and
 //! feeds the [`RateController`], which asks for a smaller working picture when frames are being
 //! dropped and a smaller picture would help, and for a larger one again when there is room.
 //!
@@ -25,17 +28,18 @@ pub mod font;
 #[cfg(feature = "window")]
 mod window;
 
-pub use control::{LatencyHistogram, RateController, StageMs, Step};
+pub use control::{LatencyHistogram, RateController, StageMs};
 
 use crate::config::RenderOptions;
 use crate::focus::{BlurAmount, FocusSpec, Rotation};
 use crate::frame::{Plane, RgbImage};
 use crate::lens::{LensBlur, LensParams};
-use crate::pipeline::{self, current_rss_mib, peak_rss_mib, Job, WorkingPolicy};
+use crate::outfile::TempOutput;
+use crate::pipeline::{self, current_rss_mib, peak_rss_mib, DepthStage, EngineOptions, Job, NewestSlot, Put, Running, Schedule, StageTimes, Stages, WorkingPolicy};
 use crate::upsample;
-use crate::video::{Cut, Demuxer, InputSpec, Muxer, OutputSpec};
+use crate::video::{Cut, Demuxer, InputSpec, Muxer, OutputSpec, VideoInfo};
 use anyhow::{anyhow, bail, Result};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +68,7 @@ pub struct DebugDelay {
 pub struct PreviewJob {
     pub input: InputSpec,
     pub render: RenderOptions,
+    pub models: deeplens_onnx::OnnxModels,
     /// End by itself after this many seconds of source.
     pub duration: Option<f64>,
     pub display: Display,
@@ -83,8 +88,9 @@ pub struct PreviewJob {
 }
 
 impl PreviewJob {
-    pub fn new(input: InputSpec, render: RenderOptions) -> Self {
+    pub fn new(input: InputSpec, render: RenderOptions, models: deeplens_onnx::OnnxModels) -> Self {
         Self {
+            models,
             input,
             render,
             duration: None,
@@ -238,6 +244,7 @@ pub fn open_source(spec: &InputSpec) -> Result<Demuxer> {
         bail!("no camera at {} ({list}); a file or `-f lavfi testsrc2` works too", spec.url);
     }
     Demuxer::open(spec).map_err(|e| {
+        let e = anyhow::Error::from(e);
         let msg = format!("{e:#}");
         if is_device(spec) && (msg.contains("busy") || msg.contains("Resource temporarily unavailable")) {
             anyhow!("camera {} is busy: another program is using it", spec.url)
@@ -248,19 +255,6 @@ pub fn open_source(spec: &InputSpec) -> Result<Demuxer> {
         }
     })
 }
-
-/// A frame with what the live loop needs to know about it.
-struct LiveJob {
-    job: Job,
-    level: u32,
-    work: (usize, usize),
-    /// Size of the picture the stages processed (the source's, or halved for speed).
-    processed: (usize, usize),
-    ms: StageMs,
-}
-
-/// The work of one stage thread on a frame.
-type StageFn = Box<dyn FnMut(&mut LiveJob) -> Result<()> + Send>;
 
 /// Settings the viewer changes while the preview runs.
 struct Controls {
@@ -305,7 +299,7 @@ impl LensBlur for SlowLens {
         self.inner.name()
     }
 
-    fn render(&mut self, rgb: &RgbImage, depth: &Plane, params: &LensParams) -> Result<RgbImage> {
+    fn render(&mut self, rgb: &RgbImage, depth: &Plane, params: &LensParams) -> deeplens_core::Result<RgbImage> {
         if self.delay.for_seconds.is_none_or(|s| self.start.elapsed().as_secs_f64() < s) {
             let ms = self.delay.ms_full_size * (rgb.width * rgb.height) as f64 / self.full_area;
             std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
@@ -345,10 +339,6 @@ fn deepest_level(policy: &WorkingPolicy, size: (usize, usize), blur_px: f32) -> 
         l += 1;
     }
     l
-}
-
-fn ms_since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
 }
 
 /// How the window shows frames.
@@ -392,49 +382,41 @@ fn compose(buf: &mut Vec<u32>, (w, h): (usize, usize), job: &Job, mode: ViewMode
     }
 }
 
+/// What a live run shares between its threads.
+struct Shared {
+    controls: Arc<Mutex<Controls>>,
+    counters: Arc<Counters>,
+    halt: Arc<AtomicBool>,
+    run_start: Instant,
+}
+
+/// The source's geometry.
+#[derive(Clone, Copy)]
+struct Geometry {
+    /// Stored size.
+    w: usize,
+    h: usize,
+    /// Displayed width.
+    dw: usize,
+    rotation: Rotation,
+    interval_ms: f64,
+}
+
 /// Run the preview until the source ends, `--duration` passes, Ctrl-C (`cancel`), or the window
 /// closes. Returns the stats (also written to `--stats`).
 pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
     let demux = open_source(&job.input)?;
     let info = demux.info.clone();
-    let (w, h) = (info.width, info.height);
     let (dw, _) = info.display_size();
-    let rotation = Rotation(info.rotation);
-    let device = is_device(&job.input);
-    let interval_ms = if info.fps > 0.5 && info.fps < 1000.0 { 1000.0 / info.fps } else { 1000.0 / 30.0 };
-
-    // A live run keeps no per-frame focus history: memory stays flat however long it runs.
-    let render = RenderOptions { record_focus: false, ..job.render.clone() };
-    let mut stages = render.build_stages(dw, rotation, info.high_bit_depth)?;
-    let given_depth = match &job.render.depth_given {
-        Some(p) => Some(crate::still::load_depth(p)?),
-        None => None,
-    };
+    let fps_ok = info.fps > 0.5 && info.fps < 1000.0;
+    let geo = Geometry { w: info.width, h: info.height, dw, rotation: Rotation(info.rotation), interval_ms: if fps_ok { 1000.0 / info.fps } else { 1000.0 / 30.0 } };
     let run_start = Instant::now();
-    if let Some(delay) = job.debug_delay {
-        let inner = std::mem::replace(&mut stages.lens, Box::new(crate::lens::physical::PhysicalRenderer::new()));
-        stages.lens = Box::new(SlowLens { inner, delay, full_area: (w * h) as f64, start: run_start });
-    }
+    let (stages, given_depth) = live_stages(&job, &info, run_start)?;
     let base_policy = stages.depth.policy;
-
-    // The output, if any, opens before the first frame so a bad path fails at once.
-    let temp = match &job.output {
-        Some(p) if p.as_os_str() != "-" => {
-            if p.exists() && !job.overwrite {
-                bail!("{} exists; pass -y/--overwrite to replace it", p.display());
-            }
-            Some(crate::outfile::TempOutput::new(p)?)
-        }
-        _ => None,
-    };
-    let mut muxer = match &job.output {
-        Some(p) => Some(Muxer::new(&output_spec(&job, p, temp.as_ref().map(|t| t.tmp.clone())), &info, &[], None)?),
-        None => None,
-    };
-
+    let (temp, muxer) = open_output(&job, &info)?;
     #[cfg(feature = "window")]
-    let mut win = match job.display {
-        Display::Window => Some(window::PreviewWindow::open(&format!("deeplens preview — {}", job.input.url), w, h)?),
+    let win = match job.display {
+        Display::Window => Some(window::PreviewWindow::open(&format!("deeplens preview — {}", job.input.url), geo.w, geo.h)?),
         Display::Headless => None,
     };
     #[cfg(not(feature = "window"))]
@@ -442,398 +424,203 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
         bail!("this build has no window support: pass --headless");
     }
 
-    let controls = Arc::new(Mutex::new(Controls { focus: job.render.focus.clone(), blur: job.render.blur, level: 0, version: 0 }));
-    let counters = Arc::new(Counters { last_capture_ms: AtomicU64::new(u64::MAX), ..Default::default() });
-    let halt = Arc::new(AtomicBool::new(false));
+    let shared = Shared {
+        controls: Arc::new(Mutex::new(Controls { focus: job.render.focus.clone(), blur: job.render.blur, level: 0, version: 0 })),
+        counters: Arc::new(Counters { last_capture_ms: AtomicU64::new(u64::MAX), ..Default::default() }),
+        halt: Arc::new(AtomicBool::new(false)),
+        run_start,
+    };
     let in_flight = job.in_flight.max(1);
+    // The capture thread owns the slot's sending side: when it ends, the stages see the end.
+    let slot = NewestSlot::default();
+    let (stage_input, slot_probe) = (slot.receiver(), slot.receiver());
+    let capture = spawn_capture(demux, slot, &shared, geo.interval_ms, job.duration, is_device(&job.input));
 
-    // Capture → slot.
-    let (slot_tx, slot_rx) = bounded::<Job>(1);
-    let evict = slot_rx.clone();
-    let capture = {
-        let counters = counters.clone();
-        let halt = halt.clone();
-        let duration = job.duration;
-        std::thread::Builder::new()
-            .name("capture".into())
-            .spawn(move || -> Result<u64> {
-                let mut first: Option<Instant> = None;
-                // Wall-clock time of source time 0, for pacing.
-                let mut anchor: Option<Instant> = None;
-                let late_ms = (2.0 * interval_ms).max(100.0);
-                let r = demux.run(
-                    Cut::default(),
-                    &|| halt.load(Ordering::Relaxed),
-                    |f| {
-                        let t0 = *first.get_or_insert_with(Instant::now);
-                        if duration.is_some_and(|d| if device { t0.elapsed().as_secs_f64() >= d } else { f.t >= d - 1e-6 }) {
-                            counters.reached_duration.store(true, Ordering::Relaxed);
-                            return false;
-                        }
-                        if !device {
-                            // Played at its own pace: wait until the frame's time comes (as ffmpeg -re).
-                            // A frame that comes late (a slow source) moves the clock instead of a
-                            // burst of frames catching up, as a camera would.
-                            let a = anchor.get_or_insert(t0);
-                            let due = *a + Duration::from_secs_f64(f.t.max(0.0));
-                            let now = Instant::now();
-                            if now > due + Duration::from_secs_f64(late_ms / 1000.0) {
-                                *a += now - due;
-                            }
-                            let due = *a + Duration::from_secs_f64(f.t.max(0.0));
-                            while let Some(left) = due.checked_duration_since(Instant::now()) {
-                                if halt.load(Ordering::Relaxed) {
-                                    return false;
-                                }
-                                std::thread::sleep(left.min(Duration::from_millis(50)));
-                            }
-                        }
-                        let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
-                        j.born = Instant::now();
-                        counters.captured.fetch_add(1, Ordering::Relaxed);
-                        counters.last_capture_ms.store(run_start.elapsed().as_millis() as u64, Ordering::Relaxed);
-                        let mut j = Some(j);
-                        while let Some(job) = j.take() {
-                            match slot_tx.try_send(job) {
-                                Ok(()) => {}
-                                Err(TrySendError::Full(job)) => {
-                                    // The newest frame wins: evict the one still waiting.
-                                    if evict.try_recv().is_ok() {
-                                        counters.replaced.fetch_add(1, Ordering::Relaxed);
-                                    }
-                                    j = Some(job);
-                                }
-                                Err(TrySendError::Disconnected(_)) => return false,
-                            }
-                        }
-                        counters.saw_queue(slot_tx.len());
-                        true
-                    },
-                    |_| true,
-                );
-                counters.capture_done.store(true, Ordering::Relaxed);
-                r
-            })
-            .expect("spawn capture thread")
-    };
-
-    // Slot → depth → lens → upsample → here.
-    let (tokens_tx, tokens_rx) = bounded::<()>(in_flight);
-    for _ in 0..in_flight {
-        tokens_tx.send(()).expect("token");
-    }
-    let (tx1, rx1) = bounded::<LiveJob>(1);
-    let (tx2, rx2) = bounded::<LiveJob>(1);
-    let (tx3, out_rx) = bounded::<LiveJob>(1);
-    let (mut depth_stage, mut lens, mut up) = stages.split();
-    let depth = {
-        let counters = counters.clone();
-        let halt = halt.clone();
-        let controls = controls.clone();
-        let slot_rx = slot_rx.clone();
-        std::thread::Builder::new()
-            .name("depth".into())
-            .spawn(move || -> Result<()> {
-                let mut version = 0;
-                let mut applied_shift = 0;
-                'frames: loop {
-                    // Wait for room in the pipeline, then for a frame.
-                    loop {
-                        match tokens_rx.recv_timeout(Duration::from_millis(20)) {
-                            Ok(()) => break,
-                            Err(_) if halt.load(Ordering::Relaxed) => break 'frames,
-                            Err(_) => {}
-                        }
-                    }
-                    let mut j = loop {
-                        match slot_rx.recv_timeout(Duration::from_millis(20)) {
-                            Ok(j) => break j,
-                            Err(RecvTimeoutError::Disconnected) => break 'frames,
-                            Err(RecvTimeoutError::Timeout) if halt.load(Ordering::Relaxed) => break 'frames,
-                            Err(RecvTimeoutError::Timeout) => {}
-                        }
-                    };
-                    let n = counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-                    counters.in_flight_max.fetch_max(n, Ordering::Relaxed);
-                    let (level, shift) = {
-                        let c = controls.lock().expect("controls");
-                        let blur_px = c.blur.to_pixels(dw);
-                        let shift = processing_shift(&base_policy, c.level, (w, h), blur_px);
-                        if c.version != version || shift != applied_shift {
-                            version = c.version;
-                            applied_shift = shift;
-                            depth_stage.focus.set_spec(c.focus.clone());
-                            // Blur is given for the displayed source; the stages see a picture `shift` times halved.
-                            depth_stage.display_width = (dw >> shift).max(1);
-                            depth_stage.focus.set_blur(match c.blur {
-                                BlurAmount::Pixels(p) => BlurAmount::Pixels(p / (1u32 << shift) as f32),
-                                share => share,
-                            });
-                        }
-                        depth_stage.policy = policy_for(&base_policy, c.level, w, blur_px);
-                        (c.level, shift)
-                    };
-                    if shift > 0 {
-                        let (pw, ph) = upsample::working_size((w, h), shift);
-                        j.full = j.full.resize(pw, ph);
-                    }
-                    if let Some(d) = &given_depth {
-                        j.given_depth = Some(d.clone());
-                    }
-                    let t = Instant::now();
-                    if let Err(e) = depth_stage.run(&mut j) {
-                        halt.store(true, Ordering::Relaxed);
-                        return Err(e.context("depth stage"));
-                    }
-                    let work = j.work.as_ref().map_or((0, 0), |w| (w.width, w.height));
-                    let processed = (j.full.width, j.full.height);
-                    let lj = LiveJob { job: j, level, work, processed, ms: StageMs { depth: ms_since(t), ..Default::default() } };
-                    if tx1.send(lj).is_err() {
-                        break;
-                    }
-                }
-                Ok(())
-            })
-            .expect("spawn depth thread")
-    };
-    // Kept to count a frame left waiting in the slot at the end.
-    let slot_probe = slot_rx;
-    let stage_thread = |name: &'static str, rx: Receiver<LiveJob>, tx: crossbeam_channel::Sender<LiveJob>, mut f: StageFn| {
-        let halt = halt.clone();
-        let counters = counters.clone();
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                let probe = rx.clone();
-                pipeline::stage_loop(&rx, &tx, &halt, |lj: &mut LiveJob| {
-                    counters.saw_queue(probe.len());
-                    f(lj)
-                })
-                .map_err(|e| e.context(format!("{name} stage")))
-            })
-            .expect("spawn stage thread")
-    };
-    let lens_t = stage_thread(
-        "lens",
-        rx1,
-        tx2,
-        Box::new(move |lj: &mut LiveJob| {
-            let t = Instant::now();
-            pipeline::lens_stage(lens.as_mut(), &mut lj.job)?;
-            lj.ms.lens = ms_since(t);
-            Ok(())
-        }),
-    );
-    let up_t = stage_thread(
-        "upsample",
-        rx2,
-        tx3,
-        Box::new(move |lj: &mut LiveJob| {
-            let t = Instant::now();
-            pipeline::upsample_stage(up.as_mut(), &mut lj.job)?;
-            lj.ms.upsample = ms_since(t);
-            Ok(())
-        }),
-    );
+    // Slot → depth → lens → upsample → here, in the frame engine.
+    let mut opts = EngineOptions::new(1, Schedule::NewestWins { in_flight }, shared.halt.clone());
+    opts.prepare = Some(prepare_hook(&shared, geo, base_policy, given_depth));
+    let counters = shared.counters.clone();
+    opts.queue_probe = Some(Arc::new(move |len| counters.saw_queue(len)));
+    let (out_rx, running) = pipeline::spawn(stages, stage_input, opts);
 
     // Show, on this thread.
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let ladder = |blur: BlurAmount| {
-        let blur_px = blur.to_pixels(dw);
-        let max = deepest_level(&base_policy, (w, h), blur_px);
-        (max, (0..=max).map(|l| processing_shift(&base_policy, l, (w, h), blur_px)).collect::<Vec<_>>())
-    };
-    let (max_level, shifts) = ladder(job.render.blur);
-    let mut ctl = RateController::new(interval_ms, max_level, cores);
-    ctl.set_shifts(shifts);
-    let mut hist = LatencyHistogram::default();
-    let mut shown = 0u64;
-    let mut discarded_at_sink = 0u64;
-    let mut res: BTreeMap<(usize, usize), u64> = BTreeMap::new();
-    let mut processed_res: BTreeMap<(usize, usize), u64> = BTreeMap::new();
-    let mut changes: Vec<ResolutionChange> = Vec::new();
-    let mut stage_sum = StageMs::default();
-    let mut end: Option<EndReason> = None;
-    let mut first_shown: Option<Instant> = None;
-    let mut rss_1s = None;
-    let mut out_err: Option<anyhow::Error> = None;
-    let mut interval_ema = 0.0f64;
-    let mut lat_ema = 0.0f64;
-    let mut last_shown: Option<Instant> = None;
+    let mut sink = LiveSink::new(&job, geo, base_policy, shared.run_start);
     #[cfg(feature = "window")]
-    let mut view = ViewMode { overlay: true, ..Default::default() };
-    #[cfg(feature = "window")]
-    let mut buf: Vec<u32> = Vec::new();
-    loop {
-        #[cfg(feature = "window")]
-        if let Some(wd) = win.as_mut() {
-            for input in wd.poll() {
-                let mut c = controls.lock().expect("controls");
-                match input {
-                    window::Input::Quit => {
-                        end.get_or_insert(EndReason::WindowClosed);
-                        halt.store(true, Ordering::Relaxed);
-                    }
-                    window::Input::Blur(f) => {
-                        c.blur = match c.blur {
-                            BlurAmount::Pixels(p) => BlurAmount::Pixels((p * f).clamp(0.0, 1000.0)),
-                            BlurAmount::WidthShare(s) => BlurAmount::WidthShare((s * f).clamp(0.0, 0.25)),
-                        };
-                        c.version += 1;
-                        let (max_level, shifts) = ladder(c.blur);
-                        ctl.max_level = max_level;
-                        ctl.set_shifts(shifts);
-                    }
-                    window::Input::FocusAt(p) => {
-                        // The window shows the picture as stored; focus points are given as displayed.
-                        c.focus = FocusSpec::Point(Rotation((360 - rotation.0) % 360).display_to_storage(p));
-                        c.version += 1;
-                    }
-                    window::Input::FocusReset => {
-                        c.focus = job.render.focus.clone();
-                        c.version += 1;
-                    }
-                    window::Input::ToggleDepth => view.depth = !view.depth,
-                    window::Input::ToggleSplit => view.split = !view.split,
-                    window::Input::ToggleOverlay => view.overlay = !view.overlay,
-                }
-            }
-        }
-        if cancel.load(Ordering::Relaxed) && !halt.load(Ordering::Relaxed) {
-            end.get_or_insert(EndReason::Interrupted);
-            halt.store(true, Ordering::Relaxed);
-        }
-        if rss_1s.is_none() && run_start.elapsed() >= Duration::from_secs(1) {
-            rss_1s = current_rss_mib();
-        }
-        let timeout = if cfg!(feature = "window") && job.display == Display::Window { Duration::from_millis(8) } else { Duration::from_millis(50) };
-        let lj = match out_rx.recv_timeout(timeout) {
-            Ok(lj) => lj,
-            Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {
-                #[cfg(feature = "window")]
-                if let Some(wd) = win.as_mut() {
-                    wd.pump();
-                }
-                // A source that stops delivering: end the run rather than wait for ever.
-                let last = counters.last_capture_ms.load(Ordering::Relaxed);
-                let since_ms = run_start.elapsed().as_millis() as u64;
-                let quiet = if last == u64::MAX { since_ms } else { since_ms.saturating_sub(last) };
-                if !halt.load(Ordering::Relaxed) && !counters.capture_done.load(Ordering::Relaxed) && quiet as f64 > job.stall_timeout * 1000.0 {
-                    tracing::warn!("{}: no frame for {:.1} s; ending the preview", job.input.url, quiet as f64 / 1000.0);
-                    end.get_or_insert(EndReason::SourceStalled);
-                    halt.store(true, Ordering::Relaxed);
-                }
-                continue;
-            }
-        };
-        let LiveJob { job: fj, level, work, processed, ms } = lj;
-        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let _ = tokens_tx.try_send(());
-        if end == Some(EndReason::WindowClosed) || out_err.is_some() {
-            discarded_at_sink += 1;
-            continue;
-        }
-        #[cfg(feature = "window")]
-        if let Some(wd) = win.as_mut() {
-            compose(&mut buf, (w, h), &fj, view);
-            if view.overlay {
-                let c = controls.lock().expect("controls");
-                let focus = match &c.focus {
-                    FocusSpec::Depth(d) => format!("{d:.2}"),
-                    FocusSpec::Point(p) => format!("AT {:.2},{:.2}", p.x, p.y),
-                    FocusSpec::Autofocus => "AUTO".into(),
-                    FocusSpec::Track(_) => "TRACK".into(),
-                };
-                let lines = vec![
-                    format!("{:.1} FPS  LATENCY {lat_ema:.0} MS", if interval_ema > 0.0 { 1.0 / interval_ema } else { 0.0 }),
-                    format!("WORK {}X{} OF {}X{}  DROPPED {}", work.0, work.1, processed.0, processed.1, counters.replaced.load(Ordering::Relaxed)),
-                    format!("BLUR {:.1} PX  FOCUS {focus}", c.blur.to_pixels(dw)),
-                    format!("{}  {}", if view.depth { "DEPTH" } else if view.split { "SOURCE | RESULT" } else { "RESULT" }, "D S WHEEL CLICK Q"),
-                ];
-                let scale = if w >= 960 { 2 } else { 1 };
-                font::draw_panel(&mut buf, w, h, 4, 4, &lines, scale);
-            }
-            if let Err(e) = wd.present(&buf) {
-                out_err = Some(e);
-                halt.store(true, Ordering::Relaxed);
-                discarded_at_sink += 1;
-                continue;
-            }
-        }
-        if let Some(m) = muxer.as_mut() {
-            let out = fj.output.as_ref().expect("upsample stage ran");
-            let full;
-            let out = if (out.width, out.height) == (w, h) {
-                out
-            } else {
-                full = out.resize(w, h);
-                &full
-            };
-            if let Err(e) = m.write_frame(out, fj.pts) {
-                out_err = Some(e);
-                halt.store(true, Ordering::Relaxed);
-                discarded_at_sink += 1;
-                continue;
-            }
-        }
-        let now = Instant::now();
-        let lat = now.duration_since(fj.born).as_secs_f64() * 1e3;
-        hist.add(lat);
-        tracing::debug!(frame = fj.index, latency_ms = lat, depth_ms = ms.depth, lens_ms = ms.lens, upsample_ms = ms.upsample, work = ?work, "shown");
-        shown += 1;
-        first_shown.get_or_insert(now);
-        if let Some(prev) = last_shown {
-            // Smooth the interval, not its inverse (which would read high).
-            let dt = now.duration_since(prev).as_secs_f64();
-            interval_ema = if interval_ema == 0.0 { dt } else { interval_ema + 0.1 * (dt - interval_ema) };
-        }
-        last_shown = Some(now);
-        lat_ema = if lat_ema == 0.0 { lat } else { lat_ema + 0.1 * (lat - lat_ema) };
-        stage_sum.depth += ms.depth;
-        stage_sum.lens += ms.lens;
-        stage_sum.upsample += ms.upsample;
-        *res.entry(work).or_default() += 1;
-        *processed_res.entry(processed).or_default() += 1;
-        if changes.last().is_none_or(|c| (c.width, c.height) != work) {
-            changes.push(ResolutionChange { t: run_start.elapsed().as_secs_f64(), width: work.0, height: work.1 });
-        }
-        if job.adapt && !halt.load(Ordering::Relaxed) {
-            let captured = counters.captured.load(Ordering::Relaxed);
-            let dropped = counters.replaced.load(Ordering::Relaxed);
-            let max_level = ctl.max_level;
-            if let Some(step) = ctl.observe(run_start.elapsed().as_secs_f64(), level, ms, captured, dropped, max_level) {
-                let mut c = controls.lock().expect("controls");
-                c.level = ctl.level;
-                tracing::info!(?step, level = ctl.level, "working resolution");
-            }
-        }
+    {
+        sink.win = win;
     }
+    sink.muxer = muxer;
+    sink.run(&out_rx, &running, &shared, &cancel);
 
     // Wind down: the stage threads have ended (their last channel closed).
-    halt.store(true, Ordering::Relaxed);
-    let mut first_err: Option<anyhow::Error> = out_err;
-    match depth.join() {
-        Ok(Err(e)) => {
-            first_err.get_or_insert(e);
-        }
-        Err(_) => {
-            first_err.get_or_insert(anyhow!("the depth stage panicked"));
-        }
-        _ => {}
+    shared.halt.store(true, Ordering::Relaxed);
+    let mut first_err: Option<anyhow::Error> = sink.out_err.take();
+    if let Err(e) = running.join(&mut StageTimes::default()) {
+        first_err.get_or_insert(e.into());
     }
-    for t in [lens_t, up_t] {
-        match t.join() {
-            Ok(Err(e)) => {
-                first_err.get_or_insert(e);
+    join_capture(capture, &job, &shared.counters, &mut sink.end, &mut first_err);
+    let end = sink.end.unwrap_or(if shared.counters.reached_duration.load(Ordering::Relaxed) { EndReason::Duration } else { EndReason::SourceEnded });
+    let end = if first_err.is_some() { EndReason::Error } else { end };
+    if let Some(m) = sink.muxer.take() {
+        if first_err.is_none() {
+            m.finish()?;
+            if let Some(t) = temp {
+                t.commit()?;
             }
-            Err(_) => {
-                first_err.get_or_insert(anyhow!("a stage thread panicked"));
-            }
-            _ => {}
         }
     }
-    // A capture stuck in a read (a camera that stopped delivering) is left behind.
+    let stats = sink.stats(&job, &info, end, &shared.counters, slot_probe.try_iter().count() as u64, in_flight);
+    if let Some(p) = &job.stats {
+        stats.write(p)?;
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    Ok(stats)
+}
+
+/// The stages of a live run, and the given depth picture if any.
+fn live_stages(job: &PreviewJob, info: &VideoInfo, run_start: Instant) -> Result<(Stages, Option<Plane>)> {
+    let (dw, _) = info.display_size();
+    // A live run keeps no per-frame focus history: memory stays flat however long it runs.
+    let render = RenderOptions { record_focus: false, ..job.render.clone() };
+    let mut stages = render.build_stages(&job.models, dw, Rotation(info.rotation), info.high_bit_depth)?;
+    let given_depth = match &job.render.depth_given {
+        Some(p) => Some(crate::still::load_depth(p)?),
+        None => None,
+    };
+    if let Some(delay) = job.debug_delay {
+        let inner = std::mem::replace(&mut stages.lens, Box::new(crate::lens::physical::PhysicalRenderer::new()));
+        stages.lens = Box::new(SlowLens { inner, delay, full_area: (info.width * info.height) as f64, start: run_start });
+    }
+    Ok((stages, given_depth))
+}
+
+/// The output, if any, opens before the first frame so a bad path fails at once.
+fn open_output(job: &PreviewJob, info: &VideoInfo) -> Result<(Option<TempOutput>, Option<Muxer>)> {
+    let temp = match &job.output {
+        Some(p) if p.as_os_str() != "-" => {
+            if p.exists() && !job.overwrite {
+                bail!("{} exists; pass -y/--overwrite to replace it", p.display());
+            }
+            Some(TempOutput::new(p)?)
+        }
+        _ => None,
+    };
+    let muxer = match &job.output {
+        Some(p) => Some(Muxer::new(&output_spec(job, p, temp.as_ref().map(|t| t.tmp.clone())), info, &[], None)?),
+        None => None,
+    };
+    Ok((temp, muxer))
+}
+
+/// The capture thread: decode, pace a file source to its own clock, and put each frame in the
+/// slot, where a newer frame replaces one still waiting.
+fn spawn_capture(demux: Demuxer, slot: NewestSlot, shared: &Shared, interval_ms: f64, duration: Option<f64>, device: bool) -> std::thread::JoinHandle<deeplens_core::Result<u64>> {
+    let counters = shared.counters.clone();
+    let halt = shared.halt.clone();
+    let run_start = shared.run_start;
+    let capture = move || {
+        let mut first: Option<Instant> = None;
+        // Wall-clock time of source time 0, for pacing.
+        let mut anchor: Option<Instant> = None;
+        let late_ms = (2.0 * interval_ms).max(100.0);
+        let r = demux.run(
+            Cut::default(),
+            &|| halt.load(Ordering::Relaxed),
+            |f| {
+                let t0 = *first.get_or_insert_with(Instant::now);
+                if duration.is_some_and(|d| if device { t0.elapsed().as_secs_f64() >= d } else { f.t >= d - 1e-6 }) {
+                    counters.reached_duration.store(true, Ordering::Relaxed);
+                    return false;
+                }
+                if !device && !wait_until_due(&mut anchor, t0, f.t, late_ms, &halt) {
+                    return false;
+                }
+                let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
+                j.born = Instant::now();
+                counters.captured.fetch_add(1, Ordering::Relaxed);
+                counters.last_capture_ms.store(run_start.elapsed().as_millis() as u64, Ordering::Relaxed);
+                match slot.put(j) {
+                    Put::Taken { replaced } => {
+                        counters.replaced.fetch_add(replaced, Ordering::Relaxed);
+                    }
+                    Put::Closed => return false,
+                }
+                counters.saw_queue(slot.len());
+                true
+            },
+            |_| true,
+        );
+        counters.capture_done.store(true, Ordering::Relaxed);
+        r
+    };
+    std::thread::Builder::new().name("capture".into()).spawn(capture).expect("spawn capture thread")
+}
+
+/// A source played at its own pace: wait until the frame at `t` seconds is due (as ffmpeg -re).
+/// A frame that comes late (a slow source) moves the clock instead of a burst of frames catching
+/// up, as a camera would. False when the run halts while waiting.
+fn wait_until_due(anchor: &mut Option<Instant>, t0: Instant, t: f64, late_ms: f64, halt: &AtomicBool) -> bool {
+    let a = anchor.get_or_insert(t0);
+    let due = *a + Duration::from_secs_f64(t.max(0.0));
+    let now = Instant::now();
+    if now > due + Duration::from_secs_f64(late_ms / 1000.0) {
+        *a += now - due;
+    }
+    let due = *a + Duration::from_secs_f64(t.max(0.0));
+    while let Some(left) = due.checked_duration_since(Instant::now()) {
+        if halt.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+    true
+}
+
+/// What the depth thread does with a frame before its depth stage: apply the viewer's focus
+/// and blur and the rate controller's level, and halve the frame for speed when that helps.
+fn prepare_hook(shared: &Shared, geo: Geometry, base_policy: WorkingPolicy, given_depth: Option<Plane>) -> Box<dyn FnMut(&mut DepthStage, &mut Job) + Send> {
+    let counters = shared.counters.clone();
+    let controls = shared.controls.clone();
+    let (w, h, dw) = (geo.w, geo.h, geo.dw);
+    let mut version = 0;
+    let mut applied_shift = 0;
+    Box::new(move |depth_stage: &mut DepthStage, j: &mut Job| {
+        let n = counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        counters.in_flight_max.fetch_max(n, Ordering::Relaxed);
+        let (level, shift) = {
+            let c = controls.lock().expect("controls");
+            let blur_px = c.blur.to_pixels(dw);
+            let shift = processing_shift(&base_policy, c.level, (w, h), blur_px);
+            if c.version != version || shift != applied_shift {
+                version = c.version;
+                applied_shift = shift;
+                depth_stage.focus.set_spec(c.focus.clone());
+                // Blur is given for the displayed source; the stages see a picture `shift` times halved.
+                depth_stage.display_width = (dw >> shift).max(1);
+                depth_stage.focus.set_blur(match c.blur {
+                    BlurAmount::Pixels(p) => BlurAmount::Pixels(p / (1u32 << shift) as f32),
+                    share => share,
+                });
+            }
+            depth_stage.policy = policy_for(&base_policy, c.level, w, blur_px);
+            (c.level, shift)
+        };
+        if shift > 0 {
+            let (pw, ph) = upsample::working_size((w, h), shift);
+            j.full = j.full.resize(pw, ph);
+        }
+        if let Some(d) = &given_depth {
+            j.given_depth = Some(d.clone());
+        }
+        j.mark = level;
+    })
+}
+
+/// Wait a little for the capture thread; one stuck in a read (a camera that stopped
+/// delivering) is left behind.
+fn join_capture(capture: std::thread::JoinHandle<deeplens_core::Result<u64>>, job: &PreviewJob, counters: &Counters, end: &mut Option<EndReason>, first_err: &mut Option<anyhow::Error>) {
     let t = Instant::now();
     while !counters.capture_done.load(Ordering::Relaxed) && t.elapsed() < Duration::from_millis(500) {
         std::thread::sleep(Duration::from_millis(10));
@@ -841,7 +628,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
     if counters.capture_done.load(Ordering::Relaxed) {
         match capture.join() {
             Ok(Err(e)) => {
-                tracing::warn!("{}: {e:#}", job.input.url);
+                tracing::warn!("{}: {:#}", job.input.url, anyhow::Error::from(e));
                 end.get_or_insert(EndReason::SourceEnded);
             }
             Err(_) => {
@@ -850,64 +637,311 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
             _ => {}
         }
     }
-    let end = end.unwrap_or(if counters.reached_duration.load(Ordering::Relaxed) { EndReason::Duration } else { EndReason::SourceEnded });
-    let end = if first_err.is_some() { EndReason::Error } else { end };
-    if let Some(m) = muxer {
-        if first_err.is_none() {
-            m.finish()?;
-            if let Some(t) = temp {
-                t.commit()?;
+}
+
+/// The end of a live run, on the caller's thread: the window, the output, latency and the
+/// rate controller.
+struct LiveSink {
+    geo: Geometry,
+    run_start: Instant,
+    adapt: bool,
+    stall_timeout: f64,
+    url: String,
+    initial_focus: FocusSpec,
+    base_policy: WorkingPolicy,
+    windowed: bool,
+    #[cfg(feature = "window")]
+    win: Option<window::PreviewWindow>,
+    #[cfg(feature = "window")]
+    view: ViewMode,
+    #[cfg(feature = "window")]
+    buf: Vec<u32>,
+    muxer: Option<Muxer>,
+    ctl: RateController,
+    hist: LatencyHistogram,
+    shown: u64,
+    discarded: u64,
+    res: BTreeMap<(usize, usize), u64>,
+    processed_res: BTreeMap<(usize, usize), u64>,
+    changes: Vec<ResolutionChange>,
+    stage_sum: StageMs,
+    end: Option<EndReason>,
+    first_shown: Option<Instant>,
+    rss_1s: Option<f64>,
+    out_err: Option<anyhow::Error>,
+    interval_ema: f64,
+    lat_ema: f64,
+    last_shown: Option<Instant>,
+}
+
+impl LiveSink {
+    fn new(job: &PreviewJob, geo: Geometry, base_policy: WorkingPolicy, run_start: Instant) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (max_level, shifts) = ladder(&base_policy, geo, job.render.blur);
+        let mut ctl = RateController::new(geo.interval_ms, max_level, cores);
+        ctl.set_shifts(shifts);
+        Self {
+            geo,
+            run_start,
+            adapt: job.adapt,
+            stall_timeout: job.stall_timeout,
+            url: job.input.url.clone(),
+            initial_focus: job.render.focus.clone(),
+            base_policy,
+            windowed: cfg!(feature = "window") && job.display == Display::Window,
+            #[cfg(feature = "window")]
+            win: None,
+            #[cfg(feature = "window")]
+            view: ViewMode { overlay: true, ..Default::default() },
+            #[cfg(feature = "window")]
+            buf: Vec::new(),
+            muxer: None,
+            ctl,
+            hist: LatencyHistogram::default(),
+            shown: 0,
+            discarded: 0,
+            res: BTreeMap::new(),
+            processed_res: BTreeMap::new(),
+            changes: Vec::new(),
+            stage_sum: StageMs::default(),
+            end: None,
+            first_shown: None,
+            rss_1s: None,
+            out_err: None,
+            interval_ema: 0.0,
+            lat_ema: 0.0,
+            last_shown: None,
+        }
+    }
+
+    /// Take finished frames until the stages end.
+    fn run(&mut self, out_rx: &Receiver<Job>, running: &Running, shared: &Shared, cancel: &AtomicBool) {
+        let halt = &shared.halt;
+        loop {
+            #[cfg(feature = "window")]
+            self.poll_window(shared);
+            if cancel.load(Ordering::Relaxed) && !halt.load(Ordering::Relaxed) {
+                self.end.get_or_insert(EndReason::Interrupted);
+                halt.store(true, Ordering::Relaxed);
+            }
+            if self.rss_1s.is_none() && self.run_start.elapsed() >= Duration::from_secs(1) {
+                self.rss_1s = current_rss_mib();
+            }
+            let timeout = if self.windowed { Duration::from_millis(8) } else { Duration::from_millis(50) };
+            let j = match out_rx.recv_timeout(timeout) {
+                Ok(j) => j,
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.idle(shared);
+                    continue;
+                }
+            };
+            shared.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+            running.release();
+            if self.end == Some(EndReason::WindowClosed) || self.out_err.is_some() {
+                self.discarded += 1;
+                continue;
+            }
+            if let Err(e) = self.present(&j, shared) {
+                self.out_err = Some(e);
+                halt.store(true, Ordering::Relaxed);
+                self.discarded += 1;
+                continue;
+            }
+            self.account(&j, shared);
+        }
+    }
+
+    /// No frame came in time: keep the window alive, and end the run when the source has been
+    /// quiet for longer than the stall timeout rather than wait for ever.
+    fn idle(&mut self, shared: &Shared) {
+        #[cfg(feature = "window")]
+        if let Some(wd) = self.win.as_mut() {
+            wd.pump();
+        }
+        let counters = &shared.counters;
+        let last = counters.last_capture_ms.load(Ordering::Relaxed);
+        let since_ms = self.run_start.elapsed().as_millis() as u64;
+        let quiet = if last == u64::MAX { since_ms } else { since_ms.saturating_sub(last) };
+        if !shared.halt.load(Ordering::Relaxed) && !counters.capture_done.load(Ordering::Relaxed) && quiet as f64 > self.stall_timeout * 1000.0 {
+            tracing::warn!("{}: no frame for {:.1} s; ending the preview", self.url, quiet as f64 / 1000.0);
+            self.end.get_or_insert(EndReason::SourceStalled);
+            shared.halt.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The viewer's keys and mouse.
+    #[cfg(feature = "window")]
+    fn poll_window(&mut self, shared: &Shared) {
+        let Some(wd) = self.win.as_mut() else { return };
+        for input in wd.poll() {
+            let mut c = shared.controls.lock().expect("controls");
+            match input {
+                window::Input::Quit => {
+                    self.end.get_or_insert(EndReason::WindowClosed);
+                    shared.halt.store(true, Ordering::Relaxed);
+                }
+                window::Input::Blur(f) => {
+                    c.blur = match c.blur {
+                        BlurAmount::Pixels(p) => BlurAmount::Pixels((p * f).clamp(0.0, 1000.0)),
+                        BlurAmount::WidthShare(s) => BlurAmount::WidthShare((s * f).clamp(0.0, 0.25)),
+                    };
+                    c.version += 1;
+                    let (max_level, shifts) = ladder(&self.base_policy, self.geo, c.blur);
+                    self.ctl.max_level = max_level;
+                    self.ctl.set_shifts(shifts);
+                }
+                window::Input::FocusAt(p) => {
+                    // The window shows the picture as stored; focus points are given as displayed.
+                    c.focus = FocusSpec::Point(Rotation((360 - self.geo.rotation.0) % 360).display_to_storage(p));
+                    c.version += 1;
+                }
+                window::Input::FocusReset => {
+                    c.focus = self.initial_focus.clone();
+                    c.version += 1;
+                }
+                window::Input::ToggleDepth => self.view.depth = !self.view.depth,
+                window::Input::ToggleSplit => self.view.split = !self.view.split,
+                window::Input::ToggleOverlay => self.view.overlay = !self.view.overlay,
             }
         }
     }
 
-    let captured = counters.captured.load(Ordering::Relaxed);
-    let replaced = counters.replaced.load(Ordering::Relaxed);
-    // Frames past the slot that never reached this thread, a frame left in the slot, and those
-    // this thread discarded.
-    let left_in_pipeline = counters.in_flight.load(Ordering::Relaxed) as u64;
-    let left_in_slot = slot_probe.try_iter().count() as u64;
-    let discarded = left_in_pipeline + left_in_slot + discarded_at_sink;
-    let seconds = first_shown.map_or(0.0, |_| run_start.elapsed().as_secs_f64());
-    let n = shown.max(1) as f64;
-    let stats = LiveStats {
-        source: job.input.url.clone(),
-        source_width: w,
-        source_height: h,
-        source_fps: info.fps,
-        end,
-        seconds,
-        frames_captured: captured,
-        frames_shown: shown,
-        frames_dropped: replaced + discarded,
-        frames_replaced: replaced,
-        frames_discarded_at_end: discarded,
-        latency_ms_p50: hist.quantile(0.5),
-        latency_ms_p95: hist.quantile(0.95),
-        latency_ms_max: hist.max(),
-        fps: if seconds > 0.0 { shown as f64 / seconds } else { 0.0 },
-        working_resolutions: res.iter().rev().map(|(&(width, height), &frames)| Resolution { width, height, frames }).collect(),
-        resolution_changes: changes,
-        processed_resolutions: processed_res.iter().rev().map(|(&(width, height), &frames)| Resolution { width, height, frames }).collect(),
-        stage_ms_mean: [("depth", stage_sum.depth / n), ("lens", stage_sum.lens / n), ("upsample", stage_sum.upsample / n)].into_iter().collect(),
-        queues: QueueReport {
-            capture_slot: 1,
-            between_stages: 1,
-            in_flight_limit: in_flight,
-            in_flight_max: counters.in_flight_max.load(Ordering::Relaxed),
-            longest_seen: counters.longest_queue.load(Ordering::Relaxed),
-        },
-        rss_mib_after_1s: rss_1s,
-        rss_mib_end: current_rss_mib(),
-        peak_rss_mib: peak_rss_mib(),
-    };
-    if let Some(p) = &job.stats {
-        stats.write(p)?;
+    /// Show the frame and write it out.
+    fn present(&mut self, j: &Job, shared: &Shared) -> Result<()> {
+        let (w, h) = (self.geo.w, self.geo.h);
+        #[cfg(feature = "window")]
+        if self.win.is_some() {
+            compose(&mut self.buf, (w, h), j, self.view);
+            if self.view.overlay {
+                let lines = self.overlay_lines(j, shared);
+                let scale = if w >= 960 { 2 } else { 1 };
+                font::draw_panel(&mut self.buf, w, h, 4, 4, &lines, scale);
+            }
+            self.win.as_mut().expect("window").present(&self.buf)?;
+        }
+        #[cfg(not(feature = "window"))]
+        let _ = shared;
+        if let Some(m) = self.muxer.as_mut() {
+            let out = j.output.as_ref().expect("upsample stage ran");
+            let full;
+            let out = if (out.width, out.height) == (w, h) {
+                out
+            } else {
+                full = out.resize(w, h);
+                &full
+            };
+            m.write_frame(out, j.pts)?;
+        }
+        Ok(())
     }
-    if let Some(e) = first_err {
-        return Err(e);
+
+    #[cfg(feature = "window")]
+    fn overlay_lines(&self, j: &Job, shared: &Shared) -> Vec<String> {
+        let c = shared.controls.lock().expect("controls");
+        let focus = match &c.focus {
+            FocusSpec::Depth(d) => format!("{d:.2}"),
+            FocusSpec::Point(p) => format!("AT {:.2},{:.2}", p.x, p.y),
+            FocusSpec::Autofocus => "AUTO".into(),
+            FocusSpec::Track(_) => "TRACK".into(),
+        };
+        let (work, processed) = (j.work_size, (j.full.width, j.full.height));
+        let view = self.view;
+        vec![
+            format!("{:.1} FPS  LATENCY {:.0} MS", if self.interval_ema > 0.0 { 1.0 / self.interval_ema } else { 0.0 }, self.lat_ema),
+            format!("WORK {}X{} OF {}X{}  DROPPED {}", work.0, work.1, processed.0, processed.1, shared.counters.replaced.load(Ordering::Relaxed)),
+            format!("BLUR {:.1} PX  FOCUS {focus}", c.blur.to_pixels(self.geo.dw)),
+            format!("{}  {}", if view.depth { "DEPTH" } else if view.split { "SOURCE | RESULT" } else { "RESULT" }, "D S WHEEL CLICK Q"),
+        ]
     }
-    Ok(stats)
+
+    /// Latency, rates and resolutions of a shown frame; the rate controller's next step.
+    fn account(&mut self, j: &Job, shared: &Shared) {
+        let (work, processed, ms, level) = (j.work_size, (j.full.width, j.full.height), j.ms, j.mark);
+        let now = Instant::now();
+        let lat = now.duration_since(j.born).as_secs_f64() * 1e3;
+        self.hist.add(lat);
+        tracing::debug!(frame = j.index, latency_ms = lat, depth_ms = ms.depth, lens_ms = ms.lens, upsample_ms = ms.upsample, work = ?work, "shown");
+        self.shown += 1;
+        self.first_shown.get_or_insert(now);
+        if let Some(prev) = self.last_shown {
+            // Smooth the interval, not its inverse (which would read high).
+            let dt = now.duration_since(prev).as_secs_f64();
+            self.interval_ema = if self.interval_ema == 0.0 { dt } else { self.interval_ema + 0.1 * (dt - self.interval_ema) };
+        }
+        self.last_shown = Some(now);
+        self.lat_ema = if self.lat_ema == 0.0 { lat } else { self.lat_ema + 0.1 * (lat - self.lat_ema) };
+        self.stage_sum.depth += ms.depth;
+        self.stage_sum.lens += ms.lens;
+        self.stage_sum.upsample += ms.upsample;
+        *self.res.entry(work).or_default() += 1;
+        *self.processed_res.entry(processed).or_default() += 1;
+        if self.changes.last().is_none_or(|c| (c.width, c.height) != work) {
+            self.changes.push(ResolutionChange { t: self.run_start.elapsed().as_secs_f64(), width: work.0, height: work.1 });
+        }
+        if self.adapt && !shared.halt.load(Ordering::Relaxed) {
+            let captured = shared.counters.captured.load(Ordering::Relaxed);
+            let dropped = shared.counters.replaced.load(Ordering::Relaxed);
+            let max_level = self.ctl.max_level;
+            if let Some(step) = self.ctl.observe(self.run_start.elapsed().as_secs_f64(), level, ms, captured, dropped, max_level) {
+                let mut c = shared.controls.lock().expect("controls");
+                c.level = self.ctl.level;
+                tracing::info!(?step, level = self.ctl.level, "working resolution");
+            }
+        }
+    }
+
+    /// The `--stats` summary. `left_in_slot`: frames still waiting in the capture slot.
+    fn stats(&self, job: &PreviewJob, info: &VideoInfo, end: EndReason, counters: &Counters, left_in_slot: u64, in_flight: usize) -> LiveStats {
+        let captured = counters.captured.load(Ordering::Relaxed);
+        let replaced = counters.replaced.load(Ordering::Relaxed);
+        // Frames past the slot that never reached this thread, a frame left in the slot, and
+        // those this thread discarded.
+        let left_in_pipeline = counters.in_flight.load(Ordering::Relaxed) as u64;
+        let discarded = left_in_pipeline + left_in_slot + self.discarded;
+        let seconds = self.first_shown.map_or(0.0, |_| self.run_start.elapsed().as_secs_f64());
+        let n = self.shown.max(1) as f64;
+        let resolutions = |m: &BTreeMap<(usize, usize), u64>| m.iter().rev().map(|(&(width, height), &frames)| Resolution { width, height, frames }).collect();
+        LiveStats {
+            source: job.input.url.clone(),
+            source_width: info.width,
+            source_height: info.height,
+            source_fps: info.fps,
+            end,
+            seconds,
+            frames_captured: captured,
+            frames_shown: self.shown,
+            frames_dropped: replaced + discarded,
+            frames_replaced: replaced,
+            frames_discarded_at_end: discarded,
+            latency_ms_p50: self.hist.quantile(0.5),
+            latency_ms_p95: self.hist.quantile(0.95),
+            latency_ms_max: self.hist.max(),
+            fps: if seconds > 0.0 { self.shown as f64 / seconds } else { 0.0 },
+            working_resolutions: resolutions(&self.res),
+            resolution_changes: self.changes.clone(),
+            processed_resolutions: resolutions(&self.processed_res),
+            stage_ms_mean: [("depth", self.stage_sum.depth / n), ("lens", self.stage_sum.lens / n), ("upsample", self.stage_sum.upsample / n)].into_iter().collect(),
+            queues: QueueReport {
+                capture_slot: 1,
+                between_stages: 1,
+                in_flight_limit: in_flight,
+                in_flight_max: counters.in_flight_max.load(Ordering::Relaxed),
+                longest_seen: counters.longest_queue.load(Ordering::Relaxed),
+            },
+            rss_mib_after_1s: self.rss_1s,
+            rss_mib_end: current_rss_mib(),
+            peak_rss_mib: peak_rss_mib(),
+        }
+    }
+}
+
+/// The deepest level for a blur, and how many halvings each level gets before the stages.
+fn ladder(base: &WorkingPolicy, geo: Geometry, blur: BlurAmount) -> (u32, Vec<u32>) {
+    let blur_px = blur.to_pixels(geo.dw);
+    let size = (geo.w, geo.h);
+    let max = deepest_level(base, size, blur_px);
+    (max, (0..=max).map(|l| processing_shift(base, l, size, blur_px)).collect())
 }
 
 #[cfg(test)]
@@ -947,7 +981,7 @@ mod tests {
 
     #[test]
     fn output_defaults() {
-        let job = PreviewJob::new(InputSpec::default(), RenderOptions::default());
+        let job = PreviewJob::new(InputSpec::default(), RenderOptions::default(), Default::default());
         let s = output_spec(&job, Path::new("-"), None);
         assert_eq!((s.format.as_deref(), s.codec.as_deref(), s.pix_fmt.as_deref()), (Some("yuv4mpegpipe"), Some("wrapped_avframe"), Some("yuv420p")));
         let s = output_spec(&job, Path::new("out.mp4"), None);

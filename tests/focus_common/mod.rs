@@ -1,8 +1,8 @@
 //! Helpers shared by the focus tests.
 #![allow(dead_code)]
 
-use deeplens::focus::{BlurAmount, FocusController, FocusSpec, FocusState, Rotation, Track};
-use deeplens::Plane;
+use deeplens_core::focus::{BlurAmount, FocusController, FocusSpec, FocusState, Rotation, Track};
+use deeplens_core::Plane;
 
 /// Frame indices and times at a constant rate.
 pub fn constant_rate(frames: u64, fps: f64) -> Vec<(u64, f64)> {

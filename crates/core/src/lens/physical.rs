@@ -1,0 +1,542 @@
+//! The physically based renderer: occlusion-aware layered scatter in linear light.
+//!
+//! **Layers.** The signed circle of confusion `s = max_blur · (D − d_f)` orders the pixels from
+//! far (small disparity, most negative `s`) to near. Pixels
+//! are cut into depth slices whose width in `s` grows with `|s|` (one pixel of radius near the
+//! focal plane, a few pixels far from it), so slices are fine where a small radius error shows and
+//! coarse where the blur hides it. Within a slice every pixel keeps its own radius; the slices only
+//! decide what occludes what.
+//!
+//! **Scatter.** Each slice is scattered on its own: every pixel spreads its linear colour and a
+//! unit alpha over its aperture, divided by the aperture's area (premultiplied alpha). The
+//! aperture is drawn as horizontal row spans added to difference rows and integrated by one prefix
+//! sum per row, so a disc or polygon costs O(r) per pixel, not O(r²) (see [`super::scatter`]).
+//! Slices are then composited back to front with "over". An in-focus subject is opaque in its
+//! own slice, so nothing behind it can leak onto it (no halo); a blurred slice in front spreads
+//! beyond its outline with its blurred alpha, a soft semi-transparent edge (partial occlusion).
+//!
+//! **What is hidden.** A slice must also be opaque where nearer pixels hide it, otherwise its blur
+//! would fade toward their outline and what shows through a nearer slice's soft edge would be a
+//! hole. So each slice is extended under the nearer pixels within the largest radius of its
+//! boundary, with colour filled by pull-push interpolation from the pixels at or behind that
+//! slice (skipping those touching the nearer region, which mix in foreground colour at
+//! anti-aliased outlines). Hidden background thus comes from its own surroundings, never from
+//! the occluder.
+//!
+//! **Light.** Everything happens in linear light; clipped 8-bit highlights can be boosted before
+//! the blur so they bloom into bright bokeh. The picture is reflect-padded by the largest radius
+//! so the frame border needs no special case.
+
+use super::aperture::Bokeh;
+use super::scatter::{AreaTable, Rect, Splat, SplatRows};
+use super::{from_linear, to_linear, LensBlur, LensParams};
+use crate::frame::{Plane, RgbImage};
+use rayon::prelude::*;
+
+/// Slices are `1 + |s| / SLICE_GROWTH` pixels of radius wide.
+const SLICE_GROWTH: f32 = 6.0;
+
+/// Slices whose radius is at least this are scattered at half resolution.
+const HALF_RES_RADIUS: f32 = 8.0;
+
+/// Physically based lens blur in linear light.
+#[derive(Default)]
+pub struct PhysicalRenderer;
+
+impl PhysicalRenderer {
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl LensBlur for PhysicalRenderer {
+    fn name(&self) -> &'static str {
+        "physical"
+    }
+
+    fn render(&mut self, rgb: &RgbImage, depth: &Plane, params: &LensParams) -> crate::Result<RgbImage> {
+        if (rgb.width, rgb.height) != (depth.width, depth.height) {
+            crate::fail!(Input, "depth is {}x{} but the picture is {}x{}", depth.width, depth.height, rgb.width, rgb.height);
+        }
+        Ok(render(rgb, depth, params))
+    }
+}
+
+/// Slice index of a signed radius: 0 holds the in-focus pixels (|s| under about half a pixel).
+#[inline]
+fn slice_of(s: f32) -> i16 {
+    let u = SLICE_GROWTH * (1.0 + s.abs() / SLICE_GROWTH).ln();
+    (u + 0.5).floor().copysign(s) as i16
+}
+
+/// Radius at the middle of a slice.
+#[inline]
+fn slice_radius(k: i16) -> f32 {
+    SLICE_GROWTH * ((k.unsigned_abs() as f32 / SLICE_GROWTH).exp() - 1.0)
+}
+
+/// sRGB decoding by table (4096 steps, interpolated): `powf` per value is a large share of a
+/// frame otherwise.
+struct LinearLut(Vec<f32>);
+
+impl LinearLut {
+    const N: usize = 4096;
+
+    fn new() -> Self {
+        Self((0..=Self::N + 1).map(|i| to_linear((i as f32 / Self::N as f32).min(1.0))).collect())
+    }
+
+    #[inline]
+    fn get(&self, v: f32) -> f32 {
+        let f = v.clamp(0.0, 1.0) * Self::N as f32;
+        let i = f as usize;
+        let t = f - i as f32;
+        self.0[i] + (self.0[i + 1] - self.0[i]) * t
+    }
+}
+
+/// sRGB encoding of linear values in [0, 1] (clipped above) by a table over `sqrt(v)`, where
+/// the curve is smooth enough for linear interpolation.
+struct EncodeLut(Vec<f32>);
+
+impl EncodeLut {
+    const N: usize = 4096;
+
+    fn new() -> Self {
+        Self((0..=Self::N + 1).map(|i| from_linear((i as f32 / Self::N as f32).min(1.0).powi(2))).collect())
+    }
+
+    #[inline]
+    fn get(&self, v: f32) -> f32 {
+        let f = v.clamp(0.0, 1.0).sqrt() * Self::N as f32;
+        let i = f as usize;
+        let t = f - i as f32;
+        self.0[i] + (self.0[i + 1] - self.0[i]) * t
+    }
+}
+
+/// Reflect index into `0..n` (…2 1 0 1 2…).
+#[inline]
+fn reflect(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n - 1);
+    let mut m = i.rem_euclid(period);
+    if m >= n {
+        m = period - m;
+    }
+    m as usize
+}
+
+/// Render one picture (see the module documentation).
+pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
+    let (w, h) = (rgb.width, rgb.height);
+    assert_eq!((w, h), (depth.width, depth.height));
+    let r_max = depth.data.iter().fold(0.0f32, |m, &d| m.max(params.coc(d)));
+    if r_max < 0.5 {
+        return rgb.clone();
+    }
+    let pad = r_max.ceil() as usize + 1;
+    let (pw, ph) = (w + 2 * pad, h + 2 * pad);
+    let n = pw * ph;
+
+    // Padded linear colour, signed radius and slice index.
+    let boost = params.highlight_boost.max(0.0);
+    let lut = LinearLut::new();
+    let mut lin = vec![[0.0f32; 3]; n];
+    let mut sig = vec![0.0f32; n];
+    lin.par_chunks_mut(pw).zip(sig.par_chunks_mut(pw)).enumerate().for_each(|(y, (lrow, srow))| {
+        let sy = reflect(y as isize - pad as isize, h);
+        for x in 0..pw {
+            let sx = reflect(x as isize - pad as isize, w);
+            let i = sy * w + sx;
+            let c = [rgb.data[i * 3], rgb.data[i * 3 + 1], rgb.data[i * 3 + 2]];
+            let mut l = c.map(|v| lut.get(v));
+            if boost > 0.0 {
+                // Clipped highlights are near white: key on the smallest channel so saturated
+                // colours (a pure magenta) are left alone.
+                let t = ((c[0].min(c[1]).min(c[2]) - 0.9) / 0.1).clamp(0.0, 1.0);
+                let g = 1.0 + boost * t * t * (3.0 - 2.0 * t);
+                l = l.map(|v| v * g);
+            }
+            lrow[x] = l;
+            srow[x] = params.signed_coc(depth.data[i]);
+        }
+    });
+    let slice: Vec<i16> = sig.iter().map(|&s| slice_of(s)).collect();
+    let (k_min, k_max) = slice.iter().fold((i16::MAX, i16::MIN), |(a, b), &k| (a.min(k), b.max(k)));
+    // The nearest (smallest) slice index behind or at each pixel within the largest radius:
+    // a pixel of slice j > k belongs to slice k's hidden extension when this is ≤ k.
+    let band = min_filter(&slice, pw, ph, pad);
+
+    let bokeh = Bokeh::padded(params, w, h, pad);
+    let areas = AreaTable::new(&bokeh, r_max + 1.0);
+    let mut acc = vec![[0.0f32; 4]; n];
+    let mut layer = vec![[0.0f32; 4]; n];
+    let mut splats = SplatRows::new(pw, ph);
+    let (hw, hh) = (pw.div_ceil(2), ph.div_ceil(2));
+    let half_bokeh = Bokeh::padded(params, w.div_ceil(2), h.div_ceil(2), pad / 2);
+    let mut half_splats = SplatRows::new(hw, hh);
+    let mut half_layer = vec![[0.0f32; 4]; hw * hh];
+    // Per slice: the box around its pixels and its hidden extension, and its largest radius,
+    // so each slice's passes touch only the area it can reach.
+    let ns = (k_max - k_min + 1) as usize;
+    let mut boxes = vec![Rect::empty(); ns];
+    let mut own = vec![0usize; ns];
+    let mut hidden = vec![false; ns];
+    let mut reach = vec![0.0f32; ns];
+    for y in 0..ph {
+        for x in 0..pw {
+            let i = y * pw + x;
+            let k = (slice[i] - k_min) as usize;
+            boxes[k].add(x, y);
+            own[k] += 1;
+            reach[k] = reach[k].max(sig[i].abs());
+            for j in (band[i] - k_min) as usize..k {
+                boxes[j].add(x, y);
+                hidden[j] = true;
+            }
+        }
+    }
+    for k in k_min..=k_max {
+        let ki = (k - k_min) as usize;
+        if own[ki] == 0 {
+            continue;
+        }
+        let fill = if hidden[ki] { Some(HiddenFill::new(&lin, &slice, pw, ph, k)) } else { None };
+        let rk = slice_radius(k);
+        let rect = boxes[ki].grown(reach[ki].max(rk).ceil() as usize + 2, pw, ph);
+        layer[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).for_each(|row| row[rect.x0..rect.x1].fill([0.0; 4]));
+        if rk >= HALF_RES_RADIUS {
+            // Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth
+            // of the work) and read the layer back bilinearly.
+            let hrect = rect.halved(hw, hh);
+            half_splats.rows.par_iter_mut().enumerate().for_each(|(hy, row)| {
+                row.clear();
+                if hy < hrect.y0 || hy >= hrect.y1 {
+                    return;
+                }
+                for hx in hrect.x0..hrect.x1 {
+                    let mut sum = [0.0f32; 4];
+                    let mut rsum = 0.0f32;
+                    for y in 2 * hy..(2 * hy + 2).min(ph) {
+                        for x in 2 * hx..(2 * hx + 2).min(pw) {
+                            let i = y * pw + x;
+                            let (c, r) = if slice[i] == k {
+                                (lin[i], sig[i].abs())
+                            } else if slice[i] > k && band[i] <= k {
+                                (fill.as_ref().map_or([0.0; 3], |f| f.at(x, y)), rk)
+                            } else {
+                                continue;
+                            };
+                            sum = [sum[0] + c[0], sum[1] + c[1], sum[2] + c[2], sum[3] + 1.0];
+                            rsum += r;
+                        }
+                    }
+                    if sum[3] > 0.0 {
+                        let r = 0.5 * rsum / sum[3];
+                        row.push(Splat::with_areas(&half_bokeh, &areas, hx, hy, r, sum.map(|v| v * 0.25)));
+                    }
+                }
+            });
+            half_splats.r_max = half_splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
+            // One half-resolution pixel more on each side for the bilinear read-back.
+            let hread = hrect.grown(1, hw, hh);
+            half_layer[hread.y0 * hw..hread.y1 * hw].par_chunks_mut(hw).for_each(|row| row[hread.x0..hread.x1].fill([0.0; 4]));
+            half_splats.scatter_into_rect(&half_bokeh, &mut half_layer, hread);
+            layer[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).enumerate().for_each(|(dy, row)| {
+                for (x, v) in row.iter_mut().enumerate().take(rect.x1).skip(rect.x0) {
+                    *v = bilinear_half(&half_layer, hw, hh, x, rect.y0 + dy);
+                }
+            });
+        } else {
+            splats.rows.par_iter_mut().enumerate().for_each(|(y, row)| {
+                row.clear();
+                if y < rect.y0 || y >= rect.y1 {
+                    return;
+                }
+                for x in rect.x0..rect.x1 {
+                    let i = y * pw + x;
+                    let s = slice[i];
+                    if s == k {
+                        let c = lin[i];
+                        row.push(Splat::with_areas(&bokeh, &areas, x, y, sig[i].abs(), [c[0], c[1], c[2], 1.0]));
+                    } else if s > k && band[i] <= k {
+                        let c = fill.as_ref().map_or([0.0; 3], |f| f.at(x, y));
+                        row.push(Splat::with_areas(&bokeh, &areas, x, y, rk, [c[0], c[1], c[2], 1.0]));
+                    }
+                }
+            });
+            splats.r_max = splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
+            splats.scatter_into_rect(&bokeh, &mut layer, rect);
+        }
+        acc[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).zip(layer[rect.y0 * pw..rect.y1 * pw].par_chunks(pw)).for_each(|(orow, lrow)| {
+            for (o, v) in orow[rect.x0..rect.x1].iter_mut().zip(&lrow[rect.x0..rect.x1]) {
+                let a = v[3];
+                // Mixed radii are not an exact partition of unity: renormalise where over one.
+                let (c, a) = if a > 1.0 { ([v[0] / a, v[1] / a, v[2] / a], 1.0) } else { ([v[0], v[1], v[2]], a) };
+                let t = 1.0 - a;
+                *o = [c[0] + t * o[0], c[1] + t * o[1], c[2] + t * o[2], a + t * o[3]];
+            }
+        });
+    }
+
+    let enc = EncodeLut::new();
+    let mut out = RgbImage::new(w, h);
+    out.data.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
+        for x in 0..w {
+            let v = acc[(y + pad) * pw + x + pad];
+            let inv = 1.0 / v[3].max(1e-6);
+            for k in 0..3 {
+                row[x * 3 + k] = enc.get(v[k] * inv);
+            }
+        }
+    });
+    out
+}
+
+/// Colour for the pixels hidden behind slices nearer than `k`: pull-push interpolation from the
+/// pixels of slice `k` or behind it, leaving out those next to a nearer pixel. Hidden pixels
+/// have no confidence at full resolution, so the pyramid starts at half resolution and a hidden
+/// pixel reads it bilinearly.
+struct HiddenFill {
+    data: Vec<[f32; 3]>,
+    w: usize,
+    h: usize,
+}
+
+impl HiddenFill {
+    fn new(lin: &[[f32; 3]], slice: &[i16], w: usize, h: usize, k: i16) -> Self {
+        let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
+        let mut half = vec![[0.0f32; 4]; hw * hh];
+        half.par_chunks_mut(hw).enumerate().for_each(|(py, row)| {
+            for (px, d) in row.iter_mut().enumerate() {
+                let mut s = [0.0f32; 4];
+                for y in 2 * py..(2 * py + 2).min(h) {
+                    for x in 2 * px..(2 * px + 2).min(w) {
+                        let i = y * w + x;
+                        let ok = slice[i] <= k
+                            && (x == 0 || slice[i - 1] <= k)
+                            && (x + 1 == w || slice[i + 1] <= k)
+                            && (y == 0 || slice[i - w] <= k)
+                            && (y + 1 == h || slice[i + w] <= k);
+                        if ok {
+                            let c = lin[i];
+                            s = [s[0] + c[0], s[1] + c[1], s[2] + c[2], s[3] + 1.0];
+                        }
+                    }
+                }
+                if s[3] > 0.0 {
+                    let inv = 1.0 / s[3];
+                    *d = [s[0] * inv, s[1] * inv, s[2] * inv, s[3].min(1.0)];
+                }
+            }
+        });
+        Self { data: pull_push(half, hw, hh), w: hw, h: hh }
+    }
+
+    #[inline]
+    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+        bilinear_half(&self.data, self.w, self.h, x, y)
+    }
+}
+
+/// Sample a half-resolution grid at full-resolution pixel (x, y).
+#[inline]
+fn bilinear_half<const C: usize>(src: &[[f32; C]], cw: usize, ch: usize, x: usize, y: usize) -> [f32; C] {
+    let fx = ((x as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (cw - 1) as f32);
+    let fy = ((y as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (ch - 1) as f32);
+    let (x0, y0) = (fx as usize, fy as usize);
+    let (x1, y1) = ((x0 + 1).min(cw - 1), (y0 + 1).min(ch - 1));
+    let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+    let (a, b, c, d) = (src[y0 * cw + x0], src[y0 * cw + x1], src[y1 * cw + x0], src[y1 * cw + x1]);
+    std::array::from_fn(|k| {
+        let top = a[k] + (b[k] - a[k]) * tx;
+        let bot = c[k] + (d[k] - c[k]) * tx;
+        top + (bot - top) * ty
+    })
+}
+
+/// Fill the pixels of zero confidence (`v[3]`) from a pyramid of confidence-weighted averages,
+/// pushing back down with bilinear interpolation.
+fn pull_push(base: Vec<[f32; 4]>, w: usize, h: usize) -> Vec<[f32; 3]> {
+    // Pull: levels of (colour, confidence ≤ 1).
+    let mut levels: Vec<(Vec<[f32; 4]>, usize, usize)> = vec![(base, w, h)];
+    while {
+        let (_, lw, lh) = levels.last().unwrap();
+        *lw > 1 || *lh > 1
+    } {
+        let (src, lw, lh) = levels.last().unwrap();
+        let (nw, nh) = (lw.div_ceil(2), lh.div_ceil(2));
+        let mut dst = vec![[0.0f32; 4]; nw * nh];
+        dst.par_chunks_mut(nw).enumerate().for_each(|(y, row)| {
+            for (x, d) in row.iter_mut().enumerate() {
+                let mut s = [0.0f32; 4];
+                for yy in 2 * y..(2 * y + 2).min(*lh) {
+                    for xx in 2 * x..(2 * x + 2).min(*lw) {
+                        let v = src[yy * lw + xx];
+                        for c in 0..3 {
+                            s[c] += v[c] * v[3];
+                        }
+                        s[3] += v[3];
+                    }
+                }
+                if s[3] > 0.0 {
+                    let inv = 1.0 / s[3];
+                    *d = [s[0] * inv, s[1] * inv, s[2] * inv, s[3].min(1.0)];
+                }
+            }
+        });
+        levels.push((dst, nw, nh));
+    }
+    // Push: blend each level with the bilinear upsample of the coarser one by its confidence.
+    for l in (0..levels.len() - 1).rev() {
+        let (upper, rest) = levels.split_at_mut(l + 1);
+        let (coarse, cw, ch) = (&rest[0].0, rest[0].1, rest[0].2);
+        let (fine, fw, _) = (&mut upper[l].0, upper[l].1, upper[l].2);
+        fine.par_chunks_mut(fw).enumerate().for_each(|(y, row)| {
+            let fy = ((y as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (ch - 1) as f32);
+            let y0 = fy as usize;
+            let y1 = (y0 + 1).min(ch - 1);
+            let ty = fy - y0 as f32;
+            for (x, v) in row.iter_mut().enumerate() {
+                if v[3] >= 1.0 {
+                    continue;
+                }
+                let fx = ((x as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (cw - 1) as f32);
+                let x0 = fx as usize;
+                let x1 = (x0 + 1).min(cw - 1);
+                let tx = fx - x0 as f32;
+                let a = v[3];
+                for c in 0..3 {
+                    let top = coarse[y0 * cw + x0][c] * (1.0 - tx) + coarse[y0 * cw + x1][c] * tx;
+                    let bot = coarse[y1 * cw + x0][c] * (1.0 - tx) + coarse[y1 * cw + x1][c] * tx;
+                    let up = top * (1.0 - ty) + bot * ty;
+                    v[c] = a * v[c] + (1.0 - a) * up;
+                }
+                v[3] = 1.0;
+            }
+        });
+    }
+    levels.swap_remove(0).0.into_iter().map(|v| [v[0], v[1], v[2]]).collect()
+}
+
+/// Minimum over a `(2r+1)²` square window (van Herk / Gil-Werman, O(1) per pixel per pass).
+fn min_filter(src: &[i16], w: usize, h: usize, r: usize) -> Vec<i16> {
+    let mut tmp = vec![0i16; w * h];
+    tmp.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
+        let line: Vec<i16> = src[y * w..(y + 1) * w].to_vec();
+        min_1d(&line, out, r);
+    });
+    // Columns: transpose through a buffer per column block.
+    let mut out = vec![0i16; w * h];
+    let cols: Vec<Vec<i16>> = (0..w)
+        .into_par_iter()
+        .map(|x| {
+            let line: Vec<i16> = (0..h).map(|y| tmp[y * w + x]).collect();
+            let mut o = vec![0i16; h];
+            min_1d(&line, &mut o, r);
+            o
+        })
+        .collect();
+    for (x, col) in cols.iter().enumerate() {
+        for (y, &v) in col.iter().enumerate() {
+            out[y * w + x] = v;
+        }
+    }
+    out
+}
+
+fn min_1d(line: &[i16], out: &mut [i16], r: usize) {
+    let n = line.len();
+    let m = 2 * r + 1;
+    // Prefix minima within blocks of m from the left (g) and suffix minima from the right (hh),
+    // over the line padded with +∞ by r on both sides.
+    let len = n + 2 * r;
+    let at = |i: usize| if i < r || i >= r + n { i16::MAX } else { line[i - r] };
+    let mut g = vec![0i16; len];
+    let mut hh = vec![0i16; len];
+    for i in 0..len {
+        g[i] = if i % m == 0 { at(i) } else { g[i - 1].min(at(i)) };
+    }
+    for i in (0..len).rev() {
+        hh[i] = if i % m == m - 1 || i == len - 1 { at(i) } else { hh[i + 1].min(at(i)) };
+    }
+    for (x, o) in out.iter_mut().enumerate() {
+        // Window [x, x + 2r] in padded coordinates.
+        *o = hh[x].min(g[x + 2 * r]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_are_ordered_and_fine_near_focus() {
+        assert_eq!(slice_of(0.0), 0);
+        assert_eq!(slice_of(0.4), 0);
+        assert_eq!(slice_of(-0.4), 0);
+        assert!(slice_of(1.0) >= 1 && slice_of(-1.0) <= -1);
+        let mut last = i16::MIN;
+        for i in -400..=400 {
+            let k = slice_of(i as f32 * 0.1);
+            assert!(k >= last);
+            last = k;
+        }
+        for k in -10..=10i16 {
+            assert_eq!(slice_of(slice_radius(k).copysign(k as f32)), k);
+        }
+    }
+
+    #[test]
+    fn transfer_tables_match_the_curves() {
+        let (dec, enc) = (LinearLut::new(), EncodeLut::new());
+        for i in 0..=1000 {
+            let v = i as f32 / 1000.0;
+            assert!((dec.get(v) - to_linear(v)).abs() < 2e-5, "decode {v}");
+            assert!((enc.get(v) - from_linear(v)).abs() < 2e-4, "encode {v}");
+        }
+        assert_eq!(enc.get(3.0), enc.get(1.0));
+    }
+
+    #[test]
+    fn min_filter_matches_brute_force() {
+        let (w, h, r) = (17, 11, 3);
+        let src: Vec<i16> = (0..w * h).map(|i| ((i * 7919) % 23) as i16).collect();
+        let fast = min_filter(&src, w, h, r);
+        for y in 0..h {
+            for x in 0..w {
+                let mut m = i16::MAX;
+                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                    for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                        m = m.min(src[yy * w + xx]);
+                    }
+                }
+                assert_eq!(fast[y * w + x], m);
+            }
+        }
+    }
+
+    #[test]
+    fn pull_push_fills_holes_from_sources() {
+        let (w, h) = (9, 7);
+        let base: Vec<[f32; 4]> = (0..w * h).map(|i| if i % w < 3 { [1.0, 0.5, 0.0, 1.0] } else { [0.0; 4] }).collect();
+        let f = pull_push(base, w, h);
+        assert!(f.iter().all(|c| (c[0] - 1.0).abs() < 1e-5 && (c[1] - 0.5).abs() < 1e-5));
+    }
+
+    #[test]
+    fn flat_focus_is_identity_and_flat_colour_stays_flat() {
+        let img = RgbImage::from_fn(20, 10, |x, y| [x as f32 / 20.0, y as f32 / 10.0, 0.3]);
+        let d = Plane::filled(20, 10, 0.5);
+        let out = render(&img, &d, &LensParams::new(0.5, 10.0));
+        assert!(crate::frame::psnr(&img, &out, None) > 60.0);
+        let flat = RgbImage::from_fn(30, 20, |_, _| [0.2, 0.6, 0.9]);
+        let ramp = Plane::from_fn(30, 20, |x, y| (x + y) as f32 / 48.0);
+        let out = render(&flat, &ramp, &LensParams::new(0.3, 7.0));
+        assert!(crate::frame::psnr(&flat, &out, None) > 50.0);
+    }
+}

@@ -1,0 +1,442 @@
+//! The stages of one frame, and the frame engine that runs them over a stream.
+//!
+//! [`Stages`] holds the per-frame compute: depth, focus, lens blur, guided upsampling. A still
+//! calls them one after another ([`Stages::process`]); a stream goes through [`spawn`], the one
+//! place stage threads are made: each stage on its own thread, joined by bounded crossbeam
+//! channels, so stages overlap and throughput is set by the slowest one. Frames keep their
+//! order because every stage is one thread reading one channel in order. Memory stays flat: at
+//! most `capacity` frames wait between two stages, whatever the length.
+//!
+//! A [`Schedule`] says how frames are let in: [`Schedule::Bounded`] for files (the source waits
+//! when the stages are full), [`Schedule::NewestWins`] for live sources (a [`NewestSlot`] that
+//! never waits, and a limit on frames in flight). The front ends (`image`, `convert`,
+//! `preview`) are adapters: a source feeding the input channel, a sink reading the output one.
+
+mod stats;
+
+pub use stats::{current_rss_mib, median, peak_rss_mib, StageMs, StageTimes, Stats};
+
+use crate::depth::DepthModel;
+use crate::focus::{FocusController, FocusState};
+use crate::frame::{Plane, RgbImage};
+use crate::lens::{LensBlur, LensParams};
+use crate::upsample::{self, Upsampler};
+use crate::{Error, Kind, Result};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One frame on its way through the stages, owned by one stage at a time.
+pub struct Job {
+    pub index: u64,
+    /// Timestamp in the source's time base (carried to the encoder untouched).
+    pub pts: i64,
+    /// Seconds from the first frame.
+    pub t: f64,
+    /// When the frame left its source (for latency).
+    pub born: Instant,
+    pub full: RgbImage,
+    /// A depth given from outside (`--depth`), at any size; the depth stage predicts otherwise.
+    pub given_depth: Option<Plane>,
+    pub work: Option<RgbImage>,
+    pub depth: Option<Plane>,
+    /// The model's foreground probability map, when it has a foreground head.
+    pub foreground: Option<Plane>,
+    pub focus: Option<FocusState>,
+    /// Lens settings at the working resolution.
+    pub lens: Option<LensParams>,
+    pub render: Option<RgbImage>,
+    pub output: Option<RgbImage>,
+    /// Size of the working picture the depth stage chose.
+    pub work_size: (usize, usize),
+    /// Milliseconds each stage spent on this frame.
+    pub ms: StageMs,
+    /// A mark the engine's `prepare` hook may set (live: the working-resolution level).
+    pub mark: u32,
+}
+
+impl Job {
+    pub fn new(index: u64, pts: i64, t: f64, full: RgbImage) -> Self {
+        Self { index, pts, t, born: Instant::now(), full, given_depth: None, work: None, depth: None, foreground: None, focus: None, lens: None, render: None, output: None, work_size: (0, 0), ms: StageMs::default(), mark: 0 }
+    }
+}
+
+/// How the working resolution is chosen.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkingPolicy {
+    /// The widest working picture the lens blur gets.
+    pub max_width: usize,
+    /// The largest blur radius (working pixels) the renderer should see; halve further past it.
+    pub max_radius: f32,
+    /// Never halve more than this many times.
+    pub max_steps: u32,
+}
+
+impl Default for WorkingPolicy {
+    fn default() -> Self {
+        Self { max_width: 960, max_radius: 32.0, max_steps: 5 }
+    }
+}
+
+impl WorkingPolicy {
+    /// Number of ×2 halvings from the output size to the working size.
+    pub fn steps(&self, out_width: usize, blur_px: f32) -> u32 {
+        let mut k = 0;
+        while k < self.max_steps && ((out_width >> k) > self.max_width || blur_px / (1u32 << k) as f32 > self.max_radius) && (out_width >> (k + 1)) >= 16 {
+            k += 1;
+        }
+        k
+    }
+}
+
+/// The per-frame compute of the pipeline: one part per stage thread.
+pub struct Stages {
+    pub depth: DepthStage,
+    pub lens: Box<dyn LensBlur>,
+    pub upsampler: Box<dyn Upsampler>,
+}
+
+/// Depth, focus and the choice of working resolution, which run on the depth thread.
+pub struct DepthStage {
+    /// The network; `None` when every frame comes with a given depth.
+    pub model: Option<Box<dyn DepthModel>>,
+    pub focus: FocusController,
+    pub policy: WorkingPolicy,
+    /// Lens settings other than focus and blur (aperture shape, highlights).
+    pub lens_template: LensParams,
+    /// Width of the picture as displayed (for blur given as a share of it).
+    pub display_width: usize,
+    pub stabilizer: Option<crate::focus::DepthStabilizer>,
+}
+
+impl DepthStage {
+    pub fn run(&mut self, job: &mut Job) -> Result<()> {
+        let (w, h) = (job.full.width, job.full.height);
+        let (depth, foreground) = match job.given_depth.take() {
+            Some(d) => (d, None),
+            None => {
+                let m = self.model.as_mut().ok_or_else(|| Error::msg(Kind::Model, "no depth model and no depth given"))?;
+                let mut p = m.predict_all(&job.full)?;
+                if let Some(s) = self.stabilizer.as_mut() {
+                    s.apply(&mut p.depth);
+                }
+                (p.depth, p.foreground)
+            }
+        };
+        let focus = self.focus.next_with(job.index, job.t, &depth, foreground.as_ref());
+        let blur_px = focus.blur.to_pixels(self.display_width);
+        let k = self.policy.steps(w, blur_px);
+        let (ww, wh) = upsample::working_size((w, h), k);
+        let scale = ww as f32 / w as f32;
+        job.work = Some(job.full.resize(ww, wh));
+        job.work_size = (ww, wh);
+        job.depth = Some(depth);
+        job.foreground = foreground;
+        job.lens = Some(LensParams { focus: focus.focus, max_blur: blur_px * scale, ..self.lens_template });
+        job.focus = Some(focus);
+        Ok(())
+    }
+}
+
+/// Lens blur at the working resolution.
+pub fn lens_stage(lens: &mut dyn LensBlur, job: &mut Job) -> Result<()> {
+    let work = job.work.as_ref().expect("depth stage ran");
+    let depth = job.depth.as_ref().expect("depth stage ran").resize(work.width, work.height);
+    let p = job.lens.expect("depth stage ran");
+    job.render = Some(lens.render(work, &depth, &p)?);
+    Ok(())
+}
+
+/// Guided upsampling to the output size.
+pub fn upsample_stage(up: &mut dyn Upsampler, job: &mut Job) -> Result<()> {
+    let work = job.work.take().expect("depth stage ran");
+    let render = job.render.take().expect("lens stage ran");
+    let depth = job.depth.as_ref().expect("depth stage ran");
+    let p = job.lens.expect("depth stage ran");
+    let full_params = p.scaled(job.full.width as f32 / work.width as f32);
+    job.output = Some(upsample::upsample_to_output(up, &job.full, &work, &render, depth, &full_params)?);
+    Ok(())
+}
+
+impl Stages {
+    pub fn split(self) -> (DepthStage, Box<dyn LensBlur>, Box<dyn Upsampler>) {
+        (self.depth, self.lens, self.upsampler)
+    }
+
+    /// Run every stage on one picture, in this thread (stills).
+    pub fn process(self, job: &mut Job, times: &mut StageTimes) -> Result<()> {
+        let (mut d, mut l, mut u) = self.split();
+        let t = Instant::now();
+        d.run(job)?;
+        times.depth.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        lens_stage(l.as_mut(), job)?;
+        times.lens.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        upsample_stage(u.as_mut(), job)?;
+        times.upsample.push(t.elapsed().as_secs_f64() * 1e3);
+        Ok(())
+    }
+}
+
+/// How frames are let into the stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// Files: every frame is processed, and a full channel makes the one feeding it wait
+    /// (back-pressure); memory stays flat whatever the length.
+    Bounded,
+    /// Live: the source never waits (it replaces a frame still waiting with a newer one, see
+    /// [`NewestSlot`]), and at most `in_flight` frames are past it at once; the sink hands each
+    /// finished frame's place back with [`Running::release`].
+    NewestWins { in_flight: usize },
+}
+
+/// What the engine is told besides the stages and the input.
+pub struct EngineOptions {
+    /// Frames waiting between two stages at most.
+    pub capacity: usize,
+    pub schedule: Schedule,
+    /// Set by a stage that fails (and by the caller to stop); every stage winds down.
+    pub abort: Arc<AtomicBool>,
+    /// Called on the depth thread with each frame before its depth stage: a live source changes
+    /// focus, blur and working resolution here.
+    pub prepare: Option<Box<dyn FnMut(&mut DepthStage, &mut Job) + Send>>,
+    /// Called by the lens and upsampling threads with the length of their input queue.
+    pub queue_probe: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+    /// Receives the focus controller (and so its history) when the depth thread ends.
+    pub on_focus_done: Option<Sender<FocusController>>,
+}
+
+impl EngineOptions {
+    pub fn new(capacity: usize, schedule: Schedule, abort: Arc<AtomicBool>) -> Self {
+        Self { capacity, schedule, abort, prepare: None, queue_probe: None, on_focus_done: None }
+    }
+}
+
+/// The three compute threads between a source and a sink. Each returns its timings.
+pub struct Running {
+    handles: Vec<(&'static str, std::thread::JoinHandle<Result<Vec<f64>>>)>,
+    tokens: Option<Sender<()>>,
+}
+
+impl Running {
+    /// Give back the place of a finished frame ([`Schedule::NewestWins`]; nothing otherwise).
+    pub fn release(&self) {
+        if let Some(t) = &self.tokens {
+            let _ = t.try_send(());
+        }
+    }
+
+    /// Wait for the stage threads and collect their timings; the first error wins.
+    pub fn join(self, times: &mut StageTimes) -> Result<()> {
+        let mut first_err = None;
+        for (name, h) in self.handles {
+            match h.join() {
+                Ok(Ok(v)) => match name {
+                    "depth" => times.depth = v,
+                    "lens" => times.lens = v,
+                    _ => times.upsample = v,
+                },
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e.context(format!("{name} stage")));
+                }
+                Err(_) => {
+                    first_err.get_or_insert(crate::err!(Model, "the {name} stage panicked"));
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// The frame engine: spawn the depth, lens and upsampling threads reading `input`; finished
+/// jobs come out of the returned receiver in order. This is the one place stage threads are
+/// made, for stills' batches, files and live sources alike. On an error a stage stops, sets
+/// `abort`, and its channels close, which winds down the others.
+pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Receiver<Job>, Running) {
+    let EngineOptions { capacity, schedule, abort, prepare, queue_probe, on_focus_done } = opts;
+    let (mut depth, mut lens, mut up) = stages.split();
+    let (tx1, rx1) = bounded::<Job>(capacity);
+    let (tx2, rx2) = bounded::<Job>(capacity);
+    let (tx3, rx3) = bounded::<Job>(capacity);
+    let (tokens, gate) = match schedule {
+        Schedule::Bounded => (None, None),
+        Schedule::NewestWins { in_flight } => {
+            let (tx, rx) = bounded::<()>(in_flight.max(1));
+            for _ in 0..in_flight.max(1) {
+                tx.send(()).expect("token");
+            }
+            (Some(tx), Some(rx))
+        }
+    };
+    let mut handles = Vec::new();
+    let a = abort.clone();
+    let depth_thread = move || {
+        let mut prepare = prepare;
+        let r = depth_loop(&input, gate.as_ref(), &tx1, &a, |j| {
+            if let Some(p) = prepare.as_mut() {
+                p(&mut depth, j);
+            }
+            let t = Instant::now();
+            let r = depth.run(j);
+            j.ms.depth = ms_since(t);
+            r
+        });
+        if let Some(tx) = on_focus_done {
+            let _ = tx.send(depth.focus);
+        }
+        r
+    };
+    handles.push(("depth", std::thread::Builder::new().name("depth".into()).spawn(depth_thread).expect("spawn depth thread")));
+    let probe = queue_probe.clone();
+    let a = abort.clone();
+    let lens_thread = move || {
+        stage_loop(&rx1, &tx2, &a, |j| {
+            if let Some(p) = &probe {
+                p(rx1.len());
+            }
+            let t = Instant::now();
+            let r = lens_stage(lens.as_mut(), j);
+            j.ms.lens = ms_since(t);
+            r
+        })
+    };
+    handles.push(("lens", std::thread::Builder::new().name("lens".into()).spawn(lens_thread).expect("spawn lens thread")));
+    let a = abort;
+    let up_thread = move || {
+        stage_loop(&rx2, &tx3, &a, |j| {
+            if let Some(p) = &queue_probe {
+                p(rx2.len());
+            }
+            let t = Instant::now();
+            let r = upsample_stage(up.as_mut(), j);
+            j.ms.upsample = ms_since(t);
+            r
+        })
+    };
+    handles.push(("upsample", std::thread::Builder::new().name("upsample".into()).spawn(up_thread).expect("spawn upsample thread")));
+    (rx3, Running { handles, tokens })
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// The depth thread's loop: like [`stage_loop`], but under [`Schedule::NewestWins`] it first
+/// waits for a free place (`gate`), and it polls `abort` while it waits.
+fn depth_loop(rx: &Receiver<Job>, gate: Option<&Receiver<()>>, tx: &Sender<Job>, abort: &AtomicBool, f: impl FnMut(&mut Job) -> Result<()>) -> Result<Vec<f64>> {
+    let Some(gate) = gate else {
+        return stage_loop(rx, tx, abort, f);
+    };
+    let mut f = f;
+    let mut times = Vec::new();
+    let poll = std::time::Duration::from_millis(20);
+    'frames: loop {
+        loop {
+            match gate.recv_timeout(poll) {
+                Ok(()) => break,
+                Err(_) if abort.load(Ordering::Relaxed) => break 'frames,
+                Err(_) => {}
+            }
+        }
+        let mut job = loop {
+            match rx.recv_timeout(poll) {
+                Ok(j) => break j,
+                Err(RecvTimeoutError::Disconnected) => break 'frames,
+                Err(RecvTimeoutError::Timeout) if abort.load(Ordering::Relaxed) => break 'frames,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        };
+        let t = Instant::now();
+        if let Err(e) = f(&mut job) {
+            abort.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+        times.push(ms_since(t));
+        if tx.send(job).is_err() {
+            break;
+        }
+    }
+    Ok(times)
+}
+
+/// One stage's thread: take from `rx`, apply `f`, pass on to `tx`, until either side closes or
+/// `abort` is set (an error sets it). Returns the milliseconds `f` took per item.
+fn stage_loop<T>(rx: &Receiver<T>, tx: &Sender<T>, abort: &AtomicBool, mut f: impl FnMut(&mut T) -> Result<()>) -> Result<Vec<f64>> {
+    let mut times = Vec::new();
+    for mut job in rx.iter() {
+        if abort.load(Ordering::Relaxed) {
+            break;
+        }
+        let t = Instant::now();
+        if let Err(e) = f(&mut job) {
+            abort.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+        times.push(ms_since(t));
+        if tx.send(job).is_err() {
+            break;
+        }
+    }
+    Ok(times)
+}
+
+/// The one-frame slot of a live source: [`NewestSlot::put`] never waits; a frame still waiting
+/// is replaced by the newer one (newest wins).
+#[derive(Clone)]
+pub struct NewestSlot {
+    tx: Sender<Job>,
+    rx: Receiver<Job>,
+}
+
+/// What [`NewestSlot::put`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Put {
+    /// Taken; `replaced` frames still waiting were dropped for it.
+    Taken { replaced: u64 },
+    /// Nobody reads the slot any more.
+    Closed,
+}
+
+impl Default for NewestSlot {
+    fn default() -> Self {
+        let (tx, rx) = bounded(1);
+        Self { tx, rx }
+    }
+}
+
+impl NewestSlot {
+    /// The receiving end, for [`spawn`].
+    pub fn receiver(&self) -> Receiver<Job> {
+        self.rx.clone()
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.tx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty()
+    }
+
+    pub fn put(&self, job: Job) -> Put {
+        let mut replaced = 0;
+        let mut j = Some(job);
+        while let Some(job) = j.take() {
+            match self.tx.try_send(job) {
+                Ok(()) => {}
+                Err(TrySendError::Full(job)) => {
+                    // The newest frame wins: evict the one still waiting.
+                    if self.rx.try_recv().is_ok() {
+                        replaced += 1;
+                    }
+                    j = Some(job);
+                }
+                Err(TrySendError::Disconnected(_)) => return Put::Closed,
+            }
+        }
+        Put::Taken { replaced }
+    }
+}

@@ -1,0 +1,67 @@
+//! The learned lens blur (paper §3.2.1–3.2.2, Eq. 2), run from `models/lens.onnx`.
+//!
+//! Contract: inputs `image` [1,3,h,w] (RGB in [0,1]) and `signed_depth` [1,1,h,w] =
+//! (D − d_f)·α with α = r / r_max; output `blur` [1,3,h,w]. The network was trained at the
+//! largest radius r_max (metadata `deeplens.r_max`, working pixels); a smaller blur scales the
+//! signed depth, as the paper controls the aperture.
+
+use deeplens_core::lens::{LensBlur, LensParams};
+use deeplens_core::frame::{Plane, RgbImage};
+use crate::tensor::{nchw_to_rgb, plane_to_nchw, rgb_to_nchw};
+use crate::runtime::{self, LoadedModel, RuntimeOptions};
+use deeplens_core::Result;
+use ort::value::TensorRef;
+use std::path::Path;
+
+pub struct LearnedLens {
+    model: LoadedModel,
+    r_max: f32,
+    multiple: usize,
+    /// Smallest side the network accepts (metadata `deeplens.min_side`: ours reflect-pads inside).
+    min_side: usize,
+}
+
+impl LearnedLens {
+    pub fn load(path: &Path, opts: &RuntimeOptions) -> Result<Self> {
+        let model = runtime::load_model(path, opts)?;
+        let (ins, outs) = runtime::io_names(&model.session);
+        if !(ins.iter().any(|n| n == "image") && ins.iter().any(|n| n == "signed_depth") && outs.iter().any(|n| n == "blur")) {
+            deeplens_core::fail!(Model, "{} is not a lens blur model: expected inputs image, signed_depth and output blur (has {ins:?} → {outs:?})", path.display());
+        }
+        let r_max = runtime::metadata(&model.session, "deeplens.r_max").and_then(|v| v.parse().ok()).ok_or_else(|| deeplens_core::err!(Model, "{}: metadata deeplens.r_max missing", path.display()))?;
+        let multiple = runtime::metadata(&model.session, "deeplens.input_multiple").and_then(|v| v.parse().ok()).unwrap_or(1);
+        let min_side = runtime::metadata(&model.session, "deeplens.min_side").and_then(|v| v.parse().ok()).unwrap_or(1);
+        Ok(Self { model, r_max, multiple, min_side })
+    }
+}
+
+impl LensBlur for LearnedLens {
+    fn name(&self) -> &'static str {
+        "learned"
+    }
+
+    fn max_radius(&self) -> Option<f32> {
+        Some(self.r_max)
+    }
+
+    fn render(&mut self, rgb: &RgbImage, depth: &Plane, p: &LensParams) -> Result<RgbImage> {
+        let (w, h) = (rgb.width, rgb.height);
+        let m = self.multiple.max(1);
+        let (pw, ph) = (w.max(self.min_side).div_ceil(m) * m, h.max(self.min_side).div_ceil(m) * m);
+        let (img, dep) = if (pw, ph) != (w, h) { (rgb.resize(pw, ph), depth.resize(pw, ph)) } else { (rgb.clone(), depth.clone()) };
+        let alpha = (p.max_blur / self.r_max).min(1.0);
+        let image = rgb_to_nchw(&img);
+        let signed = plane_to_nchw(&dep, |d| (d - p.focus) * alpha);
+        let out = self
+            .model
+            .session
+            .run(ort::inputs![
+                "image" => TensorRef::from_array_view(&image).map_err(|e| deeplens_core::err!(Model, "{e}"))?,
+                "signed_depth" => TensorRef::from_array_view(&signed).map_err(|e| deeplens_core::err!(Model, "{e}"))?
+            ])
+            .map_err(|e| deeplens_core::err!(Model, "lens model failed: {e}"))?;
+        let (_, data) = out["blur"].try_extract_tensor::<f32>().map_err(|e| deeplens_core::err!(Model, "{e}"))?;
+        let res = nchw_to_rgb(data, pw, ph);
+        Ok(if (pw, ph) != (w, h) { res.resize(w, h) } else { res })
+    }
+}

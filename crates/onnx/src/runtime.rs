@@ -1,0 +1,184 @@
+//! ONNX Runtime discovery and execution providers.
+//!
+//! The runtime is a shared library loaded at run time (`ort`'s `load-dynamic`), and only when a
+//! model is about to run: a still rendered from a given depth with the physical renderer never
+//! touches it. The library is looked for, in order, at `--ort-lib`, `ORT_DYLIB_PATH`, the
+//! project cache `.cache/onnxruntime/` (filled by `make ort`), and beside the binary.
+//!
+//! `--device auto` takes the CUDA execution provider when the loaded runtime has it and a GPU
+//! answers, else the CPU; `cuda` fails clearly where it can't. The provider that really runs a
+//! session is logged and returned, since ONNX Runtime silently falls back to the CPU otherwise.
+
+use deeplens_core::{ErrorKind, Kind, Result};
+use ort::ep::{ExecutionProvider, CPU, CUDA};
+use ort::session::Session;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// Where models run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    /// CUDA when available, else CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+/// Runtime settings shared by every session of a run.
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeOptions {
+    pub library: Option<PathBuf>,
+    pub device: Device,
+    /// Intra-op threads per session (0 = ONNX Runtime's default).
+    pub threads: usize,
+}
+
+static ENV: OnceLock<ort::environment::Environment> = OnceLock::new();
+static LOADED: OnceLock<Mutex<Option<PathBuf>>> = OnceLock::new();
+
+const LIB_NAMES: &[&str] = &["libonnxruntime.so", "libonnxruntime.dylib", "onnxruntime.dll"];
+
+fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut c = Vec::new();
+    if let Some(p) = explicit {
+        c.push(p.to_path_buf());
+        return c;
+    }
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        c.push(PathBuf::from(p));
+        return c;
+    }
+    let mut dirs = vec![PathBuf::from(".cache/onnxruntime")];
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            // target/{debug,release}/deeplens → repository root's cache.
+            for up in dir.ancestors().take(4) {
+                dirs.push(up.join(".cache/onnxruntime"));
+            }
+            dirs.push(dir.to_path_buf());
+        }
+    }
+    for d in dirs {
+        for name in LIB_NAMES {
+            c.push(d.join(name));
+        }
+        // Versioned names as shipped in the PyPI wheel (libonnxruntime.so.1.xx.y).
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            let mut v: Vec<PathBuf> = rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so.")))
+                .collect();
+            v.sort();
+            c.extend(v.into_iter().rev());
+        }
+    }
+    c
+}
+
+/// Load the ONNX Runtime library once per process. Later calls return the path loaded first.
+pub fn ensure_loaded(explicit: Option<&Path>) -> Result<PathBuf> {
+    let cell = LOADED.get_or_init(|| Mutex::new(None));
+    let mut guard = cell.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = guard.as_ref() {
+        return Ok(p.clone());
+    }
+    let cands = candidates(explicit);
+    let found = cands.iter().find(|p| p.is_file()).cloned();
+    let Some(lib) = found else {
+        let looked: Vec<String> = if let Some(p) = explicit {
+            vec![p.display().to_string()]
+        } else if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+            vec![format!("ORT_DYLIB_PATH={}", PathBuf::from(p).display())]
+        } else {
+            vec!["ORT_DYLIB_PATH (unset)".into(), ".cache/onnxruntime/".into(), "beside the binary".into()]
+        };
+        deeplens_core::fail!(Device, 
+            "ONNX Runtime library not found (looked at {}); run `make ort` to install it into .cache/onnxruntime, or pass --ort-lib /path/to/libonnxruntime.so",
+            looked.join(", ")
+        );
+    };
+    let builder = ort::init_from(&lib).map_err(|e| deeplens_core::err!(Device, "cannot load ONNX Runtime from {}: {e}", lib.display()))?;
+    let env = builder.with_name("deeplens").build().map_err(|e| deeplens_core::err!(Device, "cannot start ONNX Runtime from {}: {e}", lib.display()))?;
+    // Sessions hold the environment weakly: keep it for the whole process.
+    let _ = ENV.set(env);
+    tracing::info!(library = %lib.display(), "ONNX Runtime loaded");
+    *guard = Some(lib.clone());
+    Ok(lib)
+}
+
+/// An ONNX session together with the execution provider that really runs it.
+pub struct LoadedModel {
+    pub session: Session,
+    pub provider: &'static str,
+    pub path: PathBuf,
+}
+
+/// Open a model on the requested device.
+pub fn load_model(path: &Path, opts: &RuntimeOptions) -> Result<LoadedModel> {
+    let bytes = std::fs::read(path).with_kind_context(Kind::Input, || format!("cannot read model {}", path.display()))?;
+    if !looks_like_onnx(&bytes) {
+        deeplens_core::fail!(Model, "{} is not an ONNX model", path.display());
+    }
+    ensure_loaded(opts.library.as_deref())?;
+    let want_cuda = match opts.device {
+        Device::Cpu => false,
+        Device::Cuda => true,
+        Device::Auto => CUDA::is_available().unwrap_or(false),
+    };
+    let build = |cuda: bool| -> Result<Session> {
+        let env = ENV.get().ok_or_else(|| deeplens_core::err!(Device, "ONNX Runtime is not loaded"))?;
+        let mut b = Session::builder(env).map_err(|e| deeplens_core::err!(Device, "{e}"))?;
+        if opts.threads > 0 {
+            b = b.with_intra_threads(opts.threads).map_err(|e| deeplens_core::err!(Device, "{e}"))?;
+        }
+        let eps = if cuda {
+            vec![CUDA::default().build().error_on_failure()]
+        } else {
+            vec![CPU::default().build()]
+        };
+        b = b.with_execution_providers(eps).map_err(|e| deeplens_core::err!(Device, "{e}"))?;
+        b.commit_from_memory(&bytes).map_err(|e| deeplens_core::err!(Device, "{e}"))
+    };
+    let (session, provider) = if want_cuda {
+        match build(true) {
+            Ok(s) => (s, "CUDAExecutionProvider"),
+            Err(e) if opts.device == Device::Auto => {
+                tracing::warn!("CUDA execution provider unavailable ({e}); running {} on the CPU", path.display());
+                (build(false).map_err(|e| model_error(path, e))?, "CPUExecutionProvider")
+            }
+            Err(e) => deeplens_core::fail!(Device, "--device cuda: cannot run {} with the CUDA execution provider: {e}", path.display()),
+        }
+    } else {
+        if opts.device == Device::Cuda {
+            deeplens_core::fail!(Device, "--device cuda: the loaded ONNX Runtime has no CUDA execution provider (install the onnxruntime-gpu wheel's library)");
+        }
+        (build(false).map_err(|e| model_error(path, e))?, "CPUExecutionProvider")
+    };
+    tracing::info!(model = %path.display(), provider, "model loaded");
+    Ok(LoadedModel { session, provider, path: path.to_path_buf() })
+}
+
+fn model_error(path: &Path, e: deeplens_core::Error) -> deeplens_core::Error {
+    deeplens_core::err!(Model, "{} is not a usable ONNX model: {e}", path.display())
+}
+
+/// A protobuf ModelProto starts with field 1 (ir_version, varint) or another small field tag;
+/// text, images and video never do. This catches the common mistakes with a clear message.
+fn looks_like_onnx(bytes: &[u8]) -> bool {
+    bytes.len() > 16 && matches!(bytes[0], 0x08 | 0x12 | 0x1a | 0x22 | 0x2a | 0x3a | 0x42)
+}
+
+/// Names of a session's inputs and outputs.
+pub fn io_names(s: &Session) -> (Vec<String>, Vec<String>) {
+    (
+        s.inputs().iter().map(|o| o.name().to_string()).collect(),
+        s.outputs().iter().map(|o| o.name().to_string()).collect(),
+    )
+}
+
+/// A custom metadata value of the model.
+pub fn metadata(s: &Session, key: &str) -> Option<String> {
+    s.metadata().ok().and_then(|m| m.custom(key))
+}

@@ -1,0 +1,401 @@
+//! Demuxing and decoding.
+
+use super::{describe, ffmpeg, init};
+use deeplens_core::frame::RgbImage;
+use deeplens_core::{ErrorKind, Kind, Result};
+use ffmpeg::format::Pixel;
+use ffmpeg::{codec, decoder, format, frame, media, Packet, Rational};
+use std::ffi::CString;
+
+/// What to open: a path or URL, with ffmpeg's `-f` and input options.
+#[derive(Clone, Debug, Default)]
+pub struct InputSpec {
+    pub url: String,
+    pub format: Option<String>,
+    pub options: Vec<(String, String)>,
+}
+
+/// The video stream's properties, as the rest of the program needs them.
+#[derive(Clone, Debug)]
+pub struct VideoInfo {
+    pub width: usize,
+    pub height: usize,
+    /// Clockwise rotation to apply for display (0, 90, 180, 270).
+    pub rotation: u32,
+    pub time_base: Rational,
+    pub frame_rate: Rational,
+    pub fps: f64,
+    pub frames: Option<u64>,
+    pub duration: Option<f64>,
+    pub high_bit_depth: bool,
+    pub pixel: Pixel,
+    pub color_space: i32,
+    pub color_range: i32,
+    pub color_primaries: i32,
+    pub color_trc: i32,
+    /// The raw display matrix side data, carried to the output.
+    pub display_matrix: Option<Vec<u8>>,
+    pub start_pts: i64,
+}
+
+impl VideoInfo {
+    /// Size as displayed (rotation applied).
+    pub fn display_size(&self) -> (usize, usize) {
+        if self.rotation % 180 == 90 {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        }
+    }
+}
+
+/// A stream other than the processed video: copied (or re-encoded) into the output.
+pub struct OtherStream {
+    pub index: usize,
+    pub params: codec::Parameters,
+    pub time_base: Rational,
+    pub medium: media::Type,
+}
+
+/// One decoded picture.
+pub struct DecodedFrame {
+    pub index: u64,
+    /// Presentation timestamp in the video stream's time base.
+    pub pts: i64,
+    /// Seconds from the first processed frame.
+    pub t: f64,
+    pub rgb: RgbImage,
+}
+
+/// A packet of another stream, on its way to the muxer.
+pub struct StreamPacket {
+    pub stream: usize,
+    pub packet: Packet,
+}
+
+pub struct Demuxer {
+    ictx: format::context::Input,
+    video: usize,
+    decoder: decoder::Video,
+    pub info: VideoInfo,
+    pub others: Vec<OtherStream>,
+    url: String,
+}
+
+/// Which part of the input to convert, in seconds from the start of the video stream.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cut {
+    pub start: Option<f64>,
+    pub duration: Option<f64>,
+}
+
+impl Demuxer {
+    pub fn open(spec: &InputSpec) -> Result<Self> {
+        init()?;
+        let url = if spec.url == "-" { "pipe:0".to_string() } else { spec.url.clone() };
+        if spec.format.is_none() && !url.contains(':') {
+            let p = std::path::Path::new(&url);
+            if !p.exists() {
+                deeplens_core::fail!(Input, "{}: no such file", spec.url);
+            }
+            if p.is_dir() {
+                deeplens_core::fail!(Input, "{}: is a directory, not a video", spec.url);
+            }
+            let md = std::fs::metadata(p).with_kind_context(Kind::Input, || format!("{}: cannot read", spec.url))?;
+            if md.len() == 0 {
+                deeplens_core::fail!(Input, "{}: empty file (0 bytes), not a video", spec.url);
+            }
+            std::fs::File::open(p).with_kind_context(Kind::Input, || format!("{}: cannot open", spec.url))?;
+        }
+        let mut dict = ffmpeg::Dictionary::new();
+        for (k, v) in &spec.options {
+            dict.set(k, v);
+        }
+        if spec.format.is_some() || url.starts_with("/dev/") {
+            super::register_devices()?;
+        }
+        let ictx = match &spec.format {
+            Some(f) => {
+                let cf = CString::new(f.as_str()).map_err(|_| deeplens_core::err!(Input, "invalid format name '{f}'"))?;
+                let ptr = unsafe { ffmpeg::ffi::av_find_input_format(cf.as_ptr()) };
+                if ptr.is_null() {
+                    deeplens_core::fail!(Input, "unknown input format '{f}' (see `ffmpeg -formats` / `ffmpeg -devices`)");
+                }
+                let fmt = unsafe { format::format::Input::wrap(ptr as *mut _) };
+                match format::open_with(&url, &format::format::Format::Input(fmt), dict) {
+                    Ok(format::context::Context::Input(i)) => i,
+                    Ok(_) => unreachable!("an input format opens an input context"),
+                    Err(e) => deeplens_core::fail!(Input, "{}: cannot open as '{f}': {}", spec.url, describe(e)),
+                }
+            }
+            None => format::input_with_dictionary(&url, dict).map_err(|e| deeplens_core::err!(Input, "{}: {}", spec.url, describe(e)))?,
+        };
+        let Some(vstream) = ictx.streams().best(media::Type::Video) else {
+            deeplens_core::fail!(Input, "{}: has no video stream (audio-only or data file)", spec.url);
+        };
+        let video = vstream.index();
+        let params = vstream.parameters();
+        let ctx = codec::context::Context::from_parameters(params).map_err(|e| deeplens_core::err!(Input, "{}: {e}", spec.url))?;
+        let decoder = ctx.decoder().video().map_err(|e| deeplens_core::err!(Input, "{}: cannot decode its video: {e}", spec.url))?;
+        if decoder.width() == 0 || decoder.height() == 0 {
+            deeplens_core::fail!(Input, "{}: the video stream has no picture size (truncated or damaged file)", spec.url);
+        }
+        let tb = vstream.time_base();
+        let fr = {
+            let a = vstream.avg_frame_rate();
+            if a.numerator() > 0 && a.denominator() > 0 { a } else { vstream.rate() }
+        };
+        let fps = if fr.denominator() > 0 { fr.numerator() as f64 / fr.denominator() as f64 } else { 0.0 };
+        let dur = if vstream.duration() > 0 {
+            Some(vstream.duration() as f64 * f64::from(tb))
+        } else if ictx.duration() > 0 {
+            Some(ictx.duration() as f64 / ffmpeg::ffi::AV_TIME_BASE as f64)
+        } else {
+            None
+        };
+        let frames = if vstream.frames() > 0 {
+            Some(vstream.frames() as u64)
+        } else {
+            dur.filter(|_| fps > 0.0).map(|d| (d * fps).round() as u64)
+        };
+        let display_matrix = vstream
+            .side_data()
+            .find(|sd| sd.kind() == codec::packet::side_data::Type::DisplayMatrix)
+            .map(|sd| sd.data().to_vec());
+        let rotation = display_matrix.as_deref().map(rotation_of).unwrap_or(0);
+        let pixel = decoder.format();
+        let high_bit_depth = pixel
+            .descriptor()
+            .map(|d| unsafe { (*d.as_ptr()).comp[0].depth } > 8)
+            .unwrap_or(false);
+        let raw = unsafe { &*decoder.as_ptr() };
+        let info = VideoInfo {
+            width: decoder.width() as usize,
+            height: decoder.height() as usize,
+            rotation,
+            time_base: tb,
+            frame_rate: fr,
+            fps,
+            frames,
+            duration: dur,
+            high_bit_depth,
+            pixel,
+            color_space: raw.colorspace as i32,
+            color_range: raw.color_range as i32,
+            color_primaries: raw.color_primaries as i32,
+            color_trc: raw.color_trc as i32,
+            display_matrix,
+            start_pts: if vstream.start_time() == ffmpeg::ffi::AV_NOPTS_VALUE { 0 } else { vstream.start_time() },
+        };
+        let others = ictx
+            .streams()
+            .filter(|s| s.index() != video)
+            .filter(|s| matches!(s.parameters().medium(), media::Type::Audio | media::Type::Subtitle | media::Type::Video))
+            .map(|s| OtherStream { index: s.index(), params: s.parameters().clone(), time_base: s.time_base(), medium: s.parameters().medium() })
+            .collect();
+        Ok(Self { ictx, video, decoder, info, others, url: spec.url.clone() })
+    }
+
+    /// The container's format name as FFmpeg knows it (`mov,mp4,m4a,…`, `png_pipe`, …).
+    pub fn format_name(&self) -> String {
+        self.ictx.format().name().to_string()
+    }
+
+    /// Decode until the end (or the cut's end, or `cancel`), calling `on_frame` with each RGB
+    /// picture in presentation order and `on_packet` with the packets of the other streams.
+    /// A callback returning `false` stops the run (its receiver is gone). Returns the number of
+    /// frames delivered.
+    pub fn run(
+        mut self,
+        cut: Cut,
+        stop: &dyn Fn() -> bool,
+        mut on_frame: impl FnMut(DecodedFrame) -> bool,
+        mut on_packet: impl FnMut(StreamPacket) -> bool,
+    ) -> Result<u64> {
+        let tb = self.info.time_base;
+        let start_pts = self.info.start_pts;
+        let t_of = |pts: i64| (pts - start_pts) as f64 * f64::from(tb);
+        if let Some(s) = cut.start.filter(|&s| s > 0.0) {
+            let ts = (s * ffmpeg::ffi::AV_TIME_BASE as f64) as i64;
+            if let Err(e) = self.ictx.seek(ts, ..ts) {
+                tracing::warn!("{}: cannot seek to {s} s ({e}); decoding from the start", self.url);
+            }
+        }
+        let cut_start = cut.start.unwrap_or(0.0);
+        let cut_end = cut.duration.map(|d| cut_start + d);
+        let mut conv = RgbConverter::new(self.info.width, self.info.height, self.info.high_bit_depth);
+        let mut decoded = frame::Video::empty();
+        let mut index = 0u64;
+        let mut first_t: Option<f64> = None;
+        let mut last_pts: Option<i64> = None;
+        let frame_step = if self.info.frame_rate.numerator() > 0 {
+            ((f64::from(self.info.frame_rate.invert()) / f64::from(tb)).round() as i64).max(1)
+        } else {
+            1
+        };
+        let mut done = false;
+        let mut errors = 0usize;
+        let mut receive = |dec: &mut decoder::Video, done: &mut bool, on_frame: &mut dyn FnMut(DecodedFrame) -> bool| -> Result<()> {
+            while !*done && dec.receive_frame(&mut decoded).is_ok() {
+                let pts = decoded
+                    .timestamp()
+                    .or(decoded.pts())
+                    .map(|p| match last_pts {
+                        Some(l) if p <= l => l + frame_step,
+                        _ => p,
+                    })
+                    .unwrap_or_else(|| last_pts.map_or(start_pts, |l| l + frame_step));
+                let t_abs = t_of(pts);
+                if t_abs + 1e-6 < cut_start {
+                    continue;
+                }
+                if cut_end.is_some_and(|e| t_abs + 1e-6 >= e) {
+                    *done = true;
+                    break;
+                }
+                last_pts = Some(pts);
+                let t0 = *first_t.get_or_insert(t_abs);
+                let rgb = conv.convert(&decoded)?;
+                if !on_frame(DecodedFrame { index, pts, t: t_abs - t0, rgb }) {
+                    *done = true;
+                }
+                index += 1;
+            }
+            Ok(())
+        };
+        let video = self.video;
+        let mut iter = self.ictx.packets();
+        loop {
+            if done || stop() {
+                break;
+            }
+            let Some((stream, packet)) = iter.next() else { break };
+            let si = stream.index();
+            if si == video {
+                match self.decoder.send_packet(&packet) {
+                    Ok(()) => {}
+                    Err(ffmpeg::Error::Other { errno: ffmpeg::util::error::EAGAIN }) => {}
+                    Err(e) => {
+                        errors += 1;
+                        tracing::warn!("{}: skipping a damaged video packet ({e})", self.url);
+                        continue;
+                    }
+                }
+                receive(&mut self.decoder, &mut done, &mut on_frame)?;
+            } else if self.others.iter().any(|o| o.index == si) {
+                let t = packet.pts().or(packet.dts()).map(|p| p as f64 * f64::from(stream.time_base()) - stream_start(&stream));
+                if let Some(t) = t {
+                    // Without a cut every packet goes through (AAC priming packets have negative times).
+                    if (cut.start.is_some() && t + 1e-6 < cut_start) || cut_end.is_some_and(|e| t >= e) {
+                        continue;
+                    }
+                }
+                if !on_packet(StreamPacket { stream: si, packet }) {
+                    break;
+                }
+            }
+        }
+        if !stop() && !done {
+            let _ = self.decoder.send_eof();
+            receive(&mut self.decoder, &mut done, &mut on_frame)?;
+        }
+        if errors > 0 {
+            tracing::warn!("{}: {errors} damaged packets skipped; converted what was decodable", self.url);
+        }
+        Ok(index)
+    }
+}
+
+fn stream_start(s: &format::stream::Stream) -> f64 {
+    if s.start_time() == ffmpeg::ffi::AV_NOPTS_VALUE {
+        0.0
+    } else {
+        s.start_time() as f64 * f64::from(s.time_base())
+    }
+}
+
+/// Clockwise display rotation from a display matrix (as `ffmpeg -autorotate` reads it).
+fn rotation_of(m: &[u8]) -> u32 {
+    if m.len() < 36 {
+        return 0;
+    }
+    let deg = unsafe { ffmpeg::ffi::av_display_rotation_get(m.as_ptr() as *const i32) };
+    if !deg.is_finite() {
+        return 0;
+    }
+    // av_display_rotation_get is counter-clockwise.
+    let cw = (-deg).rem_euclid(360.0);
+    ((cw / 90.0).round() as u32 % 4) * 90
+}
+
+/// swscale colour matrix for a stream's colour space (AVColorSpace and SWS_CS_* share numbers).
+pub(crate) fn sws_matrix(color_space: i32) -> i32 {
+    match color_space {
+        1 | 4 | 5 | 6 | 7 | 9 | 10 => color_space,
+        _ => 5,
+    }
+}
+
+/// Decoded frames → RGB at the stream's nominal size, with the stream's own matrix and range.
+pub(crate) struct RgbConverter {
+    width: usize,
+    height: usize,
+    deep: bool,
+    scaler: Option<(Pixel, u32, u32, ffmpeg::software::scaling::Context)>,
+    out: frame::Video,
+}
+
+impl RgbConverter {
+    pub(crate) fn new(width: usize, height: usize, deep: bool) -> Self {
+        let fmt = if deep { Pixel::RGB48LE } else { Pixel::RGB24 };
+        Self { width, height, deep, scaler: None, out: frame::Video::new(fmt, width as u32, height as u32) }
+    }
+
+    pub(crate) fn convert(&mut self, src: &frame::Video) -> Result<RgbImage> {
+        let key = (src.format(), src.width(), src.height());
+        if self.scaler.as_ref().map(|s| (s.0, s.1, s.2)) != Some(key) {
+            let dst = if self.deep { Pixel::RGB48LE } else { Pixel::RGB24 };
+            let ctx = ffmpeg::software::scaling::Context::get(
+                key.0,
+                key.1,
+                key.2,
+                dst,
+                self.width as u32,
+                self.height as u32,
+                ffmpeg::software::scaling::Flags::BICUBIC | ffmpeg::software::scaling::Flags::ACCURATE_RND | ffmpeg::software::scaling::Flags::FULL_CHR_H_INT,
+            )
+            .map_err(|e| deeplens_core::err!(Input, "cannot convert {:?} to RGB: {e}", key.0))?;
+            self.scaler = Some((key.0, key.1, key.2, ctx));
+            let raw = unsafe { &*src.as_ptr() };
+            let full = raw.color_range as i32 == 2;
+            let cs = sws_matrix(raw.colorspace as i32);
+            let s = &mut self.scaler.as_mut().unwrap().3;
+            unsafe {
+                let coef = ffmpeg::ffi::sws_getCoefficients(cs);
+                ffmpeg::ffi::sws_setColorspaceDetails(s.as_mut_ptr(), coef, full as i32, coef, 1, 0, 1 << 16, 1 << 16);
+            }
+        }
+        let s = &mut self.scaler.as_mut().unwrap().3;
+        s.run(src, &mut self.out).map_err(|e| deeplens_core::err!(Input, "colour conversion failed: {e}"))?;
+        let (w, h) = (self.width, self.height);
+        let stride = self.out.stride(0);
+        let data = self.out.data(0);
+        let mut img = RgbImage::new(w, h);
+        if self.deep {
+            for y in 0..h {
+                let row = &data[y * stride..y * stride + w * 6];
+                for (i, c) in row.chunks_exact(2).enumerate() {
+                    img.data[y * w * 3 + i] = u16::from_le_bytes([c[0], c[1]]) as f32 * (1.0 / 65535.0);
+                }
+            }
+        } else {
+            for y in 0..h {
+                let row = &data[y * stride..y * stride + w * 3];
+                for (i, &b) in row.iter().enumerate() {
+                    img.data[y * w * 3 + i] = b as f32 * (1.0 / 255.0);
+                }
+            }
+        }
+        Ok(img)
+    }
+}

@@ -1,0 +1,394 @@
+//! Encoding and muxing.
+
+use super::input::{sws_matrix, OtherStream, StreamPacket, VideoInfo};
+use super::audio::AudioTranscoder;
+use super::{ffmpeg, init};
+use deeplens_core::frame::RgbImage;
+use deeplens_core::{ErrorKind, Kind, Result};
+use ffmpeg::format::Pixel;
+use ffmpeg::{codec, encoder, format, frame, media, Packet, Rational};
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::PathBuf;
+
+/// Where and how to write.
+#[derive(Clone, Debug)]
+pub struct OutputSpec {
+    /// The file to write (a temporary name; the caller renames it), or `-` for stdout.
+    pub path: PathBuf,
+    /// Container name (ffmpeg's `-f`); needed for stdout, else guessed from the extension.
+    pub format: Option<String>,
+    /// Video encoder; `None`: libx264, or the container's own when it cannot hold H.264.
+    pub codec: Option<String>,
+    pub crf: Option<f32>,
+    pub preset: Option<String>,
+    pub pix_fmt: Option<String>,
+    pub encoder_options: Vec<(String, String)>,
+    /// Audio encoder for audio the container cannot hold as it is (default: the container's own).
+    pub audio_codec: Option<String>,
+    /// The name to use in messages (the target, not the temporary file).
+    pub display: Option<String>,
+}
+
+impl Default for OutputSpec {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::new(),
+            format: None,
+            codec: None,
+            crf: None,
+            preset: None,
+            pix_fmt: None,
+            encoder_options: Vec::new(),
+            audio_codec: None,
+            display: None,
+        }
+    }
+}
+
+struct CopyMap {
+    ost: usize,
+    in_tb: Rational,
+    out_tb: Rational,
+    offset: i64,
+}
+
+pub struct Muxer {
+    octx: format::context::Output,
+    encoder: encoder::Video,
+    ost: usize,
+    in_tb: Rational,
+    out_tb: Rational,
+    pix: Pixel,
+    width: usize,
+    height: usize,
+    color_space: i32,
+    full_range: bool,
+    copies: HashMap<usize, CopyMap>,
+    transcoders: HashMap<usize, AudioTranscoder>,
+    scaler: Option<ffmpeg::software::scaling::Context>,
+    rgb: Option<frame::Video>,
+    /// Shift applied to every timestamp (video time base) so a cut starts at zero.
+    offset_pts: i64,
+    frame_rate: Rational,
+    frames: u64,
+}
+
+// The scaler is created lazily inside the thread that encodes, so a `Muxer` made on one thread
+// and moved to another never carries a swscale context across.
+unsafe impl Send for Muxer {}
+
+/// Open the output container: the format named, or the one the extension says.
+fn open_container(spec: &OutputSpec, url: &std::path::Path, to_stdout: bool) -> Result<format::context::Output> {
+    let octx = match (&spec.format, to_stdout) {
+        (Some(f), _) => format::output_as(url, f).map_err(|e| deeplens_core::err!(Output, "cannot write {} as '{f}': {e}", show(spec, to_stdout)))?,
+        (None, true) => deeplens_core::fail!(Output, "writing to stdout needs --output-format (for example nut or y4m)"),
+        (None, false) => format::output(url).map_err(|e| match e {
+            ffmpeg::Error::MuxerNotFound | ffmpeg::Error::Other { errno: ffmpeg::util::error::EINVAL } => {
+                deeplens_core::err!(Output, "{}: unknown output container for this extension (use .mp4, .mkv, .mov, .webm …)", show(spec, to_stdout))
+            }
+            other => deeplens_core::err!(Output, "cannot write {}: {other}", show(spec, to_stdout)),
+        })?,
+    };
+    Ok(octx)
+}
+
+/// The video encoder: the one named, else libx264 where the container takes H.264, else the
+/// container's own.
+fn choose_codec(spec: &OutputSpec, octx: &format::context::Output) -> Result<ffmpeg::Codec> {
+    let codec = match &spec.codec {
+        Some(name) => encoder::find_by_name(name).ok_or_else(|| deeplens_core::err!(Output, "unknown video encoder '{name}' (see `ffmpeg -encoders`)"))?,
+        None => {
+            let ofmt = octx.format();
+            let h264 = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), ffmpeg::ffi::AVCodecID::AV_CODEC_ID_H264, 0) };
+            let x264 = encoder::find_by_name("libx264");
+            match x264 {
+                Some(c) if h264 != 0 => c,
+                _ => {
+                    let id = unsafe { codec::Id::from((*ofmt.as_ptr()).video_codec) };
+                    let c = encoder::find(id).ok_or_else(|| deeplens_core::err!(Output, "no encoder for the {} container's video codec {id:?}; pass --codec", ofmt.name()))?;
+                    tracing::info!("the {} container does not take H.264: encoding with {}", ofmt.name(), c.name());
+                    c
+                }
+            }
+        }
+    };
+    Ok(codec)
+}
+
+/// The other streams: copied where the container takes them, audio re-encoded where it does not,
+/// others left out.
+fn add_other_streams(octx: &mut format::context::Output, spec: &OutputSpec, others: &[OtherStream]) -> Result<(HashMap<usize, CopyMap>, HashMap<usize, AudioTranscoder>)> {
+    let mut copies = HashMap::new();
+    let mut transcoders = HashMap::new();
+    let ofmt = octx.format();
+    for o in others {
+        let supported = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), o.params.id().into(), 0) };
+        if supported == 0 {
+            if o.medium == media::Type::Audio {
+                let t = AudioTranscoder::new(octx, &o.params, o.time_base, spec.audio_codec.as_deref())?;
+                transcoders.insert(o.index, t);
+                continue;
+            }
+            tracing::warn!("stream {} ({:?}) cannot go into {}; left out", o.index, o.params.id(), ofmt.name());
+            continue;
+        }
+        let mut s = octx.add_stream(encoder::find(codec::Id::None)).or_kind(Kind::Output)?;
+        s.set_parameters(o.params.clone());
+        unsafe {
+            (*s.parameters().as_mut_ptr()).codec_tag = 0;
+        }
+        s.set_time_base(o.time_base);
+        copies.insert(o.index, CopyMap { ost: s.index(), in_tb: o.time_base, out_tb: o.time_base, offset: 0 });
+    }
+    Ok((copies, transcoders))
+}
+
+impl Muxer {
+    /// Open the output, set up the video encoder and the copied streams, write the header.
+    /// `offset_seconds` shifts every stream so the first converted frame starts at zero (for `--start`).
+    pub fn new(spec: &OutputSpec, info: &VideoInfo, others: &[OtherStream], offset_seconds: Option<f64>) -> Result<Self> {
+        init()?;
+        let to_stdout = spec.path.as_os_str() == "-";
+        let url = if to_stdout { PathBuf::from("pipe:1") } else { spec.path.clone() };
+        let mut octx = open_container(spec, &url, to_stdout)?;
+        let codec = choose_codec(spec, &octx)?;
+        let codec_name = codec.name().to_string();
+        let video = codec.video().map_err(|_| deeplens_core::err!(Output, "'{codec_name}' is not a video encoder"))?;
+        let (w, h) = (info.width, info.height);
+        let pix = choose_pixel(spec, &codec_name, info, &video)?;
+        let global_header = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
+        let mut enc = codec::context::Context::new_with_codec(codec).encoder().video().or_kind(Kind::Output)?;
+        enc.set_width(w as u32);
+        enc.set_height(h as u32);
+        enc.set_format(pix);
+        enc.set_time_base(info.time_base);
+        if info.frame_rate.numerator() > 0 {
+            enc.set_frame_rate(Some(info.frame_rate));
+        }
+        if global_header {
+            enc.set_flags(codec::Flags::GLOBAL_HEADER);
+        }
+        unsafe {
+            let c = &mut *enc.as_mut_ptr();
+            c.colorspace = std::mem::transmute::<i32, ffmpeg::ffi::AVColorSpace>(info.color_space);
+            c.color_range = std::mem::transmute::<i32, ffmpeg::ffi::AVColorRange>(if info.color_range == 0 { 1 } else { info.color_range });
+            c.color_primaries = std::mem::transmute::<i32, ffmpeg::ffi::AVColorPrimaries>(info.color_primaries);
+            c.color_trc = std::mem::transmute::<i32, ffmpeg::ffi::AVColorTransferCharacteristic>(info.color_trc);
+        }
+        let mut opts = ffmpeg::Dictionary::new();
+        let is_x26x = codec_name.starts_with("libx26");
+        if let Some(crf) = spec.crf {
+            opts.set("crf", &format!("{crf}"));
+        } else if is_x26x {
+            opts.set("crf", "18");
+        }
+        if let Some(p) = &spec.preset {
+            opts.set("preset", p);
+        } else if is_x26x {
+            opts.set("preset", "medium");
+        }
+        for (k, v) in &spec.encoder_options {
+            opts.set(k, v);
+        }
+        let encoder = enc.open_with(opts).map_err(|e| deeplens_core::err!(Output, "cannot open encoder '{codec_name}' ({w}x{h} {pix:?}): {e}"))?;
+        let ost = {
+            let mut s = octx.add_stream(codec).or_kind(Kind::Output)?;
+            s.set_parameters(&encoder);
+            s.set_time_base(info.time_base);
+            if let Some(m) = &info.display_matrix {
+                unsafe {
+                    let p = ffmpeg::ffi::av_stream_new_side_data(s.as_mut_ptr(), ffmpeg::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX, m.len());
+                    if !p.is_null() {
+                        std::ptr::copy_nonoverlapping(m.as_ptr(), p, m.len());
+                    }
+                }
+            }
+            s.index()
+        };
+        let (mut copies, mut transcoders) = add_other_streams(&mut octx, spec, others)?;
+        octx.write_header().map_err(|e| deeplens_core::err!(Output, "cannot write the header of {}: {e}", show(spec, to_stdout)))?;
+        let out_tb = octx.stream(ost).unwrap().time_base();
+        let offset_pts = offset_seconds.map(|s| (s / f64::from(info.time_base)).round() as i64 + info.start_pts).unwrap_or(0);
+        for c in copies.values_mut() {
+            c.out_tb = octx.stream(c.ost).unwrap().time_base();
+            c.offset = offset_seconds.map(|s| (s / f64::from(c.in_tb)).round() as i64).unwrap_or(0);
+        }
+        for t in transcoders.values_mut() {
+            t.out_tb = octx.stream(t.ost).unwrap().time_base();
+            t.offset = offset_seconds.map(|s| (s / f64::from(t.in_time_base())).round() as i64).unwrap_or(0);
+        }
+        Ok(Self {
+            octx,
+            encoder,
+            ost,
+            in_tb: info.time_base,
+            out_tb,
+            pix,
+            width: w,
+            height: h,
+            color_space: info.color_space,
+            full_range: info.color_range == 2,
+            copies,
+            transcoders,
+            scaler: None,
+            rgb: None,
+            offset_pts,
+            frame_rate: info.frame_rate,
+            frames: 0,
+        })
+    }
+
+    pub fn frames_written(&self) -> u64 {
+        self.frames
+    }
+
+    /// Encode one processed picture at its original timestamp.
+    pub fn write_frame(&mut self, img: &RgbImage, pts: i64) -> Result<()> {
+        let deep = self.pix.descriptor().map(|d| unsafe { (*d.as_ptr()).comp[0].depth } > 8).unwrap_or(false);
+        let src_fmt = if deep { Pixel::RGB48LE } else { Pixel::RGB24 };
+        if self.scaler.is_none() {
+            let mut s = ffmpeg::software::scaling::Context::get(
+                src_fmt,
+                self.width as u32,
+                self.height as u32,
+                self.pix,
+                self.width as u32,
+                self.height as u32,
+                ffmpeg::software::scaling::Flags::BICUBIC | ffmpeg::software::scaling::Flags::ACCURATE_RND | ffmpeg::software::scaling::Flags::FULL_CHR_H_INT,
+            )
+            .map_err(|e| deeplens_core::err!(Output, "cannot convert RGB to {:?}: {e}", self.pix))?;
+            unsafe {
+                let coef = ffmpeg::ffi::sws_getCoefficients(sws_matrix(self.color_space));
+                ffmpeg::ffi::sws_setColorspaceDetails(s.as_mut_ptr(), coef, 1, coef, self.full_range as i32, 0, 1 << 16, 1 << 16);
+            }
+            self.scaler = Some(s);
+            self.rgb = Some(frame::Video::new(src_fmt, self.width as u32, self.height as u32));
+        }
+        let rgb = self.rgb.as_mut().unwrap();
+        let stride = rgb.stride(0);
+        let (w, h) = (self.width, self.height);
+        let data = rgb.data_mut(0);
+        if deep {
+            for y in 0..h {
+                let row = &mut data[y * stride..y * stride + w * 6];
+                for (i, c) in row.chunks_exact_mut(2).enumerate() {
+                    let v = (img.data[y * w * 3 + i].clamp(0.0, 1.0) * 65535.0 + 0.5) as u16;
+                    c.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        } else {
+            for y in 0..h {
+                let row = &mut data[y * stride..y * stride + w * 3];
+                for (i, b) in row.iter_mut().enumerate() {
+                    *b = (img.data[y * w * 3 + i].clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+                }
+            }
+        }
+        let mut yuv = frame::Video::new(self.pix, w as u32, h as u32);
+        self.scaler.as_mut().unwrap().run(rgb, &mut yuv).map_err(|e| deeplens_core::err!(Output, "colour conversion failed: {e}"))?;
+        unsafe {
+            let f = &mut *yuv.as_mut_ptr();
+            let c = &*self.encoder.as_ptr();
+            f.colorspace = c.colorspace;
+            f.color_range = c.color_range;
+            f.color_primaries = c.color_primaries;
+            f.color_trc = c.color_trc;
+        }
+        yuv.set_pts(Some(pts - self.offset_pts));
+        self.encoder.send_frame(&yuv).map_err(|e| deeplens_core::err!(Output, "encoder refused a frame: {e}"))?;
+        self.frames += 1;
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Result<()> {
+        let mut pkt = Packet::empty();
+        while self.encoder.receive_packet(&mut pkt).is_ok() {
+            pkt.set_stream(self.ost);
+            if pkt.duration() == 0 && self.frame_rate.numerator() > 0 {
+                // The nominal frame duration, so the last frame keeps its length in the container.
+                pkt.set_duration((f64::from(self.frame_rate.invert()) / f64::from(self.in_tb)).round() as i64);
+            }
+            pkt.rescale_ts(self.in_tb, self.out_tb);
+            pkt.write_interleaved(&mut self.octx).map_err(|e| deeplens_core::err!(Output, "cannot write video: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Copy a packet of another stream, untouched but for its timestamps' time base.
+    pub fn write_packet(&mut self, sp: StreamPacket) -> Result<()> {
+        if let Some(t) = self.transcoders.get_mut(&sp.stream) {
+            return t.push(sp.packet, &mut self.octx);
+        }
+        let Some(c) = self.copies.get(&sp.stream) else { return Ok(()) };
+        let mut p = sp.packet;
+        if c.offset != 0 {
+            p.set_pts(p.pts().map(|v| v - c.offset));
+            p.set_dts(p.dts().map(|v| v - c.offset));
+        }
+        p.rescale_ts(c.in_tb, c.out_tb);
+        p.set_position(-1);
+        p.set_stream(c.ost);
+        p.write_interleaved(&mut self.octx).map_err(|e| deeplens_core::err!(Output, "cannot write stream {}: {e}", sp.stream))?;
+        Ok(())
+    }
+
+    /// Flush the encoder and finish the container.
+    pub fn finish(mut self) -> Result<u64> {
+        self.encoder.send_eof().map_err(|e| deeplens_core::err!(Output, "{e}"))?;
+        self.drain()?;
+        for t in self.transcoders.values_mut() {
+            t.finish(&mut self.octx)?;
+        }
+        self.octx.write_trailer().map_err(|e| deeplens_core::err!(Output, "cannot finish the output: {e}"))?;
+        Ok(self.frames)
+    }
+}
+
+fn show(spec: &OutputSpec, stdout: bool) -> String {
+    if stdout {
+        "stdout".into()
+    } else {
+        spec.display.clone().unwrap_or_else(|| spec.path.display().to_string())
+    }
+}
+
+/// The output pixel format: asked for, or the source's depth in 4:2:0 (4:4:4 when a side is odd
+/// and the encoder needs even sizes for subsampled chroma), among what the encoder supports.
+fn choose_pixel(spec: &OutputSpec, codec_name: &str, info: &VideoInfo, video: &ffmpeg::codec::Video) -> Result<Pixel> {
+    let supported: Vec<Pixel> = video.formats().map(|f| f.collect()).unwrap_or_default();
+    if let Some(name) = &spec.pix_fmt {
+        let c = CString::new(name.as_str()).map_err(|_| deeplens_core::err!(Output, "invalid pixel format '{name}'"))?;
+        let id = unsafe { ffmpeg::ffi::av_get_pix_fmt(c.as_ptr()) };
+        if id == ffmpeg::ffi::AVPixelFormat::AV_PIX_FMT_NONE {
+            deeplens_core::fail!(Output, "unknown pixel format '{name}' (see `ffmpeg -pix_fmts`)");
+        }
+        let p = Pixel::from(id);
+        if !supported.is_empty() && !supported.contains(&p) {
+            deeplens_core::fail!(Output, "encoder '{codec_name}' does not support pixel format '{name}'");
+        }
+        return Ok(p);
+    }
+    let odd = info.width % 2 == 1 || info.height % 2 == 1;
+    let prefs: &[Pixel] = match (info.high_bit_depth, odd) {
+        (false, false) => &[Pixel::YUV420P, Pixel::YUV444P],
+        (true, false) => &[Pixel::YUV420P10LE, Pixel::YUV444P10LE, Pixel::YUV420P],
+        (false, true) => &[Pixel::YUV444P, Pixel::YUV420P],
+        (true, true) => &[Pixel::YUV444P10LE, Pixel::YUV444P, Pixel::YUV420P10LE],
+    };
+    if supported.is_empty() {
+        return Ok(prefs[0]);
+    }
+    // The source's own format where the encoder takes it and the size allows it.
+    let subsampled = info.pixel.descriptor().map(|d| d.log2_chroma_w() > 0 || d.log2_chroma_h() > 0).unwrap_or(true);
+    if supported.contains(&info.pixel) && !(odd && subsampled) && info.pixel.descriptor().is_some_and(|d| d.nb_components() >= 3) {
+        return Ok(info.pixel);
+    }
+    if let Some(p) = prefs.iter().find(|p| supported.contains(p)) {
+        if odd && matches!(*p, Pixel::YUV444P | Pixel::YUV444P10LE) {
+            tracing::info!("odd picture size {}x{}: encoding 4:4:4 so no row or column is lost", info.width, info.height);
+        }
+        return Ok(*p);
+    }
+    Ok(supported[0])
+}
