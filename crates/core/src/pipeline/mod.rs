@@ -289,34 +289,33 @@ pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Rece
         r
     };
     handles.push(("depth", std::thread::Builder::new().name("depth".into()).spawn(depth_thread).expect("spawn depth thread")));
-    let probe = queue_probe.clone();
     let a = abort.clone();
-    let lens_thread = move || {
-        stage_loop(&rx1, &tx2, &a, |j| {
-            if let Some(p) = &probe {
-                p(rx1.len());
-            }
-            let t = Instant::now();
-            let r = lens_stage(lens.as_mut(), j);
-            j.ms.lens = ms_since(t);
-            r
-        })
-    };
+    let probe = queue_probe.clone();
+    let lens_thread = move || timed_stage_loop(&rx1, &tx2, &a, probe, |j| (lens_stage(lens.as_mut(), j), &mut j.ms.lens));
     handles.push(("lens", std::thread::Builder::new().name("lens".into()).spawn(lens_thread).expect("spawn lens thread")));
-    let a = abort;
-    let up_thread = move || {
-        stage_loop(&rx2, &tx3, &a, |j| {
-            if let Some(p) = &queue_probe {
-                p(rx2.len());
-            }
-            let t = Instant::now();
-            let r = upsample_stage(up.as_mut(), j);
-            j.ms.upsample = ms_since(t);
-            r
-        })
-    };
+    let up_thread = move || timed_stage_loop(&rx2, &tx3, &abort, queue_probe, |j| (upsample_stage(up.as_mut(), j), &mut j.ms.upsample));
     handles.push(("upsample", std::thread::Builder::new().name("upsample".into()).spawn(up_thread).expect("spawn upsample thread")));
     (rx3, Running { handles, tokens })
+}
+
+/// [`stage_loop`] for the lens and upsampling threads: report the input queue's length to
+/// `probe`, and keep the time `f` took in the field of the frame's [`StageMs`] it names.
+fn timed_stage_loop(
+    rx: &Receiver<Job>,
+    tx: &Sender<Job>,
+    abort: &AtomicBool,
+    probe: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+    mut f: impl FnMut(&mut Job) -> (Result<()>, &mut f64),
+) -> Result<Vec<f64>> {
+    stage_loop(rx, tx, abort, |j| {
+        if let Some(p) = &probe {
+            p(rx.len());
+        }
+        let t = Instant::now();
+        let (r, ms) = f(j);
+        *ms = ms_since(t);
+        r
+    })
 }
 
 fn ms_since(t: Instant) -> f64 {
