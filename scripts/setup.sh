@@ -3,6 +3,8 @@
 #  - FFmpeg development packages and the ffmpeg CLI, clang and pkg-config (apt);
 #  - for `preview`'s window: libX11 and libXcursor (loaded at run time; building needs no X11
 #    packages), and for its tests Xvfb, xauth, xwininfo (x11-utils) and xdotool (apt);
+#  - for the farm tests a one-node Slurm (slurm-wlm, munge; apt) and the Open Job Description
+#    validator (PyPI's openjd-cli);
 #  - the ONNX Runtime shared library, taken from the PyPI wheel `onnxruntime`, into .cache/onnxruntime.
 # Usage: scripts/setup.sh [apt|ort|all]
 set -euo pipefail
@@ -12,7 +14,8 @@ ORT_VERSION=${ORT_VERSION:-1.22.0}
 
 apt_packages=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libavfilter-dev libavdevice-dev pkg-config clang libclang-dev ffmpeg
-  libx11-6 libxcursor1 xvfb xauth x11-utils xdotool)
+  libx11-6 libxcursor1 xvfb xauth x11-utils xdotool
+  slurm-wlm munge)
 
 install_apt() {
   local missing=()
@@ -27,6 +30,9 @@ install_apt() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+  command -v openjd >/dev/null 2>&1 || python3 -m pip install --quiet openjd-cli \
+    || python3 -m pip install --quiet --break-system-packages openjd-cli \
+    || echo "setup: could not install openjd-cli; tests/farm.rs then checks the OpenJD template by its fields only" >&2
 }
 
 install_ort() {

@@ -39,6 +39,19 @@ pub struct ConvertJob {
     pub capacity: usize,
     /// Called with every finished frame before it is encoded (measurements).
     pub observer: Option<Box<dyn FnMut(&Job)>>,
+    /// Render only a plan's segment: frames numbered and timed as in the whole run, video only.
+    pub segment: Option<SegmentRange>,
+}
+
+/// One segment of a plan (`deeplens render-segment`): `frames` frames from the cut's start,
+/// numbered from `first_index` and timed from `t0` as the whole run would, with timestamps
+/// shifted by `timeline_start` as the whole run's `--start` shifts them.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentRange {
+    pub first_index: u64,
+    pub t0: f64,
+    pub frames: u64,
+    pub timeline_start: Option<f64>,
 }
 
 /// How a run ended.
@@ -76,7 +89,11 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     let mut spec = job.encode.clone();
     spec.path = temp.as_ref().map_or_else(|| PathBuf::from("-"), |t| t.tmp.clone());
     spec.display = Some(job.output.display().to_string());
-    let mut muxer = Muxer::new(&spec, &info, &demux.others, job.cut.start.filter(|s| *s > 0.0))?;
+    let (others, offset) = match job.segment {
+        Some(seg) => (&[][..], seg.timeline_start),
+        None => (&demux.others[..], job.cut.start),
+    };
+    let mut muxer = Muxer::new(&spec, &info, others, offset.filter(|s| *s > 0.0))?;
 
     let abort = Arc::new(AtomicBool::new(false));
     let cap = job.capacity.max(1);
@@ -98,15 +115,15 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     let has_given = dv_handle.is_some();
 
     let cut = job.cut;
-    let decode = spawn_decode(demux, cut, job_tx, pkt_tx, has_given.then_some(dv_rx), cancel.clone(), abort.clone());
+    let decode = spawn_decode(demux, cut, job.segment, job_tx, pkt_tx, has_given.then_some(dv_rx), cancel.clone(), abort.clone());
 
     // Encode and mux on this thread.
     let start = Instant::now();
-    let total = info.frames.map(|n| match (cut.start, cut.duration) {
+    let total = job.segment.map(|s| s.frames).or(info.frames.map(|n| match (cut.start, cut.duration) {
         (_, Some(d)) => ((d * info.fps).round() as u64).min(n),
         (Some(s), None) => n.saturating_sub((s * info.fps).round() as u64),
         _ => n,
-    });
+    }));
     let show_progress = job.progress && std::io::stderr().is_terminal();
     let (frames, encode_times, enc_err) = encode_loop(&out_rx, &pkt_rx, &mut muxer, job.observer.as_mut(), show_progress, total, start);
     if enc_err.is_some() {
@@ -142,9 +159,11 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
 
 /// The decode thread: frames (with their given depth, if any) into the stages, packets of the
 /// copied streams to the muxer. Returns the frames decoded and the milliseconds each took.
+#[allow(clippy::too_many_arguments)]
 fn spawn_decode(
     demux: Demuxer,
     cut: Cut,
+    segment: Option<SegmentRange>,
     job_tx: crossbeam_channel::Sender<Job>,
     pkt_tx: crossbeam_channel::Sender<StreamPacket>,
     dv_rx: Option<crossbeam_channel::Receiver<crate::frame::Plane>>,
@@ -162,7 +181,11 @@ fn spawn_decode(
                 &|| cancel_d.load(Ordering::Relaxed) || abort_d.load(Ordering::Relaxed),
                 |f| {
                     times.push(t0.elapsed().as_secs_f64() * 1e3);
-                    let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
+                    let mut j = match segment {
+                        Some(s) => Job::new(s.first_index + f.index, f.pts, s.t0 + f.t, f.rgb),
+                        None => Job::new(f.index, f.pts, f.t, f.rgb),
+                    };
+                    let last = segment.is_some_and(|s| f.index + 1 >= s.frames);
                     if let Some(dv_rx) = &dv_rx {
                         match dv_rx.recv() {
                             Ok(d) => j.given_depth = Some(d),
@@ -174,7 +197,7 @@ fn spawn_decode(
                     }
                     let ok = job_tx.send(j).is_ok();
                     t0 = Instant::now();
-                    ok
+                    ok && !last
                 },
                 |p| pkt_tx.send(p).is_ok(),
             )?;

@@ -1,6 +1,7 @@
 //! The `deeplens` command line: parse, validate, call the library, map errors to exit codes.
 
 mod convert;
+mod farm;
 mod live;
 mod outfile;
 mod still;
@@ -42,6 +43,95 @@ enum Command {
     /// Focus tracks: draw one.
     #[command(subcommand)]
     Track(TrackCommand),
+    /// Plan a conversion in N segments for a farm: analyse the clip once (depth, focus) and write
+    /// DIR/plan.json (DIR defaults to OUTPUT.parts/).
+    Plan(PlanArgs),
+    /// Render segment K of a plan to its file in the plan's folder (atomic; safe to retry).
+    RenderSegment(RenderSegmentArgs),
+    /// Check a plan's segments, concatenate them without re-encoding, mux the input's audio, write OUTPUT.
+    Join(JoinArgs),
+    /// Write (and submit) job files of a render-farm engine for a plan.
+    #[command(subcommand)]
+    Farm(FarmCommand),
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    /// Number of segments.
+    #[arg(long, value_name = "N")]
+    segments: usize,
+    /// Folder for the plan, the analysis and the segments (default OUTPUT.parts/).
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    convert: ConvertArgs,
+}
+
+#[derive(Args)]
+struct RenderSegmentArgs {
+    /// The plan.json written by `deeplens plan`.
+    plan: PathBuf,
+    /// The segment, from 0.
+    index: usize,
+    /// Where models run.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    device: DeviceArg,
+    /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, .cache/onnxruntime, beside the binary).
+    #[arg(long, value_name = "FILE")]
+    ort_lib: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct JoinArgs {
+    /// The plan.json written by `deeplens plan`.
+    plan: PathBuf,
+    /// Replace OUTPUT if it exists.
+    #[arg(short = 'y', long)]
+    overwrite: bool,
+    /// Write the focus and blur each frame really used, over the whole output (as convert's).
+    #[arg(long, value_name = "FILE")]
+    write_focus_track: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum FarmCommand {
+    /// Slurm: an array job of one task per segment and a join job with --dependency=afterok.
+    Slurm {
+        /// The plan.json written by `deeplens plan`.
+        plan: PathBuf,
+        /// Submit with sbatch and print the job ids.
+        #[arg(long)]
+        submit: bool,
+        #[arg(long, value_name = "P")]
+        partition: Option<String>,
+        /// Time limit of each task (sbatch --time).
+        #[arg(long, value_name = "T")]
+        time: Option<String>,
+        #[arg(long, value_name = "C")]
+        cpus_per_task: Option<u32>,
+    },
+    /// Kubernetes: an Indexed Job over the segments (JOB_COMPLETION_INDEX) and a join Job.
+    K8s {
+        /// The plan.json written by `deeplens plan`.
+        plan: PathBuf,
+        /// The container image with deeplens.
+        #[arg(long)]
+        image: String,
+        /// The PersistentVolumeClaim that holds the plan's folder (shared storage).
+        #[arg(long, value_name = "CLAIM")]
+        volume: String,
+        /// Where the claim is mounted in the pods.
+        #[arg(long, default_value = "/work")]
+        mount: String,
+        /// The plan's path inside the pods (default: the mount + PLAN as given, relative to here).
+        #[arg(long, value_name = "PATH")]
+        plan_in_pod: Option<String>,
+    },
+    /// Open Job Description: a job template with a step over the segments and a join step.
+    Openjd {
+        /// The plan.json written by `deeplens plan`.
+        plan: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -298,6 +388,31 @@ struct PreviewArgs {
     render: RenderArgs,
 }
 
+impl ConvertArgs {
+    fn input_spec(&self) -> crate::video::InputSpec {
+        crate::video::InputSpec { url: self.input.clone(), format: self.format.clone(), options: self.input_options.clone() }
+    }
+
+    fn cut(&self) -> crate::video::Cut {
+        crate::video::Cut { start: self.start, duration: self.duration }
+    }
+
+    /// The encoder settings: flags, else the preset's, else the encoder's defaults.
+    fn encode_spec(&self, preset: &Preset) -> crate::video::OutputSpec {
+        crate::video::OutputSpec {
+            path: PathBuf::new(),
+            format: self.output_format.clone(),
+            codec: self.codec.clone().or(preset.codec.clone()),
+            crf: self.crf.or(preset.crf),
+            preset: self.preset.clone().or(preset.preset.clone()),
+            pix_fmt: self.pix_fmt.clone().or(preset.pix_fmt.clone()),
+            encoder_options: self.encoder_options.clone(),
+            audio_codec: self.audio_codec.clone(),
+            display: None,
+        }
+    }
+}
+
 impl RenderArgs {
     fn options(&self) -> Result<(RenderOptions, Preset, OnnxModels)> {
         let preset = match &self.pipeline {
@@ -400,29 +515,20 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             if a.output.as_os_str() == "-" && a.output_format.is_none() {
                 bail!("writing to stdout needs --output-format (for example nut or y4m)");
             }
-            let encode = crate::video::OutputSpec {
-                path: PathBuf::new(),
-                format: a.output_format,
-                codec: a.codec.or(preset.codec),
-                crf: a.crf.or(preset.crf),
-                preset: a.preset.or(preset.preset),
-                pix_fmt: a.pix_fmt.or(preset.pix_fmt),
-                encoder_options: a.encoder_options,
-                audio_codec: a.audio_codec,
-                display: None,
-            };
+            let encode = a.encode_spec(&preset);
             let job = crate::convert::ConvertJob {
-                input: crate::video::InputSpec { url: a.input, format: a.format, options: a.input_options },
+                input: a.input_spec(),
+                cut: a.cut(),
                 output: a.output,
                 overwrite: a.overwrite,
                 encode,
-                cut: crate::video::Cut { start: a.start, duration: a.duration },
                 render,
                 models,
                 write_focus_track: a.write_focus_track,
                 progress: true,
                 capacity: 2,
                 observer: None,
+                segment: None,
             };
             let report = crate::convert::convert(job, cancel)?;
             let s = &report.stats;
@@ -431,6 +537,58 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
                 eprintln!("deeplens: interrupted after {} frames; the output holds what was converted", s.frames);
                 return Ok(ExitCode::from(130));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(p) => {
+            let a = p.convert;
+            let (render, preset, models) = a.render.options()?;
+            if a.write_focus_track.is_some() {
+                bail!("plan: --write-focus-track belongs to `deeplens join PLAN --write-focus-track FILE`");
+            }
+            let encode = a.encode_spec(&preset);
+            let job = crate::farm::PlanJob {
+                input: a.input_spec(),
+                cut: a.cut(),
+                output: a.output,
+                work_dir: p.work_dir,
+                segments: p.segments,
+                overwrite: a.overwrite,
+                render,
+                encode,
+                models,
+            };
+            let path = crate::farm::plan(job, cancel)?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RenderSegment(a) => {
+            let models = OnnxModels { runtime: runtime::RuntimeOptions { library: a.ort_lib, device: a.device.into(), threads: 0 } };
+            let out = crate::farm::render_segment(&a.plan, a.index, models, cancel)?;
+            println!("{}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Join(a) => {
+            let out = crate::farm::join(&a.plan, a.overwrite, a.write_focus_track.as_deref(), cancel)?;
+            println!("{}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Farm(FarmCommand::Slurm { plan, submit, partition, time, cpus_per_task }) => {
+            let jobs = crate::farm::engines::slurm(&plan, &crate::farm::engines::SlurmOptions { partition, time, cpus_per_task, submit })?;
+            println!("{}\n{}", jobs.segments_script.display(), jobs.join_script.display());
+            if let Some((seg, join)) = jobs.ids {
+                println!("submitted: segments job {seg}, join job {join} (afterok:{seg})");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Farm(FarmCommand::K8s { plan, image, volume, mount, plan_in_pod }) => {
+            let files = crate::farm::engines::k8s(&plan, &crate::farm::engines::K8sOptions { image, claim: volume, mount, plan_in_pod })?;
+            for f in files {
+                println!("{}", f.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Farm(FarmCommand::Openjd { plan }) => {
+            println!("{}", crate::farm::engines::openjd(&plan)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(a) => bench(a, cancel),
@@ -451,6 +609,15 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The sha256 of a file, in hex.
+pub(crate) fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn preview(a: PreviewArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
@@ -511,6 +678,7 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         progress: false,
         capacity: 2,
         observer: Some(observer),
+        segment: None,
     };
     let report = crate::convert::convert(job, cancel)?;
     let s = &report.stats;

@@ -50,6 +50,7 @@ impl VideoInfo {
 }
 
 /// A stream other than the processed video: copied (or re-encoded) into the output.
+#[derive(Clone)]
 pub struct OtherStream {
     pub index: usize,
     pub params: codec::Parameters,
@@ -283,12 +284,8 @@ impl Demuxer {
                 }
                 receive(&mut self.decoder, &mut done, &mut on_frame)?;
             } else if self.others.iter().any(|o| o.index == si) {
-                let t = packet.pts().or(packet.dts()).map(|p| p as f64 * f64::from(stream.time_base()) - stream_start(&stream));
-                if let Some(t) = t {
-                    // Without a cut every packet goes through (AAC priming packets have negative times).
-                    if (cut.start.is_some() && t + 1e-6 < cut_start) || cut_end.is_some_and(|e| t >= e) {
-                        continue;
-                    }
+                if !in_cut(&packet, &stream, cut) {
+                    continue;
                 }
                 if !on_packet(StreamPacket { stream: si, packet }) {
                     break;
@@ -303,6 +300,80 @@ impl Demuxer {
             tracing::warn!("{}: {errors} damaged packets skipped; converted what was decodable", self.url);
         }
         Ok(index)
+    }
+}
+
+/// Whether a packet of a copied stream lies inside the cut. Without a cut every packet goes
+/// through (AAC priming packets have negative times).
+fn in_cut(packet: &Packet, stream: &format::stream::Stream, cut: Cut) -> bool {
+    let cut_start = cut.start.unwrap_or(0.0);
+    let cut_end = cut.duration.map(|d| cut_start + d);
+    let Some(t) = packet.pts().or(packet.dts()).map(|p| p as f64 * f64::from(stream.time_base()) - stream_start(stream)) else {
+        return true;
+    };
+    !((cut.start.is_some() && t + 1e-6 < cut_start) || cut_end.is_some_and(|e| t >= e))
+}
+
+/// A video packet as the container holds it: presentation timestamp (stream time base) and
+/// whether it starts a keyframe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketMark {
+    pub pts: i64,
+    pub key: bool,
+}
+
+impl Demuxer {
+    /// Read the video packets without decoding them (fast): each one's timestamp and keyframe
+    /// flag, in file order, inside the cut. A plan cuts its segments at these keyframes.
+    pub fn video_packets(mut self, cut: Cut) -> Result<Vec<PacketMark>> {
+        let tb = f64::from(self.info.time_base);
+        let start_pts = self.info.start_pts;
+        let cut_start = cut.start.unwrap_or(0.0);
+        let cut_end = cut.duration.map(|d| cut_start + d);
+        let mut marks = Vec::new();
+        for (stream, packet) in self.ictx.packets() {
+            if stream.index() != self.video {
+                continue;
+            }
+            let Some(pts) = packet.pts().or(packet.dts()) else { continue };
+            let t = (pts - start_pts) as f64 * tb;
+            if t + 1e-6 < cut_start || cut_end.is_some_and(|e| t + 1e-6 >= e) {
+                continue;
+            }
+            marks.push(PacketMark { pts, key: packet.is_key() });
+        }
+        Ok(marks)
+    }
+
+    /// The packets of the copied streams inside the cut, without decoding any video (a join
+    /// muxes the input's audio this way). `on_packet` returning `false` stops the run.
+    pub fn other_packets(mut self, cut: Cut, mut on_packet: impl FnMut(StreamPacket) -> bool) -> Result<()> {
+        for (stream, packet) in self.ictx.packets() {
+            let si = stream.index();
+            if si == self.video || !self.others.iter().any(|o| o.index == si) || !in_cut(&packet, &stream, cut) {
+                continue;
+            }
+            if !on_packet(StreamPacket { stream: si, packet }) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The video stream's codec parameters and time base (to copy it without re-encoding).
+    pub fn video_parameters(&self) -> (codec::Parameters, Rational) {
+        let s = self.ictx.stream(self.video).expect("the video stream exists");
+        (s.parameters(), s.time_base())
+    }
+
+    /// The video packets as they are, in file order (`f` returning `false` stops).
+    pub fn video_packets_raw(mut self, mut f: impl FnMut(Packet) -> Result<bool>) -> Result<()> {
+        for (stream, packet) in self.ictx.packets() {
+            if stream.index() == self.video && !f(packet)? {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -352,6 +423,10 @@ impl RgbConverter {
     }
 
     pub(crate) fn convert(&mut self, src: &frame::Video) -> Result<RgbImage> {
+        if src.format() == Pixel::GRAY16LE && (src.width() as usize, src.height() as usize) == (self.width, self.height) {
+            // 16-bit grey (depth maps): every value as it is, no range or matrix conversion.
+            return Ok(grey16_to_rgb(src, self.width, self.height));
+        }
         let key = (src.format(), src.width(), src.height());
         if self.scaler.as_ref().map(|s| (s.0, s.1, s.2)) != Some(key) {
             let dst = if self.deep { Pixel::RGB48LE } else { Pixel::RGB24 };
@@ -398,4 +473,19 @@ impl RgbConverter {
         }
         Ok(img)
     }
+}
+
+/// A 16-bit grey picture as RGB with three equal channels, values kept exactly (v / 65535).
+fn grey16_to_rgb(src: &frame::Video, w: usize, h: usize) -> RgbImage {
+    let stride = src.stride(0);
+    let data = src.data(0);
+    let mut img = RgbImage::new(w, h);
+    for y in 0..h {
+        let row = &data[y * stride..y * stride + w * 2];
+        for (x, c) in row.chunks_exact(2).enumerate() {
+            let v = u16::from_le_bytes([c[0], c[1]]) as f32 * (1.0 / 65535.0);
+            img.data[(y * w + x) * 3..(y * w + x) * 3 + 3].fill(v);
+        }
+    }
+    img
 }

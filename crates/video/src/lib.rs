@@ -14,8 +14,8 @@ mod audio;
 mod input;
 mod output;
 
-pub use input::{Cut, DecodedFrame, Demuxer, InputSpec, OtherStream, StreamPacket, VideoInfo};
-pub use output::{Muxer, OutputSpec};
+pub use input::{Cut, DecodedFrame, Demuxer, InputSpec, OtherStream, PacketMark, StreamPacket, VideoInfo};
+pub use output::{GreyWriter, Muxer, OutputSpec, Remuxer};
 
 use deeplens_core::Result;
 use std::sync::Once;

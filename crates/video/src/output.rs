@@ -64,8 +64,7 @@ pub struct Muxer {
     height: usize,
     color_space: i32,
     full_range: bool,
-    copies: HashMap<usize, CopyMap>,
-    transcoders: HashMap<usize, AudioTranscoder>,
+    others: OtherStreams,
     scaler: Option<ffmpeg::software::scaling::Context>,
     rgb: Option<frame::Video>,
     /// Shift applied to every timestamp (video time base) so a cut starts at zero.
@@ -116,32 +115,77 @@ fn choose_codec(spec: &OutputSpec, octx: &format::context::Output) -> Result<ffm
     Ok(codec)
 }
 
-/// The other streams: copied where the container takes them, audio re-encoded where it does not,
-/// others left out.
-fn add_other_streams(octx: &mut format::context::Output, spec: &OutputSpec, others: &[OtherStream]) -> Result<(HashMap<usize, CopyMap>, HashMap<usize, AudioTranscoder>)> {
-    let mut copies = HashMap::new();
-    let mut transcoders = HashMap::new();
-    let ofmt = octx.format();
-    for o in others {
-        let supported = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), o.params.id().into(), 0) };
-        if supported == 0 {
-            if o.medium == media::Type::Audio {
-                let t = AudioTranscoder::new(octx, &o.params, o.time_base, spec.audio_codec.as_deref())?;
-                transcoders.insert(o.index, t);
+/// The streams besides the video: copied where the container takes them, audio re-encoded where
+/// it does not, others left out. Shared by the [`Muxer`] and the [`Remuxer`].
+struct OtherStreams {
+    copies: HashMap<usize, CopyMap>,
+    transcoders: HashMap<usize, AudioTranscoder>,
+}
+
+impl OtherStreams {
+    /// Add the output streams (before the header is written).
+    fn add(octx: &mut format::context::Output, audio_codec: Option<&str>, others: &[OtherStream]) -> Result<Self> {
+        let mut copies = HashMap::new();
+        let mut transcoders = HashMap::new();
+        let ofmt = octx.format();
+        for o in others {
+            let supported = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), o.params.id().into(), 0) };
+            if supported == 0 {
+                if o.medium == media::Type::Audio {
+                    let t = AudioTranscoder::new(octx, &o.params, o.time_base, audio_codec)?;
+                    transcoders.insert(o.index, t);
+                    continue;
+                }
+                tracing::warn!("stream {} ({:?}) cannot go into {}; left out", o.index, o.params.id(), ofmt.name());
                 continue;
             }
-            tracing::warn!("stream {} ({:?}) cannot go into {}; left out", o.index, o.params.id(), ofmt.name());
-            continue;
+            let mut s = octx.add_stream(encoder::find(codec::Id::None)).or_kind(Kind::Output)?;
+            s.set_parameters(o.params.clone());
+            unsafe {
+                (*s.parameters().as_mut_ptr()).codec_tag = 0;
+            }
+            s.set_time_base(o.time_base);
+            copies.insert(o.index, CopyMap { ost: s.index(), in_tb: o.time_base, out_tb: o.time_base, offset: 0 });
         }
-        let mut s = octx.add_stream(encoder::find(codec::Id::None)).or_kind(Kind::Output)?;
-        s.set_parameters(o.params.clone());
-        unsafe {
-            (*s.parameters().as_mut_ptr()).codec_tag = 0;
-        }
-        s.set_time_base(o.time_base);
-        copies.insert(o.index, CopyMap { ost: s.index(), in_tb: o.time_base, out_tb: o.time_base, offset: 0 });
+        Ok(Self { copies, transcoders })
     }
-    Ok((copies, transcoders))
+
+    /// After the header: the time bases the container chose, and the shift of a cut.
+    fn started(&mut self, octx: &format::context::Output, offset_seconds: Option<f64>) {
+        for c in self.copies.values_mut() {
+            c.out_tb = octx.stream(c.ost).unwrap().time_base();
+            c.offset = offset_seconds.map(|s| (s / f64::from(c.in_tb)).round() as i64).unwrap_or(0);
+        }
+        for t in self.transcoders.values_mut() {
+            t.out_tb = octx.stream(t.ost).unwrap().time_base();
+            t.offset = offset_seconds.map(|s| (s / f64::from(t.in_time_base())).round() as i64).unwrap_or(0);
+        }
+    }
+
+    /// Copy (or re-encode) one packet, untouched but for its timestamps' time base.
+    fn write(&mut self, octx: &mut format::context::Output, sp: StreamPacket) -> Result<()> {
+        if let Some(t) = self.transcoders.get_mut(&sp.stream) {
+            return t.push(sp.packet, octx);
+        }
+        let Some(c) = self.copies.get(&sp.stream) else { return Ok(()) };
+        let mut p = sp.packet;
+        if c.offset != 0 {
+            p.set_pts(p.pts().map(|v| v - c.offset));
+            p.set_dts(p.dts().map(|v| v - c.offset));
+        }
+        p.rescale_ts(c.in_tb, c.out_tb);
+        p.set_position(-1);
+        p.set_stream(c.ost);
+        p.write_interleaved(octx).map_err(|e| deeplens_core::err!(Output, "cannot write stream {}: {e}", sp.stream))?;
+        Ok(())
+    }
+
+    fn finish(&mut self, octx: &mut format::context::Output) -> Result<()> {
+        for t in self.transcoders.values_mut() {
+            t.finish(octx)?;
+        }
+        Ok(())
+    }
 }
 
 impl Muxer {
@@ -196,28 +240,14 @@ impl Muxer {
             let mut s = octx.add_stream(codec).or_kind(Kind::Output)?;
             s.set_parameters(&encoder);
             s.set_time_base(info.time_base);
-            if let Some(m) = &info.display_matrix {
-                unsafe {
-                    let p = ffmpeg::ffi::av_stream_new_side_data(s.as_mut_ptr(), ffmpeg::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX, m.len());
-                    if !p.is_null() {
-                        std::ptr::copy_nonoverlapping(m.as_ptr(), p, m.len());
-                    }
-                }
-            }
+            add_display_matrix(&mut s, info);
             s.index()
         };
-        let (mut copies, mut transcoders) = add_other_streams(&mut octx, spec, others)?;
+        let mut streams = OtherStreams::add(&mut octx, spec.audio_codec.as_deref(), others)?;
         octx.write_header().map_err(|e| deeplens_core::err!(Output, "cannot write the header of {}: {e}", show(spec, to_stdout)))?;
         let out_tb = octx.stream(ost).unwrap().time_base();
         let offset_pts = offset_seconds.map(|s| (s / f64::from(info.time_base)).round() as i64 + info.start_pts).unwrap_or(0);
-        for c in copies.values_mut() {
-            c.out_tb = octx.stream(c.ost).unwrap().time_base();
-            c.offset = offset_seconds.map(|s| (s / f64::from(c.in_tb)).round() as i64).unwrap_or(0);
-        }
-        for t in transcoders.values_mut() {
-            t.out_tb = octx.stream(t.ost).unwrap().time_base();
-            t.offset = offset_seconds.map(|s| (s / f64::from(t.in_time_base())).round() as i64).unwrap_or(0);
-        }
+        streams.started(&octx, offset_seconds);
         Ok(Self {
             octx,
             encoder,
@@ -229,8 +259,7 @@ impl Muxer {
             height: h,
             color_space: info.color_space,
             full_range: info.color_range == 2,
-            copies,
-            transcoders,
+            others: streams,
             scaler: None,
             rgb: None,
             offset_pts,
@@ -302,47 +331,38 @@ impl Muxer {
     }
 
     fn drain(&mut self) -> Result<()> {
-        let mut pkt = Packet::empty();
-        while self.encoder.receive_packet(&mut pkt).is_ok() {
-            pkt.set_stream(self.ost);
-            if pkt.duration() == 0 && self.frame_rate.numerator() > 0 {
-                // The nominal frame duration, so the last frame keeps its length in the container.
-                pkt.set_duration((f64::from(self.frame_rate.invert()) / f64::from(self.in_tb)).round() as i64);
-            }
-            pkt.rescale_ts(self.in_tb, self.out_tb);
-            pkt.write_interleaved(&mut self.octx).map_err(|e| deeplens_core::err!(Output, "cannot write video: {e}"))?;
-        }
-        Ok(())
+        let dur = (self.frame_rate.numerator() > 0).then(|| (f64::from(self.frame_rate.invert()) / f64::from(self.in_tb)).round() as i64);
+        drain_encoder(&mut self.encoder, &mut self.octx, (self.ost, self.in_tb, self.out_tb), dur, "video")
     }
 
     /// Copy a packet of another stream, untouched but for its timestamps' time base.
     pub fn write_packet(&mut self, sp: StreamPacket) -> Result<()> {
-        if let Some(t) = self.transcoders.get_mut(&sp.stream) {
-            return t.push(sp.packet, &mut self.octx);
-        }
-        let Some(c) = self.copies.get(&sp.stream) else { return Ok(()) };
-        let mut p = sp.packet;
-        if c.offset != 0 {
-            p.set_pts(p.pts().map(|v| v - c.offset));
-            p.set_dts(p.dts().map(|v| v - c.offset));
-        }
-        p.rescale_ts(c.in_tb, c.out_tb);
-        p.set_position(-1);
-        p.set_stream(c.ost);
-        p.write_interleaved(&mut self.octx).map_err(|e| deeplens_core::err!(Output, "cannot write stream {}: {e}", sp.stream))?;
-        Ok(())
+        self.others.write(&mut self.octx, sp)
     }
 
     /// Flush the encoder and finish the container.
     pub fn finish(mut self) -> Result<u64> {
         self.encoder.send_eof().map_err(|e| deeplens_core::err!(Output, "{e}"))?;
         self.drain()?;
-        for t in self.transcoders.values_mut() {
-            t.finish(&mut self.octx)?;
-        }
+        self.others.finish(&mut self.octx)?;
         self.octx.write_trailer().map_err(|e| deeplens_core::err!(Output, "cannot finish the output: {e}"))?;
         Ok(self.frames)
     }
+}
+
+/// Write every packet the encoder has ready to stream `ost` (`in_tb` → `out_tb`); packets without
+/// a duration get `frame_duration` (in `in_tb`), so the last frame keeps its length.
+fn drain_encoder(enc: &mut encoder::Video, octx: &mut format::context::Output, (ost, in_tb, out_tb): (usize, Rational, Rational), frame_duration: Option<i64>, what: &str) -> Result<()> {
+    let mut pkt = Packet::empty();
+    while enc.receive_packet(&mut pkt).is_ok() {
+        pkt.set_stream(ost);
+        if let Some(d) = frame_duration.filter(|_| pkt.duration() == 0) {
+            pkt.set_duration(d);
+        }
+        pkt.rescale_ts(in_tb, out_tb);
+        pkt.write_interleaved(octx).map_err(|e| deeplens_core::err!(Output, "cannot write {what}: {e}"))?;
+    }
+    Ok(())
 }
 
 fn show(spec: &OutputSpec, stdout: bool) -> String {
@@ -391,4 +411,163 @@ fn choose_pixel(spec: &OutputSpec, codec_name: &str, info: &VideoInfo, video: &f
         return Ok(*p);
     }
     Ok(supported[0])
+}
+
+/// An already encoded video (a plan's segments, one after another) muxed with the input's
+/// other streams, without re-encoding anything: what `deeplens join` writes.
+pub struct Remuxer {
+    octx: format::context::Output,
+    ost: usize,
+    in_tb: Rational,
+    out_tb: Rational,
+    frame_rate: Rational,
+    others: OtherStreams,
+}
+
+// Holds no swscale context.
+unsafe impl Send for Remuxer {}
+
+impl Remuxer {
+    /// Open `spec.path` (the container from `spec.format` or the extension) with a video stream of
+    /// these codec parameters and time base, the display matrix of `info`, and `others`
+    /// (shifted by `offset_seconds` like a converted cut).
+    pub fn new(spec: &OutputSpec, video: &codec::Parameters, video_tb: Rational, info: &VideoInfo, others: &[OtherStream], offset_seconds: Option<f64>) -> Result<Self> {
+        init()?;
+        let mut octx = open_container(spec, &spec.path, false)?;
+        let ost = {
+            let mut s = octx.add_stream(encoder::find(codec::Id::None)).or_kind(Kind::Output)?;
+            s.set_parameters(video.clone());
+            unsafe {
+                (*s.parameters().as_mut_ptr()).codec_tag = 0;
+            }
+            s.set_time_base(video_tb);
+            add_display_matrix(&mut s, info);
+            s.index()
+        };
+        let mut streams = OtherStreams::add(&mut octx, spec.audio_codec.as_deref(), others)?;
+        octx.write_header().map_err(|e| deeplens_core::err!(Output, "cannot write the header of {}: {e}", show(spec, false)))?;
+        let out_tb = octx.stream(ost).unwrap().time_base();
+        streams.started(&octx, offset_seconds);
+        Ok(Self { octx, ost, in_tb: video_tb, out_tb, frame_rate: info.frame_rate, others: streams })
+    }
+
+    /// One packet of the video, timestamps in the time base given to [`new`](Self::new).
+    pub fn write_video(&mut self, mut p: Packet) -> Result<()> {
+        if p.duration() == 0 && self.frame_rate.numerator() > 0 {
+            // As the Muxer does: the last frame keeps its length in the container.
+            p.set_duration((f64::from(self.frame_rate.invert()) / f64::from(self.in_tb)).round() as i64);
+        }
+        p.rescale_ts(self.in_tb, self.out_tb);
+        p.set_position(-1);
+        p.set_stream(self.ost);
+        p.write_interleaved(&mut self.octx).map_err(|e| deeplens_core::err!(Output, "cannot write video: {e}"))
+    }
+
+    /// One packet of another stream of the input.
+    pub fn write_packet(&mut self, sp: StreamPacket) -> Result<()> {
+        self.others.write(&mut self.octx, sp)
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        self.others.finish(&mut self.octx)?;
+        self.octx.write_trailer().map_err(|e| deeplens_core::err!(Output, "cannot finish the output: {e}"))
+    }
+}
+
+fn add_display_matrix(s: &mut format::stream::StreamMut, info: &VideoInfo) {
+    if let Some(m) = &info.display_matrix {
+        unsafe {
+            let p = ffmpeg::ffi::av_stream_new_side_data(s.as_mut_ptr(), ffmpeg::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX, m.len());
+            if !p.is_null() {
+                std::ptr::copy_nonoverlapping(m.as_ptr(), p, m.len());
+            }
+        }
+    }
+}
+
+/// Depth maps as a 16-bit grey video (FFV1, lossless), one picture per frame: the values of the
+/// [`Plane`](deeplens_core::frame::Plane) in [0, 1] scaled to 0–65535. Matroska unless the
+/// extension says otherwise.
+pub struct GreyWriter {
+    octx: format::context::Output,
+    encoder: encoder::Video,
+    ost: usize,
+    in_tb: Rational,
+    out_tb: Rational,
+    width: usize,
+    height: usize,
+    frame: frame::Video,
+    frames: u64,
+}
+
+unsafe impl Send for GreyWriter {}
+
+impl GreyWriter {
+    pub fn new(path: &std::path::Path, width: usize, height: usize, time_base: Rational, frame_rate: Rational) -> Result<Self> {
+        init()?;
+        let mut octx = format::output(path).map_err(|e| deeplens_core::err!(Output, "cannot write {}: {e}", path.display()))?;
+        let codec = encoder::find(codec::Id::FFV1).ok_or_else(|| deeplens_core::err!(Output, "this FFmpeg has no FFV1 encoder"))?;
+        let mut enc = codec::context::Context::new_with_codec(codec).encoder().video().or_kind(Kind::Output)?;
+        enc.set_width(width as u32);
+        enc.set_height(height as u32);
+        enc.set_format(Pixel::GRAY16LE);
+        enc.set_time_base(time_base);
+        if frame_rate.numerator() > 0 {
+            enc.set_frame_rate(Some(frame_rate));
+        }
+        if octx.format().flags().contains(format::Flags::GLOBAL_HEADER) {
+            enc.set_flags(codec::Flags::GLOBAL_HEADER);
+        }
+        unsafe {
+            (*enc.as_mut_ptr()).color_range = ffmpeg::ffi::AVColorRange::AVCOL_RANGE_JPEG;
+        }
+        let encoder = enc.open_with(ffmpeg::Dictionary::new()).map_err(|e| deeplens_core::err!(Output, "cannot open the FFV1 encoder ({width}x{height}): {e}"))?;
+        let ost = {
+            let mut s = octx.add_stream(codec).or_kind(Kind::Output)?;
+            s.set_parameters(&encoder);
+            s.set_time_base(time_base);
+            s.index()
+        };
+        octx.write_header().map_err(|e| deeplens_core::err!(Output, "cannot write the header of {}: {e}", path.display()))?;
+        let out_tb = octx.stream(ost).unwrap().time_base();
+        let frame = frame::Video::new(Pixel::GRAY16LE, width as u32, height as u32);
+        Ok(Self { octx, encoder, ost, in_tb: time_base, out_tb, width, height, frame, frames: 0 })
+    }
+
+    /// One depth map (resized to the writer's size if it differs) at `pts` (the input's time base).
+    pub fn write(&mut self, plane: &deeplens_core::frame::Plane, pts: i64) -> Result<()> {
+        let resized;
+        let p = if (plane.width, plane.height) == (self.width, self.height) {
+            plane
+        } else {
+            resized = plane.resize(self.width, self.height);
+            &resized
+        };
+        let stride = self.frame.stride(0);
+        let w = self.width;
+        let data = self.frame.data_mut(0);
+        for y in 0..self.height {
+            let row = &mut data[y * stride..y * stride + w * 2];
+            for (x, c) in row.chunks_exact_mut(2).enumerate() {
+                let v = (p.data[y * w + x].clamp(0.0, 1.0) * 65535.0 + 0.5) as u16;
+                c.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        self.frame.set_pts(Some(pts));
+        self.encoder.send_frame(&self.frame).map_err(|e| deeplens_core::err!(Output, "the FFV1 encoder refused a frame: {e}"))?;
+        self.frames += 1;
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Result<()> {
+        drain_encoder(&mut self.encoder, &mut self.octx, (self.ost, self.in_tb, self.out_tb), None, "depth")
+    }
+
+    /// Flush and close; the number of pictures written.
+    pub fn finish(mut self) -> Result<u64> {
+        self.encoder.send_eof().map_err(|e| deeplens_core::err!(Output, "{e}"))?;
+        self.drain()?;
+        self.octx.write_trailer().map_err(|e| deeplens_core::err!(Output, "cannot finish the depth video: {e}"))?;
+        Ok(self.frames)
+    }
 }

@@ -112,7 +112,23 @@ pub struct DepthStage {
 
 impl DepthStage {
     pub fn run(&mut self, job: &mut Job) -> Result<()> {
+        self.analyse(job)?;
         let (w, h) = (job.full.width, job.full.height);
+        let focus = job.focus.expect("analysed above");
+        let blur_px = focus.blur.to_pixels(self.display_width);
+        let k = self.policy.steps(w, blur_px);
+        let (ww, wh) = upsample::working_size((w, h), k);
+        let scale = ww as f32 / w as f32;
+        job.work = Some(job.full.resize(ww, wh));
+        job.work_size = (ww, wh);
+        job.lens = Some(LensParams { focus: focus.focus, max_blur: blur_px * scale, ..self.lens_template });
+        Ok(())
+    }
+
+    /// The temporal part of [`run`](Self::run) alone: the frame's (stabilised) depth, its
+    /// foreground and its focus, without choosing a working picture. A plan's analysis pass
+    /// (`deeplens plan`) runs this over the whole clip so segments start from the same state.
+    pub fn analyse(&mut self, job: &mut Job) -> Result<()> {
         let (depth, foreground) = match job.given_depth.take() {
             Some(d) => (d, None),
             None => {
@@ -125,15 +141,8 @@ impl DepthStage {
             }
         };
         let focus = self.focus.next_with(job.index, job.t, &depth, foreground.as_ref());
-        let blur_px = focus.blur.to_pixels(self.display_width);
-        let k = self.policy.steps(w, blur_px);
-        let (ww, wh) = upsample::working_size((w, h), k);
-        let scale = ww as f32 / w as f32;
-        job.work = Some(job.full.resize(ww, wh));
-        job.work_size = (ww, wh);
         job.depth = Some(depth);
         job.foreground = foreground;
-        job.lens = Some(LensParams { focus: focus.focus, max_blur: blur_px * scale, ..self.lens_template });
         job.focus = Some(focus);
         Ok(())
     }
