@@ -3,8 +3,8 @@
 #  - FFmpeg development packages and the ffmpeg CLI, clang and pkg-config (apt);
 #  - for `preview`'s window: libX11 and libXcursor (loaded at run time; building needs no X11
 #    packages), and for its tests Xvfb, xauth, xwininfo (x11-utils) and xdotool (apt);
-#  - for the farm tests a one-node Slurm (slurm-wlm, munge; apt) and the Open Job Description
-#    validator (PyPI's openjd-cli);
+#  - for the farm tests a one-node Slurm (slurm-wlm, munge; apt), the Open Job Description
+#    validator (PyPI's openjd-cli) and a Kubernetes manifest validator (PyPI's kubernetes-validate);
 #  - the ONNX Runtime shared library, taken from the PyPI wheel `onnxruntime`, into .cache/onnxruntime.
 # Usage: scripts/setup.sh [apt|ort|all]
 set -euo pipefail
@@ -30,9 +30,11 @@ install_apt() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  command -v openjd >/dev/null 2>&1 || python3 -m pip install --quiet openjd-cli \
-    || python3 -m pip install --quiet --break-system-packages openjd-cli \
-    || echo "setup: could not install openjd-cli; tests/farm.rs then checks the OpenJD template by its fields only" >&2
+  for tool in openjd:openjd-cli kubernetes-validate:kubernetes-validate; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || python3 -m pip install --quiet "${tool#*:}" \
+      || python3 -m pip install --quiet --break-system-packages "${tool#*:}" \
+      || echo "setup: could not install ${tool#*:}; tests/farm.rs then checks those job files by their fields only" >&2
+  done
 }
 
 install_ort() {

@@ -209,6 +209,12 @@ fn engines_write_their_own_job_files() {
     assert_eq!(job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"], "shared");
     let join: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(parts.join("k8s/join-job.json")).unwrap()).unwrap();
     assert_eq!(join["spec"]["template"]["spec"]["containers"][0]["args"][0], "join");
+    // No cluster here: the manifests are checked against Kubernetes' own OpenAPI schemas (PyPI's
+    // kubernetes-validate, strict: no unknown fields) when it is installed.
+    match Command::new("kubernetes-validate").arg("--strict").arg(parts.join("k8s/segments-job.json")).arg(parts.join("k8s/join-job.json")).output() {
+        Ok(o) => assert!(o.status.success(), "kubernetes-validate: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+        Err(_) => eprintln!("kubernetes-validate not installed: manifests checked by fields only"),
+    }
 
     // Open Job Description: checked by the reference implementation's own validator when present.
     let t = PathBuf::from(ok(&["farm", "openjd", s(&plan)]));
