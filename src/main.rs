@@ -336,6 +336,14 @@ struct BenchArgs {
     /// Measure only this long (seconds).
     #[arg(long, value_parser = crate::focus::parse_timestamp)]
     duration: Option<f64>,
+    /// Instead: time a plain `ffmpeg` transcode (libx264, crf 18, preset medium, audio copied:
+    /// convert's default encoder settings) and `deeplens convert` of the same input, in turn,
+    /// and print the medians and their ratio.
+    #[arg(long)]
+    vs_transcode: bool,
+    /// Runs of each command for --vs-transcode.
+    #[arg(long, default_value_t = 3, value_name = "N", requires = "vs_transcode")]
+    runs: usize,
     #[command(flatten)]
     render: RenderArgs,
 }
@@ -650,12 +658,16 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     use deeplens_core::focus::FocusSpec;
     use std::sync::Mutex;
     let (render, _, models) = a.render.options()?;
+    let input_implied = a.input.is_none();
     let input = match a.input {
         Some(i) => i,
         None => crate::config::find_project_file("samples/bigbuckbunny.mp4")
             .map(|p| p.display().to_string())
             .ok_or_else(|| anyhow::anyhow!("no input given and samples/bigbuckbunny.mp4 not found"))?,
     };
+    if a.vs_transcode {
+        return vs_transcode(&input, input_implied, a.format.as_deref(), a.duration, a.runs, &cancel);
+    }
     // Flicker in regions static in the input, on a small copy of each frame.
     let meter = Arc::new(Mutex::new(FlickerMeter::default()));
     let m = meter.clone();
@@ -716,4 +728,85 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `bench --vs-transcode`: the plain transcode and the conversion as whole processes, in turn.
+fn vs_transcode(input: &str, input_implied: bool, format: Option<&str>, duration: Option<f64>, runs: usize, cancel: &AtomicBool) -> Result<ExitCode> {
+    use std::process::{Command as Proc, Stdio};
+    use std::time::Instant;
+    if runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let dir = tempfile_dir()?;
+    let plain_out = dir.join("transcode.mp4");
+    let ours_out = dir.join("deeplens.mp4");
+    let mut plain = Proc::new("ffmpeg");
+    plain.args(["-nostdin", "-v", "error", "-y"]);
+    if let Some(f) = format {
+        plain.args(["-f", f]);
+    }
+    plain.args(["-i", input]);
+    if let Some(d) = duration {
+        plain.args(["-t", &d.to_string()]);
+    }
+    plain.args(["-c:v", "libx264", "-crf", "18", "-preset", "medium", "-c:a", "copy"]).arg(&plain_out);
+    // `deeplens convert` with the arguments given to `bench` (input, -f, --duration and the
+    // render flags are the same there), less the ones of this mode.
+    let mut ours = Proc::new(std::env::current_exe()?);
+    ours.arg("convert");
+    if input_implied {
+        ours.arg(input);
+    }
+    let mut args = std::env::args().skip_while(|a| a != "bench").skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--vs-transcode" => {}
+            "--runs" => {
+                args.next();
+            }
+            a if a.starts_with("--runs=") => {}
+            _ => {
+                ours.arg(arg);
+            }
+        }
+    }
+    ours.arg(&ours_out).arg("-y");
+    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    println!("deeplens bench --vs-transcode: {input}, {runs} runs each, in turn");
+    for run in 0..runs {
+        for (k, cmd) in [&mut plain, &mut ours].into_iter().enumerate() {
+            if cancel.load(Ordering::Relaxed) {
+                bail!("interrupted");
+            }
+            let c0 = pipeline::children_cpu_seconds();
+            let t = Instant::now();
+            let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().map_err(|e| anyhow::anyhow!("cannot run {:?}: {e}", cmd.get_program()))?;
+            let secs = t.elapsed().as_secs_f64();
+            if !out.status.success() {
+                bail!("{:?} failed: {}", cmd.get_program(), String::from_utf8_lossy(&out.stderr).trim());
+            }
+            let c = pipeline::children_cpu_seconds().zip(c0).map(|(b, a)| b - a);
+            println!("run {} {:<10} {secs:7.2} s wall{}", run + 1, ["transcode", "deeplens"][k], c.map_or(String::new(), |c| format!(", {c:6.2} s CPU")));
+            times[k].push(secs);
+            if let Some(c) = c {
+                cpu[k].push(c);
+            }
+        }
+    }
+    let (tp, to) = (median(&times[0]), median(&times[1]));
+    println!("median wall: transcode {tp:.2} s, deeplens convert {to:.2} s, ratio {:.2}x", to / tp);
+    if cpu[0].len() == runs && cpu[1].len() == runs {
+        let (cp, co) = (median(&cpu[0]), median(&cpu[1]));
+        println!("median CPU:  transcode {cp:.2} s, deeplens convert {co:.2} s, ratio {:.2}x", co / cp);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A fresh directory under the system's temporary directory.
+fn tempfile_dir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("deeplens-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
 }

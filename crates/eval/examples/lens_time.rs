@@ -3,17 +3,9 @@
 //! the steadier figure). The criterion bench `benches/lens.rs` is the reference measurement.
 
 use deeplens_core::lens::{physical, LensParams};
+use deeplens_core::pipeline::cpu_seconds;
 use deeplens_eval::synth::{Rng, Scene};
 use std::time::Instant;
-
-/// User + system CPU time of this process in seconds (Linux), if readable.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
 
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|v| v.parse().ok()).unwrap_or(9);

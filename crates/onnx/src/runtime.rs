@@ -133,6 +133,10 @@ pub fn load_model(path: &Path, opts: &RuntimeOptions) -> Result<LoadedModel> {
         if opts.threads > 0 {
             b = b.with_intra_threads(opts.threads).map_err(|e| deeplens_core::err!(Device, "{e}"))?;
         }
+        // Idle pool threads sleep instead of spinning: the other stages (rayon) and the
+        // encoder's own threads share the cores, and a spinning pool takes them away.
+        b = b.with_intra_op_spinning(false).map_err(|e| deeplens_core::err!(Device, "{e}"))?;
+        b = b.with_inter_op_spinning(false).map_err(|e| deeplens_core::err!(Device, "{e}"))?;
         let eps = if cuda {
             vec![CUDA::default().build().error_on_failure()]
         } else {

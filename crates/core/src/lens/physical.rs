@@ -39,14 +39,43 @@ const SLICE_GROWTH: f32 = 6.0;
 /// Slices whose radius is at least this are scattered at half resolution.
 const HALF_RES_RADIUS: f32 = 8.0;
 
-/// Physically based lens blur in linear light.
+/// Physically based lens blur in linear light. It keeps its scratch buffers from one frame to
+/// the next, so a video does not allocate (and fault in) a dozen frame-sized buffers per frame.
 #[derive(Default)]
-pub struct PhysicalRenderer;
+pub struct PhysicalRenderer {
+    scratch: Scratch,
+}
 
 impl PhysicalRenderer {
     pub fn new() -> Self {
-        Self
+        Self::default()
     }
+}
+
+/// Frame-sized buffers of [`render_with`], reused across frames.
+#[derive(Default)]
+pub struct Scratch {
+    lin: Vec<[f32; 3]>,
+    sig: Vec<f32>,
+    slice: Vec<i16>,
+    acc: Vec<[f32; 4]>,
+    half_layer: Vec<[f32; 4]>,
+    splats: Option<SplatRows>,
+    half_splats: Option<SplatRows>,
+}
+
+/// `v` holding `n` copies of `value` (its allocation kept when it is large enough).
+fn reset<T: Copy + Send + Sync>(v: &mut Vec<T>, n: usize, value: T) {
+    v.clear();
+    v.resize(n, value);
+}
+
+/// Splat rows of `w × h`, kept when the size is unchanged.
+fn splat_rows(slot: &mut Option<SplatRows>, w: usize, h: usize) -> &mut SplatRows {
+    if slot.as_ref().is_none_or(|s| (s.width, s.height) != (w, h)) {
+        *slot = Some(SplatRows::new(w, h));
+    }
+    slot.as_mut().expect("just set")
 }
 
 impl LensBlur for PhysicalRenderer {
@@ -58,7 +87,7 @@ impl LensBlur for PhysicalRenderer {
         if (rgb.width, rgb.height) != (depth.width, depth.height) {
             crate::fail!(Input, "depth is {}x{} but the picture is {}x{}", depth.width, depth.height, rgb.width, rgb.height);
         }
-        Ok(render(rgb, depth, params))
+        Ok(render_with(&mut self.scratch, rgb, depth, params))
     }
 }
 
@@ -132,6 +161,21 @@ fn reflect(i: isize, n: usize) -> usize {
 
 /// Render one picture (see the module documentation).
 pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
+    render_with(&mut Scratch::default(), rgb, depth, params)
+}
+
+/// "Over" of a slice's premultiplied value `v` onto what is behind it, `o`.
+#[inline]
+fn composite(o: &mut [f32; 4], v: [f32; 4]) {
+    let a = v[3];
+    // Mixed radii are not an exact partition of unity: renormalise where over one.
+    let (c, a) = if a > 1.0 { ([v[0] / a, v[1] / a, v[2] / a], 1.0) } else { ([v[0], v[1], v[2]], a) };
+    let t = 1.0 - a;
+    *o = [c[0] + t * o[0], c[1] + t * o[1], c[2] + t * o[2], a + t * o[3]];
+}
+
+/// [`render`] with the buffers of `scratch`.
+pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
     let (w, h) = (rgb.width, rgb.height);
     assert_eq!((w, h), (depth.width, depth.height));
     let r_max = depth.data.iter().fold(0.0f32, |m, &d| m.max(params.coc(d)));
@@ -141,13 +185,15 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
     let pad = r_max.ceil() as usize + 1;
     let (pw, ph) = (w + 2 * pad, h + 2 * pad);
     let n = pw * ph;
+    let Scratch { lin, sig, slice, acc, half_layer, splats, half_splats } = scratch;
 
     // Padded linear colour, signed radius and slice index.
     let boost = params.highlight_boost.max(0.0);
     let lut = LinearLut::new();
-    let mut lin = vec![[0.0f32; 3]; n];
-    let mut sig = vec![0.0f32; n];
-    lin.par_chunks_mut(pw).zip(sig.par_chunks_mut(pw)).enumerate().for_each(|(y, (lrow, srow))| {
+    reset(lin, n, [0.0f32; 3]);
+    reset(sig, n, 0.0f32);
+    reset(slice, n, 0i16);
+    lin.par_chunks_mut(pw).zip(sig.par_chunks_mut(pw)).zip(slice.par_chunks_mut(pw)).enumerate().for_each(|(y, ((lrow, srow), krow))| {
         let sy = reflect(y as isize - pad as isize, h);
         for x in 0..pw {
             let sx = reflect(x as isize - pad as isize, w);
@@ -162,24 +208,25 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
                 l = l.map(|v| v * g);
             }
             lrow[x] = l;
-            srow[x] = params.signed_coc(depth.data[i]);
+            let s = params.signed_coc(depth.data[i]);
+            srow[x] = s;
+            krow[x] = slice_of(s);
         }
     });
-    let slice: Vec<i16> = sig.iter().map(|&s| slice_of(s)).collect();
+    let (lin, sig, slice) = (&lin[..], &sig[..], &slice[..]);
     let (k_min, k_max) = slice.iter().fold((i16::MAX, i16::MIN), |(a, b), &k| (a.min(k), b.max(k)));
     // The nearest (smallest) slice index behind or at each pixel within the largest radius:
     // a pixel of slice j > k belongs to slice k's hidden extension when this is ≤ k.
-    let band = min_filter(&slice, pw, ph, pad);
+    let band = min_filter(slice, pw, ph, pad);
 
     let bokeh = Bokeh::padded(params, w, h, pad);
     let areas = AreaTable::new(&bokeh, r_max + 1.0);
-    let mut acc = vec![[0.0f32; 4]; n];
-    let mut layer = vec![[0.0f32; 4]; n];
-    let mut splats = SplatRows::new(pw, ph);
+    reset(acc, n, [0.0f32; 4]);
+    let splats = splat_rows(splats, pw, ph);
     let (hw, hh) = (pw.div_ceil(2), ph.div_ceil(2));
     let half_bokeh = Bokeh::padded(params, w.div_ceil(2), h.div_ceil(2), pad / 2);
-    let mut half_splats = SplatRows::new(hw, hh);
-    let mut half_layer = vec![[0.0f32; 4]; hw * hh];
+    let half_splats = splat_rows(half_splats, hw, hh);
+    reset(half_layer, hw * hh, [0.0f32; 4]);
     // Per slice: the box around its pixels and its hidden extension, and its largest radius,
     // so each slice's passes touch only the area it can reach.
     let ns = (k_max - k_min + 1) as usize;
@@ -205,10 +252,9 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
         if own[ki] == 0 {
             continue;
         }
-        let fill = if hidden[ki] { Some(HiddenFill::new(&lin, &slice, pw, ph, k)) } else { None };
+        let fill = if hidden[ki] { Some(HiddenFill::new(lin, slice, pw, ph, k)) } else { None };
         let rk = slice_radius(k);
         let rect = boxes[ki].grown(reach[ki].max(rk).ceil() as usize + 2, pw, ph);
-        layer[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).for_each(|row| row[rect.x0..rect.x1].fill([0.0; 4]));
         if rk >= HALF_RES_RADIUS {
             // Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth
             // of the work) and read the layer back bilinearly.
@@ -245,10 +291,12 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
             // One half-resolution pixel more on each side for the bilinear read-back.
             let hread = hrect.grown(1, hw, hh);
             half_layer[hread.y0 * hw..hread.y1 * hw].par_chunks_mut(hw).for_each(|row| row[hread.x0..hread.x1].fill([0.0; 4]));
-            half_splats.scatter_into_rect(&half_bokeh, &mut half_layer, hread);
-            layer[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).enumerate().for_each(|(dy, row)| {
-                for (x, v) in row.iter_mut().enumerate().take(rect.x1).skip(rect.x0) {
-                    *v = bilinear_half(&half_layer, hw, hh, x, rect.y0 + dy);
+            half_splats.scatter_into_rect(&half_bokeh, half_layer, hread);
+            // Read back and composite in one pass.
+            let half_layer = &half_layer[..];
+            acc[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).enumerate().for_each(|(dy, row)| {
+                for (x, o) in row.iter_mut().enumerate().take(rect.x1).skip(rect.x0) {
+                    composite(o, bilinear_half(half_layer, hw, hh, x, rect.y0 + dy));
                 }
             });
         } else {
@@ -270,17 +318,9 @@ pub fn render(rgb: &RgbImage, depth: &Plane, params: &LensParams) -> RgbImage {
                 }
             });
             splats.r_max = splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
-            splats.scatter_into_rect(&bokeh, &mut layer, rect);
+            // Scatter and composite in one pass: no layer buffer to clear, fill and read.
+            splats.scatter_apply(&bokeh, acc, rect, composite);
         }
-        acc[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).zip(layer[rect.y0 * pw..rect.y1 * pw].par_chunks(pw)).for_each(|(orow, lrow)| {
-            for (o, v) in orow[rect.x0..rect.x1].iter_mut().zip(&lrow[rect.x0..rect.x1]) {
-                let a = v[3];
-                // Mixed radii are not an exact partition of unity: renormalise where over one.
-                let (c, a) = if a > 1.0 { ([v[0] / a, v[1] / a, v[2] / a], 1.0) } else { ([v[0], v[1], v[2]], a) };
-                let t = 1.0 - a;
-                *o = [c[0] + t * o[0], c[1] + t * o[1], c[2] + t * o[2], a + t * o[3]];
-            }
-        });
     }
 
     let enc = EncodeLut::new();

@@ -106,6 +106,18 @@ impl SplatRows {
     /// The same, computing only the output pixels inside `rect`, which must hold everything the
     /// splats reach (a layer's bounding box grown by its largest radius).
     pub fn scatter_into_rect(&self, bokeh: &Bokeh, out: &mut [[f32; 4]], rect: Rect) {
+        self.scatter_apply(bokeh, out, rect, |o, v| {
+            for k in 0..4 {
+                o[k] += v[k];
+            }
+        });
+    }
+
+    /// Scatter every splat and hand each output pixel inside `rect` its scattered value with
+    /// `apply(pixel, value)`, so a caller can composite the layer straight into its destination
+    /// without a layer buffer. Rows no splat reaches are skipped (their value is zero), so
+    /// `apply` must leave a pixel unchanged for a zero value.
+    pub fn scatter_apply<T: Send>(&self, bokeh: &Bokeh, out: &mut [T], rect: Rect, apply: impl Fn(&mut T, [f32; 4]) + Sync) {
         let (w, h) = (self.width, self.height);
         assert_eq!(out.len(), w * h);
         if rect.is_empty() {
@@ -141,8 +153,8 @@ impl SplatRows {
                 for (o, d) in row[x0..x1].iter_mut().zip(diff[x0..x1].iter_mut()) {
                     for k in 0..4 {
                         acc[k] += d[k];
-                        o[k] += acc[k];
                     }
+                    apply(o, acc);
                     *d = [0.0; 4];
                 }
                 diff[x1] = [0.0; 4];

@@ -14,7 +14,7 @@
 
 mod stats;
 
-pub use stats::{current_rss_mib, median, peak_rss_mib, StageMs, StageTimes, Stats};
+pub use stats::{children_cpu_seconds, cpu_seconds, current_rss_mib, median, peak_rss_mib, StageMs, StageTimes, Stats};
 
 use crate::depth::DepthModel;
 use crate::focus::{FocusController, FocusState};

@@ -80,6 +80,25 @@ pub fn peak_rss_mib() -> Option<f64> {
     proc_status_mib("VmHWM:")
 }
 
+/// User + system CPU seconds of this process, all threads (Linux; None elsewhere).
+pub fn cpu_seconds() -> Option<f64> {
+    proc_stat_seconds(11)
+}
+
+/// User + system CPU seconds of the waited-for children of this process (Linux; None elsewhere).
+pub fn children_cpu_seconds() -> Option<f64> {
+    proc_stat_seconds(13)
+}
+
+/// The sum of two adjacent tick counters of /proc/self/stat, `at` counted from its state field.
+fn proc_stat_seconds(at: usize) -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(at)?.parse::<f64>().ok()? + f.get(at + 1)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Resident set size of this process now, in MiB (Linux; None elsewhere).
 pub fn current_rss_mib() -> Option<f64> {
     proc_status_mib("VmRSS:")
