@@ -8,6 +8,7 @@
 //! run reports `cancelled`.
 
 use crate::config::RenderOptions;
+use crate::exports::{PlaneExport, PlaneKind, Progress};
 use crate::outfile::TempOutput;
 use crate::focus::Rotation;
 use crate::pipeline::{self, Job, StageTimes, Stats};
@@ -41,6 +42,80 @@ pub struct ConvertJob {
     pub observer: Option<Box<dyn FnMut(&Job)>>,
     /// Render only a plan's segment: frames numbered and timed as in the whole run, video only.
     pub segment: Option<SegmentRange>,
+    /// Side outputs, progress and the report.
+    pub extras: Extras,
+}
+
+/// What a run writes besides the video.
+#[derive(Default)]
+pub struct Extras {
+    /// `--write-depth`: the stabilised depth per output frame (a grey video or a `%05d` pattern).
+    pub write_depth: Option<PathBuf>,
+    /// `--write-matte`: the in-focus matte per output frame.
+    pub write_matte: Option<PathBuf>,
+    /// `--depth-export-invert`: larger = farther in the depth export.
+    pub depth_invert: bool,
+    /// `--progress FILE|pipe:1`.
+    pub progress: Option<String>,
+    /// `--report FILE.json`.
+    pub report: Option<PathBuf>,
+    /// The resolved options with their sources, for the report.
+    pub options: serde_json::Value,
+}
+
+/// The side outputs of a run, fed by the sink with each finished frame.
+pub(crate) struct SideSinks {
+    depth: Option<PlaneExport>,
+    matte: Option<PlaneExport>,
+    progress: Option<Progress>,
+    display_width: usize,
+    frame_seconds: f64,
+    frames: u64,
+    out_seconds: f64,
+}
+
+impl SideSinks {
+    /// Check and open every side output before any work starts.
+    pub(crate) fn open(x: &Extras, overwrite: bool, info: &crate::video::VideoInfo, video_to_stdout: bool) -> Result<Self> {
+        let open = |p: &Option<PathBuf>, kind| p.as_ref().map(|p| PlaneExport::new(p, kind, overwrite, info.time_base, info.frame_rate)).transpose();
+        let depth = open(&x.write_depth, PlaneKind::Depth { invert: x.depth_invert })?;
+        let matte = open(&x.write_matte, PlaneKind::Matte)?;
+        let progress = x.progress.as_deref().map(|t| Progress::open(t, video_to_stdout, overwrite)).transpose()?;
+        if let Some(r) = &x.report {
+            crate::report::check_path(r, overwrite)?;
+        }
+        let frame_seconds = if info.fps > 0.0 { 1.0 / info.fps } else { 0.0 };
+        Ok(Self { depth, matte, progress, display_width: info.display_size().0, frame_seconds, frames: 0, out_seconds: 0.0 })
+    }
+
+    /// One finished frame (after its stages, before it is encoded).
+    pub(crate) fn frame(&mut self, j: &Job) -> Result<()> {
+        if self.depth.is_some() || self.matte.is_some() {
+            let (Some(d), Some(f)) = (j.depth.as_ref(), j.focus) else { bail!("frame {}: no depth to export", j.index) };
+            let blur_px = f.blur.to_pixels(self.display_width);
+            for e in [self.depth.as_mut(), self.matte.as_mut()].into_iter().flatten() {
+                let p = e.plane(d, j.full.width, j.full.height, f.focus, blur_px);
+                e.write(j.index, j.pts, &p)?;
+            }
+        }
+        self.frames += 1;
+        self.out_seconds = j.t + self.frame_seconds;
+        if let Some(p) = self.progress.as_mut() {
+            p.frame(self.frames, self.out_seconds);
+        }
+        Ok(())
+    }
+
+    /// Keep the side files (after the video was committed) and write the last progress block.
+    pub(crate) fn finish(self) -> Result<()> {
+        for e in [self.depth, self.matte].into_iter().flatten() {
+            e.commit()?;
+        }
+        if let Some(mut p) = self.progress {
+            p.end(self.frames, self.out_seconds);
+        }
+        Ok(())
+    }
 }
 
 /// One segment of a plan (`deeplens render-segment`): `frames` frames from the cut's start,
@@ -77,7 +152,9 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     }
     let info = demux.info.clone();
     let (dw, _) = info.display_size();
+    let mut side = SideSinks::open(&job.extras, job.overwrite, &info, to_stdout)?;
     let stages = job.render.build_stages(&job.models, dw, Rotation(info.rotation), info.high_bit_depth)?;
+    let models_used = models_used(&job.render, &stages);
 
     // A given depth video: decoded on its own thread, one grey picture per frame.
     let depth_video = match &job.render.depth_given {
@@ -94,6 +171,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
         None => (&demux.others[..], job.cut.start),
     };
     let mut muxer = Muxer::new(&spec, &info, others, offset.filter(|s| *s > 0.0))?;
+    let encoder_name = muxer.codec_name().to_string();
 
     let abort = Arc::new(AtomicBool::new(false));
     let cap = job.capacity.max(1);
@@ -125,7 +203,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
         _ => n,
     }));
     let show_progress = job.progress && std::io::stderr().is_terminal();
-    let (frames, encode_times, enc_err) = encode_loop(&out_rx, &pkt_rx, &mut muxer, job.observer.as_mut(), show_progress, total, start);
+    let (frames, encode_times, enc_err) = encode_loop(&out_rx, &pkt_rx, &mut muxer, job.observer.as_mut(), &mut side, show_progress, total, start);
     if enc_err.is_some() {
         abort.store(true, Ordering::Relaxed);
     }
@@ -153,7 +231,39 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
             crate::focus::write_track(path, ctrl.history(), dw)?;
         }
     }
+    side.finish()?;
     let stats = Stats { frames, seconds: start.elapsed().as_secs_f64(), times };
+    if let Some(path) = &job.extras.report {
+        let fps = if info.fps > 0.0 { info.fps } else { 0.0 };
+        crate::report::Report {
+            command: if job.segment.is_some() { "render-segment" } else { "convert" },
+            input: serde_json::json!({
+                "path": if std::path::Path::new(&job.input.url).exists() { crate::report::abs(std::path::Path::new(&job.input.url)) } else { job.input.url.clone() },
+                "format": job.input.format,
+                "codec": info.codec,
+                "width": info.width,
+                "height": info.height,
+                "rotation": info.rotation,
+                "frames": info.frames,
+                "duration": info.duration,
+                "fps": fps,
+            }),
+            output: serde_json::json!({
+                "path": if to_stdout { "-".to_string() } else { crate::report::abs(&job.output) },
+                "codec": encoder_name,
+                "width": info.width,
+                "height": info.height,
+                "frames": frames,
+                "duration": if fps > 0.0 { frames as f64 / fps } else { 0.0 },
+            }),
+            options: job.extras.options.clone(),
+            models: models_used,
+            stages: crate::report::stage_medians(&stats.times),
+            frames_dropped: 0,
+            cancelled: cancel.load(Ordering::Relaxed),
+        }
+        .write(path)?;
+    }
     Ok(ConvertReport { stats, cancelled: cancel.load(Ordering::Relaxed) })
 }
 
@@ -211,12 +321,13 @@ fn spawn_decode(
 
 /// Encode and mux on this thread until both the stages and the copied streams end (or the
 /// muxer fails): the frames written, the milliseconds each took to encode, and the error.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn encode_loop(
     out_rx: &crossbeam_channel::Receiver<Job>,
     pkt_rx: &crossbeam_channel::Receiver<StreamPacket>,
     muxer: &mut Muxer,
     mut observer: Option<&mut Box<dyn FnMut(&Job)>>,
+    side: &mut SideSinks,
     show_progress: bool,
     total: Option<u64>,
     start: Instant,
@@ -232,6 +343,10 @@ fn encode_loop(
                 Ok(j) => {
                     if let Some(obs) = observer.as_mut() {
                         obs(&j);
+                    }
+                    if let Err(e) = side.frame(&j) {
+                        enc_err = Some(e);
+                        break;
                     }
                     let t = Instant::now();
                     if let Err(e) = muxer.write_frame(j.output.as_ref().expect("upsample stage ran"), j.pts) {
@@ -275,4 +390,22 @@ fn progress_line(done: u64, total: Option<u64>, secs: f64) {
         }
         _ => eprint!("\r{done} frames  {fps:5.1} fps "),
     }
+}
+
+/// The model files a run uses, with their sha256 and the provider that runs each.
+pub(crate) fn models_used(render: &crate::config::RenderOptions, stages: &crate::pipeline::Stages) -> Vec<serde_json::Value> {
+    let mut v = Vec::new();
+    if let Some(m) = &stages.depth.model {
+        if let Some(p) = render.depth_model.clone().or_else(crate::config::default_depth_model) {
+            v.push(crate::report::model_entry("depth", &p, m.provider()));
+        }
+    }
+    if render.renderer == crate::config::RendererKind::Learned {
+        for (role, rel, provider) in [("lens", "models/lens.onnx", stages.lens.provider()), ("upsample", "models/upsample.onnx", stages.upsampler.provider())] {
+            if let Some(p) = crate::config::find_project_file(rel) {
+                v.push(crate::report::model_entry(role, &p, provider));
+            }
+        }
+    }
+    v
 }

@@ -1,9 +1,11 @@
 //! The `deeplens` command line: parse, validate, call the library, map errors to exit codes.
 
 mod convert;
+mod exports;
 mod farm;
 mod live;
 mod outfile;
+mod report;
 mod still;
 
 use anyhow::{bail, Result};
@@ -308,6 +310,26 @@ struct ConvertArgs {
     /// Convert this long (seconds or HH:MM:SS.mmm).
     #[arg(long, value_parser = crate::focus::parse_timestamp)]
     duration: Option<f64>,
+    /// Also write the stabilised depth the renderer used, one frame per output frame: a 16-bit grey
+    /// video (.mkv, FFV1), or an image sequence with a printf pattern (depth_%05d.png 16-bit,
+    /// depth_%05d.exr float, channel depth.Z). Larger = nearer.
+    #[arg(long, value_name = "FILE")]
+    write_depth: Option<PathBuf>,
+    /// Larger = farther in --write-depth (for tools that want distance).
+    #[arg(long, requires = "write_depth")]
+    depth_export_invert: bool,
+    /// Also write the in-focus matte (1 where the blur radius is under half a pixel, 0 from two
+    /// pixels), as --write-depth (EXR channel A).
+    #[arg(long, value_name = "FILE")]
+    write_matte: Option<PathBuf>,
+    /// Machine-readable progress, as ffmpeg's -progress: key=value blocks (frame, fps, out_time,
+    /// speed, progress=continue|end) at most twice a second, to FILE or pipe:1 (stdout).
+    #[arg(long, value_name = "FILE|pipe:1")]
+    progress: Option<String>,
+    /// Write what ran as JSON (schemas/report.schema.json): version, input, output, every option and
+    /// its source, model files with sha256 and provider, per-stage medians, warnings.
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
     #[command(flatten)]
     render: RenderArgs,
 }
@@ -422,6 +444,57 @@ impl ConvertArgs {
 }
 
 impl RenderArgs {
+    /// Every resolved option with its source (flag, preset or default), for `--report`.
+    fn sources(&self, preset: &Preset, o: &RenderOptions, convert: Option<(&ConvertArgs, &crate::video::OutputSpec)>) -> serde_json::Value {
+        use crate::report::opt;
+        let (blades, rotation) = match o.aperture {
+            ApertureShape::Circle => (0, 0.0),
+            ApertureShape::Blades { blades, rotation_deg } => (blades, rotation_deg),
+        };
+        let focus = match &o.focus {
+            FocusSpec::Depth(d) => serde_json::json!({"focus": d}),
+            FocusSpec::Point(p) => serde_json::json!({"focus_at": [p.x, p.y]}),
+            FocusSpec::Autofocus => serde_json::json!("autofocus"),
+            FocusSpec::Track(t) => serde_json::json!({"track": self.focus_track.as_ref().map(|p| crate::report::abs(p)), "keys": t.keys.len()}),
+        };
+        let focus_given = self.focus.is_some() || self.focus_at.is_some() || self.autofocus || self.focus_track.is_some();
+        let mut m = serde_json::json!({
+            "renderer": opt(match o.renderer { RendererKind::Physical => "physical", RendererKind::Learned => "learned" }, self.renderer.is_some(), preset.renderer.is_some()),
+            "depth_model": opt(o.depth_model.clone().or_else(config::default_depth_model).map(|p| crate::report::abs(&p)), self.depth_model.is_some(), preset.depth_model.is_some()),
+            "depth_model_kind": opt(&self.depth_model_kind, self.depth_model_kind.is_some(), false),
+            "depth_model_card": opt(self.depth_model_card.as_ref().map(|p| crate::report::abs(p)), self.depth_model_card.is_some(), false),
+            "depth": opt(self.depth.as_ref().map(|p| crate::report::abs(p)), self.depth.is_some(), false),
+            "focus": opt(focus, focus_given, false),
+            "max_blur": opt(o.blur.to_string(), self.max_blur.is_some(), preset.max_blur.is_some()),
+            "aperture_blades": opt(blades, self.aperture_blades.is_some(), preset.aperture_blades.is_some()),
+            "aperture_rotation": opt(rotation, self.aperture_rotation.is_some(), preset.aperture_rotation.is_some()),
+            "cat_eye": opt(o.cat_eye, self.cat_eye.is_some(), preset.cat_eye.is_some()),
+            "highlight_boost": opt(o.highlight_boost.map_or(serde_json::json!("1 for 8-bit sources, 0 for deeper"), |b| serde_json::json!(b)), self.highlight_boost.is_some(), preset.highlight_boost.is_some()),
+            "working_max_width": opt(o.policy.max_width, self.working_max_width.is_some(), preset.working_max_width.is_some()),
+            "working_max_radius": opt(o.policy.max_radius, false, preset.working_max_radius.is_some()),
+            "focus_smoothing": opt(o.focus_smoothing.unwrap_or(crate::focus::DEFAULT_RESPONSE), self.focus_smoothing.is_some(), preset.focus_smoothing.is_some()),
+            "stabilize_depth": opt(o.stabilize_depth, self.no_stabilize, false),
+            "device": opt(format!("{:?}", self.device).to_lowercase(), self.device != DeviceArg::Auto, false),
+            "pipeline": opt(&self.pipeline, self.pipeline.is_some(), false),
+        });
+        if let Some((a, e)) = convert {
+            let extra = serde_json::json!({
+                "codec": opt(e.codec.clone().unwrap_or_else(|| "libx264 (or the container's own)".into()), a.codec.is_some(), preset.codec.is_some()),
+                "crf": opt(e.crf.map_or(serde_json::json!("encoder default (18 for x264/x265)"), |c| serde_json::json!(c)), a.crf.is_some(), preset.crf.is_some()),
+                "preset": opt(e.preset.clone().unwrap_or_else(|| "encoder default (medium for x264/x265)".into()), a.preset.is_some(), preset.preset.is_some()),
+                "pix_fmt": opt(e.pix_fmt.clone().unwrap_or_else(|| "the source's".into()), a.pix_fmt.is_some(), preset.pix_fmt.is_some()),
+                "encoder_options": opt(e.encoder_options.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), !a.encoder_options.is_empty(), false),
+                "audio_codec": opt(&e.audio_codec, e.audio_codec.is_some(), false),
+                "start": opt(a.start, a.start.is_some(), false),
+                "duration": opt(a.duration, a.duration.is_some(), false),
+            });
+            if let (Some(m), serde_json::Value::Object(x)) = (m.as_object_mut(), extra) {
+                m.extend(x);
+            }
+        }
+        m
+    }
+
     fn options(&self) -> Result<(RenderOptions, Preset, OnnxModels)> {
         let preset = match &self.pipeline {
             Some(name) => Preset::load(name)?,
@@ -490,7 +563,11 @@ fn main() -> ExitCode {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("DEEPLENS_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("deeplens={level},ort=warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).without_time().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    {
+        use tracing_subscriber::prelude::*;
+        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).without_time().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        tracing_subscriber::registry().with(fmt.with_filter(filter)).with(crate::report::WarningLog.with_filter(tracing_subscriber::filter::LevelFilter::WARN)).init();
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let c = cancel.clone();
@@ -524,11 +601,20 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
                 bail!("writing to stdout needs --output-format (for example nut or y4m)");
             }
             let encode = a.encode_spec(&preset);
+            let extras = crate::convert::Extras {
+                write_depth: a.write_depth.clone(),
+                write_matte: a.write_matte.clone(),
+                depth_invert: a.depth_export_invert,
+                progress: a.progress.clone(),
+                report: a.report.clone(),
+                options: a.render.sources(&preset, &render, Some((&a, &encode))),
+            };
             let job = crate::convert::ConvertJob {
                 input: a.input_spec(),
                 cut: a.cut(),
                 output: a.output,
                 overwrite: a.overwrite,
+                extras,
                 encode,
                 render,
                 models,
@@ -552,6 +638,9 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             let (render, preset, models) = a.render.options()?;
             if a.write_focus_track.is_some() {
                 bail!("plan: --write-focus-track belongs to `deeplens join PLAN --write-focus-track FILE`");
+            }
+            if a.write_depth.is_some() || a.write_matte.is_some() || a.progress.is_some() || a.report.is_some() {
+                bail!("plan: --write-depth, --write-matte, --progress and --report are not planned; use them on convert");
             }
             let encode = a.encode_spec(&preset);
             let job = crate::farm::PlanJob {
@@ -691,6 +780,7 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         capacity: 2,
         observer: Some(observer),
         segment: None,
+        extras: Default::default(),
     };
     let report = crate::convert::convert(job, cancel)?;
     let s = &report.stats;

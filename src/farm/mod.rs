@@ -599,6 +599,7 @@ pub fn render_segment(plan_path: &Path, k: usize, models: deeplens_onnx::OnnxMod
         capacity: 2,
         observer: None,
         segment: Some(SegmentRange { first_index: seg.first_frame, t0: seg.t0, frames: seg.frames, timeline_start: plan.cut.start }),
+        extras: Default::default(),
     };
     let report = crate::convert::convert(job, cancel)?;
     if report.cancelled {

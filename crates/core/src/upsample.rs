@@ -15,6 +15,10 @@ use rayon::prelude::*;
 /// One ×2 step of guided upsampling.
 pub trait Upsampler: Send {
     fn name(&self) -> &'static str;
+    /// The execution provider that really runs it, for networks.
+    fn provider(&self) -> Option<String> {
+        None
+    }
     /// Produce the shallow depth-of-field picture at `guide`'s size from the level below.
     /// `params` are expressed at the guide's resolution.
     fn step(&mut self, guide: &RgbImage, low_input: &RgbImage, low_render: &RgbImage, low_depth: &Plane, params: &LensParams) -> crate::Result<RgbImage>;

@@ -103,6 +103,10 @@ impl DepthModel for OnnxDepth {
         self.model.path.display().to_string()
     }
 
+    fn provider(&self) -> Option<String> {
+        Some(self.model.provider.to_string())
+    }
+
     fn predict(&mut self, rgb: &RgbImage) -> Result<Plane> {
         Ok(self.predict_all(rgb)?.depth)
     }

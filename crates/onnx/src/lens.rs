@@ -40,6 +40,10 @@ impl LensBlur for LearnedLens {
         "learned"
     }
 
+    fn provider(&self) -> Option<String> {
+        Some(self.model.provider.to_string())
+    }
+
     fn max_radius(&self) -> Option<f32> {
         Some(self.r_max)
     }

@@ -40,6 +40,10 @@ impl Upsampler for LearnedUpsampler {
         "learned"
     }
 
+    fn provider(&self) -> Option<String> {
+        Some(self.model.provider.to_string())
+    }
+
     fn step(&mut self, guide: &RgbImage, low_input: &RgbImage, low_render: &RgbImage, low_depth: &Plane, p: &LensParams) -> Result<RgbImage> {
         let (lw, lh) = (low_render.width, low_render.height);
         // The network doubles exactly; a last odd-sized step goes through the doubled size.

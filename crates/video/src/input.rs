@@ -7,6 +7,13 @@ use ffmpeg::format::Pixel;
 use ffmpeg::{codec, decoder, format, frame, media, Packet, Rational};
 use std::ffi::CString;
 
+static DAMAGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Damaged video packets skipped by every decode of this process so far (for run reports).
+pub fn damaged_packets() -> u64 {
+    DAMAGED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// What to open: a path or URL, with ffmpeg's `-f` and input options.
 #[derive(Clone, Debug, Default)]
 pub struct InputSpec {
@@ -18,6 +25,8 @@ pub struct InputSpec {
 /// The video stream's properties, as the rest of the program needs them.
 #[derive(Clone, Debug)]
 pub struct VideoInfo {
+    /// The video codec's name (`h264`, `hevc`, …).
+    pub codec: String,
     pub width: usize,
     pub height: usize,
     /// Clockwise rotation to apply for display (0, 90, 180, 270).
@@ -136,6 +145,7 @@ impl Demuxer {
         };
         let video = vstream.index();
         let params = vstream.parameters();
+        let codec_name = params.id().name().to_string();
         let ctx = codec::context::Context::from_parameters(params).map_err(|e| deeplens_core::err!(Input, "{}: {e}", spec.url))?;
         let decoder = ctx.decoder().video().map_err(|e| deeplens_core::err!(Input, "{}: cannot decode its video: {e}", spec.url))?;
         if decoder.width() == 0 || decoder.height() == 0 {
@@ -171,6 +181,7 @@ impl Demuxer {
             .unwrap_or(false);
         let raw = unsafe { &*decoder.as_ptr() };
         let info = VideoInfo {
+            codec: codec_name,
             width: decoder.width() as usize,
             height: decoder.height() as usize,
             rotation,
@@ -278,6 +289,7 @@ impl Demuxer {
                     Err(ffmpeg::Error::Other { errno: ffmpeg::util::error::EAGAIN }) => {}
                     Err(e) => {
                         errors += 1;
+                        DAMAGED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tracing::warn!("{}: skipping a damaged video packet ({e})", self.url);
                         continue;
                     }

@@ -71,6 +71,7 @@ pub struct Muxer {
     offset_pts: i64,
     frame_rate: Rational,
     frames: u64,
+    codec_name: String,
 }
 
 // The scaler is created lazily inside the thread that encodes, so a `Muxer` made on one thread
@@ -265,11 +266,17 @@ impl Muxer {
             offset_pts,
             frame_rate: info.frame_rate,
             frames: 0,
+            codec_name,
         })
     }
 
     pub fn frames_written(&self) -> u64 {
         self.frames
+    }
+
+    /// The video encoder's name (`libx264`, …).
+    pub fn codec_name(&self) -> &str {
+        &self.codec_name
     }
 
     /// Encode one processed picture at its original timestamp.

@@ -7,6 +7,10 @@ use crate::frame::{Plane, RgbImage};
 /// Anything that turns a frame into normalised disparity.
 pub trait DepthModel: Send {
     fn name(&self) -> String;
+    /// The execution provider that really runs it (`CPUExecutionProvider` …), if it has one.
+    fn provider(&self) -> Option<String> {
+        None
+    }
     /// Disparity in [0, 1] at any size (callers resize); 1 = nearest.
     fn predict(&mut self, rgb: &RgbImage) -> crate::Result<Plane>;
     /// Disparity and, for models with a foreground head, the foreground probability map.

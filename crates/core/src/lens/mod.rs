@@ -60,6 +60,10 @@ impl LensParams {
 /// buffers or an ONNX session; one renderer lives on one stage thread.
 pub trait LensBlur: Send {
     fn name(&self) -> &'static str;
+    /// The execution provider that really runs it, for networks.
+    fn provider(&self) -> Option<String> {
+        None
+    }
     fn render(&mut self, rgb: &RgbImage, depth: &Plane, params: &LensParams) -> crate::Result<RgbImage>;
     /// The largest radius (working-resolution pixels) the renderer handles, if it has one; the
     /// pipeline picks the working resolution so the requested blur fits.

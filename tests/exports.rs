@@ -1,0 +1,127 @@
+//! What convert writes besides the video: depth and matte exports, the run report, progress.
+
+mod common;
+
+use common::{ffmpeg, run, stderr, video_stream};
+use std::path::{Path, PathBuf};
+
+fn clip(dir: &Path) -> PathBuf {
+    let p = dir.join("in.mp4");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-f", "lavfi", "-i", "sine", "-t", "1", "-shortest", "-pix_fmt", "yuv420p", p.to_str().unwrap()]);
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn depth_video_matte_sequence_report_and_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let out = dir.path().join("o.mp4");
+    let depth = dir.path().join("d.mkv");
+    let report = dir.path().join("r.json");
+    let matte = dir.path().join("m_%05d.png");
+    let o = run(&[
+        "convert", s(&input), s(&out), "--focus", "0.6", "--max-blur", "8", "--write-depth", s(&depth), "--write-matte", s(&matte),
+        "--report", s(&report), "--progress", "pipe:1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let frames = video_stream(&out)["nb_read_frames"].clone();
+    assert_eq!(frames, "25");
+
+    // A 16-bit grey video with a frame for each output frame, at the output's timestamps.
+    let d = video_stream(&depth);
+    assert_eq!(d["nb_read_frames"], frames);
+    assert_eq!(d["pix_fmt"], "gray16le");
+    assert_eq!((d["width"].as_str(), d["height"].as_str()), ("160", "120"));
+
+    // The matte: one 16-bit PNG a frame, 1 where in focus, 0 where the blur is past two pixels.
+    let pngs: Vec<String> = common::listing(dir.path()).into_iter().filter(|n| n.starts_with("m_")).collect();
+    assert_eq!(pngs.len(), 25);
+    assert_eq!(pngs[0], "m_00000.png");
+    let m = image::open(dir.path().join(&pngs[3])).unwrap();
+    assert!(matches!(m, image::DynamicImage::ImageLuma16(_)));
+    let m = m.to_luma16();
+    let (lo, hi) = m.pixels().fold((u16::MAX, 0), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
+    assert!(hi == 65535 && lo == 0, "matte range {lo}..{hi}");
+
+    // The report names the model with its real sha256 and the provider that ran it.
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let model = common::repo("models/depth.onnx");
+    let sha = {
+        let o = std::process::Command::new("sha256sum").arg(&model).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().to_string()
+    };
+    let m0 = &r["models"][0];
+    assert_eq!(m0["role"], "depth");
+    assert!(m0["path"].as_str().unwrap().ends_with("models/depth.onnx"));
+    assert_eq!(m0["sha256"], sha.as_str());
+    assert_eq!(m0["provider"], "CPUExecutionProvider");
+    assert_eq!(r["output"]["frames"], 25);
+    assert_eq!(r["input"]["codec"], "h264");
+    assert_eq!(r["options"]["focus"]["source"], "flag");
+    assert_eq!(r["options"]["max_blur"]["value"], "8px");
+    assert_eq!(r["options"]["renderer"]["source"], "default");
+    assert!(r["stages_median_ms"]["lens"]["median_ms"].as_f64().unwrap() > 0.0);
+
+    // Progress blocks on stdout, ending with progress=end and the frame count.
+    let text = String::from_utf8_lossy(&o.stdout);
+    let last_frame = text.lines().filter_map(|l| l.strip_prefix("frame=")).last().unwrap();
+    assert_eq!(last_frame, "25");
+    assert_eq!(text.lines().last(), Some("progress=end"));
+    assert!(text.contains("out_time=00:00:01.000000"), "{text}");
+}
+
+#[test]
+fn exr_sequence_holds_one_float_channel_named_depth_z() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let out = dir.path().join("o.mkv");
+    let pattern = dir.path().join("depth_%05d.exr");
+    let o = run(&["convert", s(&input), s(&out), "--duration", "0.2", "--write-depth", s(&pattern), "--depth-export-invert"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let files: Vec<String> = common::listing(dir.path()).into_iter().filter(|n| n.ends_with(".exr")).collect();
+    assert_eq!(files.len(), 5);
+    let img = exr::prelude::read_all_flat_layers_from_file(dir.path().join(&files[0])).unwrap();
+    let layer = &img.layer_data[0];
+    let names: Vec<String> = layer.channel_data.list.iter().map(|c| c.name.to_string()).collect();
+    assert_eq!(names, vec!["depth.Z".to_string()]);
+    let c = &layer.channel_data.list[0];
+    assert!(matches!(c.sample_data, exr::prelude::FlatSamples::F32(_)));
+    assert_eq!((layer.size.0, layer.size.1), (160, 120));
+}
+
+#[test]
+fn side_outputs_are_checked_before_work_and_removed_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let out = dir.path().join("o.mp4");
+    for (args, needle) in [
+        (vec!["--write-depth", "d.png"], "pattern"),
+        (vec!["--write-depth", "d_%s.png"], "frame-number pattern"),
+        (vec!["--write-depth", "d.txt"], ".mkv"),
+        (vec!["--write-matte", "/nonexistent/m.mkv"], "does not exist"),
+        (vec!["--report", "/nonexistent/r.json"], "does not exist"),
+        (vec!["--depth-export-invert"], "--write-depth"),
+    ] {
+        let mut a = vec!["convert", s(&input), s(&out)];
+        a.extend(args);
+        let o = common::bin().current_dir(dir.path()).args(&a).output().unwrap();
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert!(e.contains(needle), "{a:?}: {e}");
+        assert!(!out.exists());
+    }
+    // An existing side output is refused without -y, before the video is written.
+    let depth = dir.path().join("d.mkv");
+    std::fs::write(&depth, b"keep").unwrap();
+    let o = run(&["convert", s(&input), s(&out), "--write-depth", s(&depth)]);
+    assert!(!o.status.success() && stderr(&o).contains("exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&depth).unwrap(), b"keep");
+    assert!(!out.exists());
+    // Progress to stdout when the video goes there is refused.
+    let o = run(&["convert", s(&input), "-", "--output-format", "nut", "--progress", "pipe:1"]);
+    assert!(!o.status.success() && stderr(&o).contains("stdout"), "{}", stderr(&o));
+}
