@@ -1,5 +1,6 @@
 //! The `deeplens` command line: parse, validate, call the library, map errors to exit codes.
 
+mod batch;
 mod convert;
 mod exports;
 mod farm;
@@ -17,7 +18,7 @@ use deeplens_core::pipeline::{median, peak_rss_mib};
 use deeplens_core::{config, depth, focus, frame, lens, pipeline, upsample};
 use deeplens_onnx::{runtime, OnnxModels};
 use deeplens_video as video;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -267,10 +268,17 @@ struct RenderArgs {
 
 #[derive(Args)]
 struct ConvertArgs {
-    /// Input file or URL (`-` for stdin).
+    /// Input file or URL (`-` for stdin), or a folder of videos (batch).
     input: String,
     /// Output file; the container follows the extension. `-` writes to stdout (needs --output-format).
+    /// For a folder input, the output folder.
     output: PathBuf,
+    /// Batch: the output file name for each input: {stem}, {ext}, {name} of the input.
+    #[arg(long, value_name = "PATTERN")]
+    output_pattern: Option<String>,
+    /// Batch: also convert the videos in subfolders (the folder structure is kept).
+    #[arg(short = 'r', long)]
+    recursive: bool,
     /// Input format, as ffmpeg's -f (lavfi, v4l2, …).
     #[arg(short = 'f', long = "format", value_name = "FMT")]
     format: Option<String>,
@@ -595,7 +603,11 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             tracing::info!(depth_ms = median(&times.depth), lens_ms = median(&times.lens), upsample_ms = median(&times.upsample), "done");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Convert(a) if Path::new(&a.input).is_dir() => batch_convert(a, cancel),
         Command::Convert(a) => {
+            if a.output_pattern.is_some() || a.recursive {
+                bail!("--output-pattern and -r are for a folder of inputs; {} is not a folder", a.input);
+            }
             let (render, preset, models) = a.render.options()?;
             if a.output.as_os_str() == "-" && a.output_format.is_none() {
                 bail!("writing to stdout needs --output-format (for example nut or y4m)");
@@ -706,6 +718,49 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `convert INPUT_DIR OUTPUT_DIR`: each video with the same flags; failures reported, the rest go on.
+fn batch_convert(a: ConvertArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
+    if a.write_depth.is_some() || a.write_matte.is_some() || a.write_focus_track.is_some() || a.report.is_some() || a.progress.is_some() {
+        bail!("--write-depth, --write-matte, --write-focus-track, --report and --progress name one file; convert the files of {} one by one to use them", a.input);
+    }
+    if a.output.as_os_str() == "-" || (a.output.exists() && !a.output.is_dir()) {
+        bail!("{}: with a folder of inputs, OUTPUT is a folder", a.output.display());
+    }
+    if a.start.is_some() || a.duration.is_some() {
+        tracing::warn!("--start/--duration apply to every file of the batch");
+    }
+    let (render, preset, models) = a.render.options()?;
+    let encode = a.encode_spec(&preset);
+    let pattern = a.output_pattern.clone().unwrap_or_else(|| crate::batch::DEFAULT_PATTERN.to_string());
+    let stop = cancel.clone();
+    let summary = crate::batch::run(Path::new(&a.input), &a.output, &pattern, a.recursive, a.overwrite, &|| stop.load(Ordering::Relaxed), |input, output| {
+        let job = crate::convert::ConvertJob {
+            input: crate::video::InputSpec { url: input.display().to_string(), format: a.format.clone(), options: a.input_options.clone() },
+            cut: a.cut(),
+            output: output.to_path_buf(),
+            overwrite: a.overwrite,
+            extras: Default::default(),
+            encode: encode.clone(),
+            render: render.clone(),
+            models: models.clone(),
+            write_focus_track: None,
+            progress: true,
+            capacity: 2,
+            observer: None,
+            segment: None,
+        };
+        let report = crate::convert::convert(job, cancel.clone())?;
+        Ok(!report.cancelled)
+    })?;
+    Ok(if summary.cancelled {
+        ExitCode::from(130)
+    } else if summary.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// The sha256 of a file, in hex.
