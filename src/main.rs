@@ -7,6 +7,7 @@ mod farm;
 mod live;
 mod outfile;
 mod report;
+mod sheet;
 mod still;
 
 use anyhow::{bail, Result};
@@ -56,6 +57,43 @@ enum Command {
     /// Write (and submit) job files of a render-farm engine for a plan.
     #[command(subcommand)]
     Farm(FarmCommand),
+    /// A contact sheet: N frames spread over the clip as input | depth | result, and the focus track.
+    Sheet(SheetArgs),
+}
+
+#[derive(Args)]
+struct SheetArgs {
+    /// The clip.
+    input: String,
+    /// The sheet (PNG).
+    output: PathBuf,
+    /// Frames shown, spread evenly over the clip.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    frames: usize,
+    #[command(flatten)]
+    source: InputFlags,
+    /// Replace OUTPUT if it exists.
+    #[arg(short = 'y', long)]
+    overwrite: bool,
+    #[command(flatten)]
+    render: RenderArgs,
+}
+
+/// How to open an input, as ffmpeg's `-f` and input options.
+#[derive(Args, Clone)]
+struct InputFlags {
+    /// Input format, as ffmpeg's -f (lavfi, v4l2, …).
+    #[arg(short = 'f', long = "format", value_name = "FMT")]
+    format: Option<String>,
+    /// An input option, as ffmpeg's (repeatable): KEY=VALUE.
+    #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = crate::video::parse_key_value)]
+    input_options: Vec<(String, String)>,
+}
+
+impl InputFlags {
+    fn spec(&self, url: String) -> crate::video::InputSpec {
+        crate::video::InputSpec { url, format: self.format.clone(), options: self.input_options.clone() }
+    }
 }
 
 #[derive(Args)]
@@ -279,12 +317,8 @@ struct ConvertArgs {
     /// Batch: also convert the videos in subfolders (the folder structure is kept).
     #[arg(short = 'r', long)]
     recursive: bool,
-    /// Input format, as ffmpeg's -f (lavfi, v4l2, …).
-    #[arg(short = 'f', long = "format", value_name = "FMT")]
-    format: Option<String>,
-    /// An input option, as ffmpeg's (repeatable): KEY=VALUE.
-    #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = crate::video::parse_key_value)]
-    input_options: Vec<(String, String)>,
+    #[command(flatten)]
+    source: InputFlags,
     /// Replace OUTPUT if it exists.
     #[arg(short = 'y', long)]
     overwrite: bool,
@@ -428,7 +462,7 @@ struct PreviewArgs {
 
 impl ConvertArgs {
     fn input_spec(&self) -> crate::video::InputSpec {
-        crate::video::InputSpec { url: self.input.clone(), format: self.format.clone(), options: self.input_options.clone() }
+        self.source.spec(self.input.clone())
     }
 
     fn cut(&self) -> crate::video::Cut {
@@ -700,6 +734,13 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             println!("{}", crate::farm::engines::openjd(&plan)?.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sheet(a) => {
+            let (render, _, models) = a.render.options()?;
+            let input = a.source.spec(a.input);
+            crate::sheet::sheet(&input, &a.output, a.overwrite, a.frames, render, &models, cancel)?;
+            println!("{}", a.output.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(a) => bench(a, cancel),
         Command::Preview(a) => preview(a, cancel),
         Command::Track(TrackCommand::Plot { track, output, duration, fps, width, overwrite }) => {
@@ -737,7 +778,7 @@ fn batch_convert(a: ConvertArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     let stop = cancel.clone();
     let summary = crate::batch::run(Path::new(&a.input), &a.output, &pattern, a.recursive, a.overwrite, &|| stop.load(Ordering::Relaxed), |input, output| {
         let job = crate::convert::ConvertJob {
-            input: crate::video::InputSpec { url: input.display().to_string(), format: a.format.clone(), options: a.input_options.clone() },
+            input: a.source.spec(input.display().to_string()),
             cut: a.cut(),
             output: output.to_path_buf(),
             overwrite: a.overwrite,

@@ -125,3 +125,40 @@ fn side_outputs_are_checked_before_work_and_removed_on_failure() {
     let o = run(&["convert", s(&input), "-", "--output-format", "nut", "--progress", "pipe:1"]);
     assert!(!o.status.success() && stderr(&o).contains("stdout"), "{}", stderr(&o));
 }
+
+#[test]
+fn sheet_is_a_png_of_input_depth_result_rows_and_the_focus_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let sheet = dir.path().join("sheet.png");
+    let o = run(&["sheet", s(&input), s(&sheet), "--frames", "3", "--focus-at", "0.5,0.5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = image::open(&sheet).unwrap().to_rgb8();
+    // Three columns of 320 px with 8 px gaps; three rows of 240 px pictures (160x120 scaled).
+    assert_eq!(img.width(), 8 + 3 * (320 + 8));
+    let bg = image::Rgb([0x20u8, 0x20, 0x20]);
+    let row_top = 8 + (2 * 7 + 10) + 7 + 4;
+    for k in 0..3u32 {
+        let x = 8 + k * 328 + 160;
+        for r in 0..3u32 {
+            let y = row_top + r * (240 + 8 + 7 + 4) + 120;
+            assert_ne!(*img.get_pixel(x, y), bg, "column {k} row {r} is empty");
+        }
+    }
+    // The depth column is drawn with the colour map: no grey pixels there.
+    let p = img.get_pixel(8 + 328 + 100, row_top + 100);
+    assert!(!(p[0] == p[1] && p[1] == p[2]), "depth not colour-mapped: {p:?}");
+    // The focus curve (cyan) is plotted under the rows.
+    let plot_top = row_top + 3 * (240 + 8 + 7 + 4) - 7 - 4;
+    let cyan = (plot_top..img.height()).flat_map(|y| (0..img.width()).map(move |x| (x, y))).filter(|&(x, y)| *img.get_pixel(x, y) == image::Rgb([0, 0xc8, 0xff])).count();
+    assert!(cyan > 100, "no focus curve ({cyan} px)");
+    // Refusals: not a PNG, too many frames, existing output.
+    for (args, needle) in [(vec!["x.jpg"], "PNG"), (vec!["y.png", "--frames", "500"], "--frames")] {
+        let mut a = vec!["sheet", s(&input)];
+        a.extend(args);
+        let o = common::bin().current_dir(dir.path()).args(&a).output().unwrap();
+        assert!(!o.status.success() && stderr(&o).contains(needle), "{}", stderr(&o));
+    }
+    let o = run(&["sheet", s(&input), s(&sheet)]);
+    assert!(!o.status.success() && stderr(&o).contains("exists"));
+}
