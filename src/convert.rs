@@ -47,7 +47,7 @@ pub struct ConvertJob {
 }
 
 /// What a run writes besides the video.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Extras {
     /// `--write-depth`: the stabilised depth per output frame (a grey video or a `%05d` pattern).
     pub write_depth: Option<PathBuf>,
@@ -88,13 +88,13 @@ impl SideSinks {
         Ok(Self { depth, matte, progress, display_width: info.display_size().0, frame_seconds, frames: 0, out_seconds: 0.0 })
     }
 
-    /// One finished frame (after its stages, before it is encoded).
-    pub(crate) fn frame(&mut self, j: &Job) -> Result<()> {
+    /// One finished frame (after its stages, before it is encoded), exported at `size`.
+    pub(crate) fn frame(&mut self, j: &Job, (width, height): (usize, usize)) -> Result<()> {
         if self.depth.is_some() || self.matte.is_some() {
             let (Some(d), Some(f)) = (j.depth.as_ref(), j.focus) else { bail!("frame {}: no depth to export", j.index) };
             let blur_px = f.blur.to_pixels(self.display_width);
             for e in [self.depth.as_mut(), self.matte.as_mut()].into_iter().flatten() {
-                let p = e.plane(d, j.full.width, j.full.height, f.focus, blur_px);
+                let p = e.plane(d, width, height, f.focus, blur_px);
                 e.write(j.index, j.pts, &p)?;
             }
         }
@@ -344,7 +344,7 @@ fn encode_loop(
                     if let Some(obs) = observer.as_mut() {
                         obs(&j);
                     }
-                    if let Err(e) = side.frame(&j) {
+                    if let Err(e) = side.frame(&j, (j.full.width, j.full.height)) {
                         enc_err = Some(e);
                         break;
                     }

@@ -120,6 +120,9 @@ struct RenderSegmentArgs {
     /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, .cache/onnxruntime, beside the binary).
     #[arg(long, value_name = "FILE")]
     ort_lib: Option<PathBuf>,
+    /// Write what ran as JSON (schemas/report.schema.json).
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -386,6 +389,9 @@ struct ImageArgs {
     /// Also write the depth used, as a 16-bit grey PNG.
     #[arg(long, value_name = "FILE")]
     save_depth: Option<PathBuf>,
+    /// Write what ran as JSON (schemas/report.schema.json).
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
     #[command(flatten)]
     render: RenderArgs,
 }
@@ -443,6 +449,18 @@ struct PreviewArgs {
     /// Write a JSON summary here at the end (frames, drops, latency, fps, working resolutions).
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
+    /// Also write the depth of each shown frame, as convert's --write-depth.
+    #[arg(long, value_name = "FILE", requires = "headless")]
+    write_depth: Option<PathBuf>,
+    /// Larger = farther in --write-depth.
+    #[arg(long, requires = "write_depth")]
+    depth_export_invert: bool,
+    /// Also write the in-focus matte of each shown frame, as convert's --write-matte.
+    #[arg(long, value_name = "FILE", requires = "headless")]
+    write_matte: Option<PathBuf>,
+    /// Write what ran as JSON at the end (schemas/report.schema.json).
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
     /// Keep the working resolution fixed instead of following the load.
     #[arg(long)]
     no_adapt: bool,
@@ -632,8 +650,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     match cli.command {
         Command::Image(a) => {
-            let (render, _, models) = a.render.options()?;
-            let times = crate::still::render_still(crate::still::StillJob { input: a.input, output: a.output, overwrite: a.overwrite, render, models, save_depth: a.save_depth })?;
+            let (render, preset, models) = a.render.options()?;
+            let report = a.report.map(|p| (p, a.render.sources(&preset, &render, None)));
+            let times = crate::still::render_still(crate::still::StillJob { input: a.input, output: a.output, overwrite: a.overwrite, render, models, save_depth: a.save_depth, report })?;
             tracing::info!(depth_ms = median(&times.depth), lens_ms = median(&times.lens), upsample_ms = median(&times.upsample), "done");
             Ok(ExitCode::SUCCESS)
         }
@@ -706,7 +725,7 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         }
         Command::RenderSegment(a) => {
             let models = OnnxModels { runtime: runtime::RuntimeOptions { library: a.ort_lib, device: a.device.into(), threads: 0 } };
-            let out = crate::farm::render_segment(&a.plan, a.index, models, cancel)?;
+            let out = crate::farm::render_segment(&a.plan, a.index, models, a.report.as_deref(), cancel)?;
             println!("{}", out.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -815,7 +834,15 @@ pub(crate) fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
 
 fn preview(a: PreviewArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     use crate::live;
-    let (render, _, models) = a.render.options()?;
+    let (render, preset, models) = a.render.options()?;
+    let extras = crate::convert::Extras {
+        write_depth: a.write_depth.clone(),
+        write_matte: a.write_matte.clone(),
+        depth_invert: a.depth_export_invert,
+        progress: None,
+        report: a.report.clone(),
+        options: a.render.sources(&preset, &render, None),
+    };
     if !(a.stall_timeout > 0.0) {
         bail!("--stall-timeout must be above 0");
     }
@@ -829,6 +856,7 @@ fn preview(a: PreviewArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     job.stats = a.stats;
     job.adapt = !a.no_adapt;
     job.stall_timeout = a.stall_timeout;
+    job.extras = extras;
     job.debug_delay = a.debug_stage_delay_ms.map(|ms| live::DebugDelay { ms_full_size: ms, for_seconds: a.debug_stage_delay_for });
     let s = live::preview(job, cancel)?;
     eprintln!(

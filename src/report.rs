@@ -107,7 +107,7 @@ impl Report {
 /// Per-stage medians of a run.
 pub fn stage_medians(times: &crate::pipeline::StageTimes) -> Value {
     let mut m = serde_json::Map::new();
-    for (name, ms, n) in times.rows() {
+    for (name, ms, n) in times.rows().into_iter().filter(|r| r.2 > 0) {
         m.insert(name.replace(" blur", "").replace(" ", "_"), json!({"median_ms": (ms * 1000.0).round() / 1000.0, "frames": n}));
     }
     Value::Object(m)

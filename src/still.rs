@@ -15,6 +15,8 @@ pub struct StillJob {
     pub render: RenderOptions,
     pub models: deeplens_onnx::OnnxModels,
     pub save_depth: Option<PathBuf>,
+    /// `--report FILE.json` and the resolved options with their sources.
+    pub report: Option<(PathBuf, serde_json::Value)>,
 }
 
 const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mkv", "mov", "avi", "webm", "m4v", "mpg", "mpeg", "ts", "flv", "wmv", "y4m", "nut", "3gp", "ogv"];
@@ -101,11 +103,16 @@ pub fn render_still(job: StillJob) -> Result<StageTimes> {
         }
         bail!("{}: unknown picture format for this extension (use .png, .jpg, .tif …)", job.output.display());
     }
+    if let Some((p, _)) = &job.report {
+        crate::report::check_path(p, job.overwrite)?;
+    }
     let given = match &job.render.depth_given {
         Some(p) => Some(load_depth(p)?),
         None => None,
     };
     let stages = job.render.build_stages(&job.models, rgb.width, Rotation(0), deep)?;
+    let models_used = crate::convert::models_used(&job.render, &stages);
+    let (in_w, in_h) = (rgb.width, rgb.height);
     let mut j = Job::new(0, 0, 0.0, rgb);
     j.given_depth = given;
     let mut times = StageTimes::default();
@@ -119,6 +126,20 @@ pub fn render_still(job: StillJob) -> Result<StageTimes> {
         let tmp = TempOutput::new(p)?;
         save_depth(&d, &tmp.tmp)?;
         tmp.commit()?;
+    }
+    if let Some((path, options)) = &job.report {
+        let picture = |p: &Path| serde_json::json!({"path": crate::report::abs(p), "codec": p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()), "width": in_w, "height": in_h, "frames": 1});
+        crate::report::Report {
+            command: "image",
+            input: picture(&job.input),
+            output: picture(&job.output),
+            options: options.clone(),
+            models: models_used,
+            stages: crate::report::stage_medians(&times),
+            frames_dropped: 0,
+            cancelled: false,
+        }
+        .write(path)?;
     }
     Ok(times)
 }

@@ -162,3 +162,45 @@ fn sheet_is_a_png_of_input_depth_result_rows_and_the_focus_plot() {
     let o = run(&["sheet", s(&input), s(&sheet)]);
     assert!(!o.status.success() && stderr(&o).contains("exists"));
 }
+
+#[test]
+fn preview_headless_exports_and_reports_of_image_and_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = run(&[
+        "preview", "--headless", "-f", "lavfi", "testsrc2=size=128x96:rate=25", "--duration", "0.6",
+        "--write-depth", s(&d.join("pd.mkv")), "--write-matte", s(&d.join("pm_%03d.exr")), "--report", s(&d.join("pr.json")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("pr.json")).unwrap()).unwrap();
+    assert_eq!(r["command"], "preview");
+    let shown = r["output"]["frames"].as_u64().unwrap();
+    assert!(shown > 0);
+    assert_eq!(video_stream(&d.join("pd.mkv"))["nb_read_frames"], shown.to_string());
+    assert_eq!(common::listing(d).iter().filter(|n| n.ends_with(".exr")).count() as u64, shown);
+    assert_eq!(r["models"][0]["role"], "depth");
+    // Exports need --headless.
+    let o = run(&["preview", "-f", "lavfi", "testsrc2", "--write-depth", s(&d.join("x.mkv"))]);
+    assert!(!o.status.success() && stderr(&o).contains("--headless"), "{}", stderr(&o));
+
+    // image --report.
+    let png = d.join("in.png");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=96x64", "-frames:v", "1", s(&png)]);
+    let o = run(&["image", s(&png), s(&d.join("o.png")), "--focus", "0.4", "--report", s(&d.join("ir.json"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("ir.json")).unwrap()).unwrap();
+    assert_eq!(r["command"], "image");
+    assert_eq!(r["options"]["focus"]["value"]["focus"].as_f64().map(|f| (f * 100.0).round()), Some(40.0));
+    assert!(r["stages_median_ms"].get("encode").is_none(), "stages that did not run are left out");
+
+    // render-segment --report: options from the plan.
+    let input = clip(d);
+    let plan = run(&["plan", s(&input), s(&d.join("seg.mp4")), "--segments", "2", "--focus", "0.5"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let plan = String::from_utf8_lossy(&plan.stdout).trim().to_string();
+    let o = run(&["render-segment", &plan, "1", "--report", s(&d.join("sr.json"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("sr.json")).unwrap()).unwrap();
+    assert_eq!(r["command"], "render-segment");
+    assert_eq!(r["options"]["max_blur"]["source"], "plan");
+}

@@ -477,6 +477,19 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The plan's resolved options, for a segment's report (their source is the plan).
+fn plan_options(plan: &Plan) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (section, v) in [("", serde_json::to_value(&plan.render)), ("encode.", serde_json::to_value(&plan.encode))] {
+        if let Ok(serde_json::Value::Object(o)) = v {
+            for (k, v) in o {
+                m.insert(format!("{section}{k}"), serde_json::json!({"value": v, "source": "plan"}));
+            }
+        }
+    }
+    serde_json::Value::Object(m)
+}
+
 fn describe_focus(f: &FocusSpec) -> String {
     match f {
         FocusSpec::Depth(d) => format!("focus {d}"),
@@ -575,7 +588,7 @@ struct FocusEntry {
 }
 
 /// `deeplens render-segment PLAN K`.
-pub fn render_segment(plan_path: &Path, k: usize, models: deeplens_onnx::OnnxModels, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
+pub fn render_segment(plan_path: &Path, k: usize, models: deeplens_onnx::OnnxModels, report: Option<&Path>, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
     let (plan, dir) = Plan::load(plan_path)?;
     let seg = plan.segment(k, plan_path)?.clone();
     let render = plan.segment_render(&dir, &seg)?;
@@ -599,7 +612,11 @@ pub fn render_segment(plan_path: &Path, k: usize, models: deeplens_onnx::OnnxMod
         capacity: 2,
         observer: None,
         segment: Some(SegmentRange { first_index: seg.first_frame, t0: seg.t0, frames: seg.frames, timeline_start: plan.cut.start }),
-        extras: Default::default(),
+        extras: crate::convert::Extras {
+            report: report.map(Path::to_path_buf),
+            options: plan_options(&plan),
+            ..Default::default()
+        },
     };
     let report = crate::convert::convert(job, cancel)?;
     if report.cancelled {

@@ -85,6 +85,8 @@ pub struct PreviewJob {
     /// End the run when the source delivers nothing for this long.
     pub stall_timeout: f64,
     pub debug_delay: Option<DebugDelay>,
+    /// Depth and matte exports and the report (`--write-depth`, `--write-matte`, `--report`).
+    pub extras: crate::convert::Extras,
 }
 
 impl PreviewJob {
@@ -104,6 +106,7 @@ impl PreviewJob {
             in_flight: 2,
             stall_timeout: 5.0,
             debug_delay: None,
+            extras: Default::default(),
         }
     }
 }
@@ -414,6 +417,9 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
     let (stages, given_depth) = live_stages(&job, &info, run_start)?;
     let base_policy = stages.depth.policy;
     let (temp, muxer) = open_output(&job, &info)?;
+    let to_stdout = job.output.as_ref().is_some_and(|o| o.as_os_str() == "-");
+    let side = crate::convert::SideSinks::open(&job.extras, job.overwrite, &info, to_stdout)?;
+    let models_used = crate::convert::models_used(&job.render, &stages);
     #[cfg(feature = "window")]
     let win = match job.display {
         Display::Window => Some(window::PreviewWindow::open(&format!("deeplens preview — {}", job.input.url), geo.w, geo.h)?),
@@ -450,12 +456,14 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
         sink.win = win;
     }
     sink.muxer = muxer;
+    sink.side = Some(side);
     sink.run(&out_rx, &running, &shared, &cancel);
 
     // Wind down: the stage threads have ended (their last channel closed).
     shared.halt.store(true, Ordering::Relaxed);
     let mut first_err: Option<anyhow::Error> = sink.out_err.take();
-    if let Err(e) = running.join(&mut StageTimes::default()) {
+    let mut times = StageTimes::default();
+    if let Err(e) = running.join(&mut times) {
         first_err.get_or_insert(e.into());
     }
     join_capture(capture, &job, &shared.counters, &mut sink.end, &mut first_err);
@@ -469,9 +477,34 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
             }
         }
     }
+    if let Some(side) = sink.side.take() {
+        if first_err.is_none() {
+            side.finish()?;
+        }
+    }
     let stats = sink.stats(&job, &info, end, &shared.counters, slot_probe.try_iter().count() as u64, in_flight);
     if let Some(p) = &job.stats {
         stats.write(p)?;
+    }
+    if let (Some(path), None) = (&job.extras.report, &first_err) {
+        crate::report::Report {
+            command: "preview",
+            input: serde_json::json!({"path": job.input.url, "format": job.input.format, "codec": info.codec, "width": info.width, "height": info.height, "rotation": info.rotation, "fps": info.fps}),
+            output: serde_json::json!({
+                "path": job.output.as_ref().map(|p| crate::report::abs(p)),
+                "codec": job.codec,
+                "width": info.width,
+                "height": info.height,
+                "frames": stats.frames_shown,
+                "duration": stats.seconds,
+            }),
+            options: job.extras.options.clone(),
+            models: models_used,
+            stages: crate::report::stage_medians(&times),
+            frames_dropped: stats.frames_dropped,
+            cancelled: cancel.load(Ordering::Relaxed),
+        }
+        .write(path)?;
     }
     if let Some(e) = first_err {
         return Err(e);
@@ -657,6 +690,7 @@ struct LiveSink {
     #[cfg(feature = "window")]
     buf: Vec<u32>,
     muxer: Option<Muxer>,
+    side: Option<crate::convert::SideSinks>,
     ctl: RateController,
     hist: LatencyHistogram,
     shown: u64,
@@ -696,6 +730,7 @@ impl LiveSink {
             #[cfg(feature = "window")]
             buf: Vec::new(),
             muxer: None,
+            side: None,
             ctl,
             hist: LatencyHistogram::default(),
             shown: 0,
@@ -832,6 +867,9 @@ impl LiveSink {
                 &full
             };
             m.write_frame(out, j.pts)?;
+        }
+        if let Some(s) = self.side.as_mut() {
+            s.frame(j, (w, h))?;
         }
         Ok(())
     }
