@@ -76,13 +76,13 @@ pub(crate) struct SideSinks {
 
 impl SideSinks {
     /// Check and open every side output before any work starts.
-    pub(crate) fn open(x: &Extras, overwrite: bool, info: &crate::video::VideoInfo, video_to_stdout: bool) -> Result<Self> {
-        let open = |p: &Option<PathBuf>, kind| p.as_ref().map(|p| PlaneExport::new(p, kind, overwrite, info.time_base, info.frame_rate)).transpose();
+    pub(crate) fn open(x: &Extras, overwrite: bool, inputs: &[&std::path::Path], info: &crate::video::VideoInfo, video_to_stdout: bool) -> Result<Self> {
+        let open = |p: &Option<PathBuf>, kind| p.as_ref().map(|p| PlaneExport::new(p, kind, overwrite, inputs, info.time_base, info.frame_rate)).transpose();
         let depth = open(&x.write_depth, PlaneKind::Depth { invert: x.depth_invert })?;
         let matte = open(&x.write_matte, PlaneKind::Matte)?;
         let progress = x.progress.as_deref().map(|t| Progress::open(t, video_to_stdout, overwrite)).transpose()?;
         if let Some(r) = &x.report {
-            crate::report::check_path(r, overwrite)?;
+            crate::outfile::check_target(r, overwrite, inputs).context("--report")?;
         }
         let frame_seconds = if info.fps > 0.0 { 1.0 / info.fps } else { 0.0 };
         Ok(Self { depth, matte, progress, display_width: info.display_size().0, frame_seconds, frames: 0, out_seconds: 0.0 })
@@ -147,12 +147,20 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
         bail!("{} is a still image; use `deeplens image`", job.input.url);
     }
     let to_stdout = job.output.as_os_str() == "-";
-    if !to_stdout && job.output.exists() && !job.overwrite {
-        bail!("{} exists; pass -y/--overwrite to replace it", job.output.display());
+    let input_path = std::path::PathBuf::from(&job.input.url);
+    let mut inputs: Vec<&std::path::Path> = vec![input_path.as_path()];
+    if let Some(d) = &job.render.depth_given {
+        inputs.push(d);
+    }
+    if !to_stdout {
+        crate::outfile::check_target(&job.output, job.overwrite, &inputs)?;
+    }
+    if let Some(p) = &job.write_focus_track {
+        crate::outfile::check_target(p, job.overwrite, &inputs).context("--write-focus-track")?;
     }
     let info = demux.info.clone();
     let (dw, _) = info.display_size();
-    let mut side = SideSinks::open(&job.extras, job.overwrite, &info, to_stdout)?;
+    let mut side = SideSinks::open(&job.extras, job.overwrite, &inputs, &info, to_stdout)?;
     let stages = job.render.build_stages(&job.models, dw, Rotation(info.rotation), info.high_bit_depth)?;
     let models_used = models_used(&job.render, &stages);
 
@@ -162,7 +170,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
         None => None,
     };
 
-    let temp = if to_stdout { None } else { Some(TempOutput::new(&job.output)?) };
+    let temp = if to_stdout { None } else { Some(TempOutput::new(&job.output, job.overwrite)?) };
     let mut spec = job.encode.clone();
     spec.path = temp.as_ref().map_or_else(|| PathBuf::from("-"), |t| t.tmp.clone());
     spec.display = Some(job.output.display().to_string());
@@ -222,13 +230,22 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     stage_res?;
     times.decode = decode_times;
     times.encode = encode_times;
+    if frames == 0 {
+        // Never an OUTPUT without a frame (nor the old OUTPUT replaced by one).
+        if cancel.load(Ordering::Relaxed) {
+            bail!("interrupted before the first frame; {} not written", job.output.display());
+        }
+        bail!("{}: no video frames in the range asked (is --start past the end, or --duration too short?); nothing written", job.input.url);
+    }
     muxer.finish()?;
     if let Some(t) = temp {
         t.commit()?;
     }
     if let Some(path) = &job.write_focus_track {
         if let Ok(ctrl) = focus_rx.try_recv() {
-            crate::focus::write_track(path, ctrl.history(), dw)?;
+            let t = TempOutput::new(path, job.overwrite)?;
+            crate::focus::write_track(&t.tmp, ctrl.history(), dw)?;
+            t.commit()?;
         }
     }
     side.finish()?;
@@ -262,7 +279,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
             frames_dropped: 0,
             cancelled: cancel.load(Ordering::Relaxed),
         }
-        .write(path)?;
+        .write(path, job.overwrite)?;
     }
     Ok(ConvertReport { stats, cancelled: cancel.load(Ordering::Relaxed) })
 }

@@ -93,7 +93,7 @@ pub struct PlaneExport {
 
 impl PlaneExport {
     /// Check `path` (a video file, or a `%05d` pattern ending .png or .exr) and get ready.
-    pub fn new(path: &Path, kind: PlaneKind, overwrite: bool, time_base: crate::video::ffmpeg::Rational, frame_rate: crate::video::ffmpeg::Rational) -> Result<Self> {
+    pub fn new(path: &Path, kind: PlaneKind, overwrite: bool, inputs: &[&Path], time_base: crate::video::ffmpeg::Rational, frame_rate: crate::video::ffmpeg::Rational) -> Result<Self> {
         let what = kind.what();
         let text = path.to_str().with_context(|| format!("{what} {}: the path is not UTF-8", path.display()))?;
         let target = match split_pattern(text).with_context(|| what.to_string())? {
@@ -106,9 +106,7 @@ impl PlaneExport {
                 };
                 let first = PathBuf::from(format!("{before}{:0width$}{after}", 0));
                 check_folder(&first, what)?;
-                if first.exists() && !overwrite {
-                    bail!("{what}: {} exists; pass -y/--overwrite to replace it", first.display());
-                }
+                crate::outfile::check_target(&first, overwrite, inputs).with_context(|| what.to_string())?;
                 Target::Sequence { before, width, after, exr, written: Vec::new() }
             }
             None => {
@@ -118,10 +116,8 @@ impl PlaneExport {
                     _ => bail!("{what} {text}: a 16-bit grey video needs .mkv (FFV1 in Matroska), or a .png/.exr pattern such as depth_%05d.png"),
                 }
                 check_folder(path, what)?;
-                if path.exists() && !overwrite {
-                    bail!("{what}: {} exists; pass -y/--overwrite to replace it", path.display());
-                }
-                Target::Video { temp: TempOutput::new(path).with_context(|| what.to_string())?, writer: None, time_base, frame_rate }
+                crate::outfile::check_target(path, overwrite, inputs).with_context(|| what.to_string())?;
+                Target::Video { temp: TempOutput::new(path, overwrite).with_context(|| what.to_string())?, writer: None, time_base, frame_rate }
             }
         };
         Ok(Self { kind, target, overwrite, committed: false })
@@ -154,10 +150,8 @@ impl PlaneExport {
             }
             Target::Sequence { before, width, after, exr, written } => {
                 let path = PathBuf::from(format!("{before}{index:0w$}{after}", w = *width));
-                if path.exists() && !self.overwrite && !written.contains(&path) {
-                    bail!("{what}: {} exists; pass -y/--overwrite to replace it", path.display());
-                }
-                let t = TempOutput::new(&path).with_context(|| what.to_string())?;
+                crate::outfile::check_target(&path, self.overwrite, &[]).with_context(|| what.to_string())?;
+                let t = TempOutput::new(&path, self.overwrite).with_context(|| what.to_string())?;
                 if *exr {
                     write_exr(&t.tmp, plane, self.kind.exr_channel()).with_context(|| format!("{what}: cannot write {}", path.display()))?;
                 } else {

@@ -766,13 +766,11 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             if !(fps > 0.0 && fps <= 1000.0) {
                 bail!("--fps must be in (0, 1000]");
             }
-            if output.exists() && !overwrite {
-                bail!("{} exists; pass -y/--overwrite to replace it", output.display());
-            }
+            crate::outfile::check_target(&output, overwrite, &[&track])?;
             let t = crate::focus::Track::from_path(&track)?;
             let opts = crate::focus::PlotOptions { duration, fps, display_width: width, ..Default::default() };
             let svg = crate::focus::plot_svg(crate::focus::PlotSource::Track(&t), &opts);
-            let tmp = crate::outfile::TempOutput::new(&output)?;
+            let tmp = crate::outfile::TempOutput::new(&output, overwrite)?;
             std::fs::write(&tmp.tmp, svg)?;
             tmp.commit()?;
             Ok(ExitCode::SUCCESS)

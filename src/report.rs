@@ -1,7 +1,7 @@
 //! `--report FILE.json`: what ran, for the colleague who must know exactly which model and
 //! settings made a shot (schemas/report.schema.json).
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -44,18 +44,6 @@ pub fn warnings() -> Vec<String> {
     WARNINGS.lock().map(|w| w.clone()).unwrap_or_default()
 }
 
-/// Check a report path before any work: not existing (unless `-y`), in a folder that exists.
-pub fn check_path(path: &Path, overwrite: bool) -> Result<()> {
-    if path.exists() && !overwrite {
-        bail!("--report: {} exists; pass -y/--overwrite to replace it", path.display());
-    }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        bail!("--report {}: folder {} does not exist", path.display(), dir.display());
-    }
-    Ok(())
-}
-
 /// A model file that ran: its path, sha256 and the execution provider that really ran it.
 pub fn model_entry(role: &str, path: &Path, provider: Option<String>) -> Value {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -81,7 +69,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn write(&self, path: &Path) -> Result<()> {
+    pub fn write(&self, path: &Path, overwrite: bool) -> Result<()> {
         let doc = json!({
             "version": REPORT_VERSION,
             "deeplens": env!("CARGO_PKG_VERSION"),
@@ -98,7 +86,7 @@ impl Report {
         });
         let mut text = serde_json::to_string_pretty(&doc)?;
         text.push('\n');
-        let t = crate::outfile::TempOutput::new(path)?;
+        let t = crate::outfile::TempOutput::new(path, overwrite)?;
         std::fs::write(&t.tmp, text)?;
         t.commit()
     }

@@ -90,10 +90,8 @@ pub fn sheet(input: &InputSpec, out: &Path, overwrite: bool, frames: usize, mut 
     if !out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
         bail!("{}: the sheet is a PNG picture (OUT.png)", out.display());
     }
-    if out.exists() && !overwrite {
-        bail!("{} exists; pass -y/--overwrite to replace it", out.display());
-    }
-    let temp = crate::outfile::TempOutput::new(out)?;
+    crate::outfile::check_target(out, overwrite, &[Path::new(&input.url)])?;
+    let temp = crate::outfile::TempOutput::new(out, overwrite)?;
     let total = {
         let marks = Demuxer::open(input)?.video_packets(Cut::default())?;
         marks.len()

@@ -93,8 +93,16 @@ pub fn save_depth(depth: &Plane, path: &Path) -> Result<()> {
 
 pub fn render_still(job: StillJob) -> Result<StageTimes> {
     let (rgb, deep) = load_rgb(&job.input)?;
-    if job.output.exists() && !job.overwrite {
-        bail!("{} exists; pass -y/--overwrite to replace it", job.output.display());
+    let mut inputs: Vec<&Path> = vec![&job.input];
+    if let Some(d) = &job.render.depth_given {
+        inputs.push(d);
+    }
+    crate::outfile::check_target(&job.output, job.overwrite, &inputs)?;
+    if let Some(p) = &job.save_depth {
+        crate::outfile::check_target(p, job.overwrite, &inputs).context("--save-depth")?;
+        if p == &job.output {
+            bail!("--save-depth {} is OUTPUT too", p.display());
+        }
     }
     let ext = job.output.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     if image::ImageFormat::from_extension(&ext).is_none() {
@@ -104,7 +112,7 @@ pub fn render_still(job: StillJob) -> Result<StageTimes> {
         bail!("{}: unknown picture format for this extension (use .png, .jpg, .tif …)", job.output.display());
     }
     if let Some((p, _)) = &job.report {
-        crate::report::check_path(p, job.overwrite)?;
+        crate::outfile::check_target(p, job.overwrite, &inputs).context("--report")?;
     }
     let given = match &job.render.depth_given {
         Some(p) => Some(load_depth(p)?),
@@ -117,13 +125,13 @@ pub fn render_still(job: StillJob) -> Result<StageTimes> {
     j.given_depth = given;
     let mut times = StageTimes::default();
     stages.process(&mut j, &mut times)?;
-    let out = TempOutput::new(&job.output)?;
+    let out = TempOutput::new(&job.output, job.overwrite)?;
     save_rgb(j.output.as_ref().expect("processed"), &out.tmp, deep).map_err(|e| anyhow!("{e:#}").context(format!("cannot write {}", job.output.display())))?;
     out.commit()?;
     if let Some(p) = &job.save_depth {
         let d = j.depth.as_ref().expect("processed");
         let d = if (d.width, d.height) != (j.full.width, j.full.height) { d.resize(j.full.width, j.full.height) } else { d.clone() };
-        let tmp = TempOutput::new(p)?;
+        let tmp = TempOutput::new(p, job.overwrite)?;
         save_depth(&d, &tmp.tmp)?;
         tmp.commit()?;
     }
@@ -139,7 +147,7 @@ pub fn render_still(job: StillJob) -> Result<StageTimes> {
             frames_dropped: 0,
             cancelled: false,
         }
-        .write(path)?;
+        .write(path, job.overwrite)?;
     }
     Ok(times)
 }

@@ -32,7 +32,7 @@ fn sh_quote(s: &str) -> String {
 }
 
 fn write_file(path: &Path, text: &str, executable: bool) -> Result<()> {
-    super::write_atomic(path, text)?;
+    super::write_atomic(path, text, true)?;
     if executable {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).with_context(|| format!("cannot make {} executable", path.display()))?;

@@ -226,8 +226,8 @@ fn relative_to(to: &Path, from: &Path) -> PathBuf {
 }
 
 /// Write `text` to `path` through a temporary file and a rename.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let t = TempOutput::new(path)?;
+fn write_atomic(path: &Path, text: &str, replace: bool) -> Result<()> {
+    let t = TempOutput::new(path, replace)?;
     std::fs::write(&t.tmp, text).with_context(|| format!("cannot write {}", path.display()))?;
     t.commit()
 }
@@ -280,9 +280,7 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
     if job.segments == 0 || job.segments > MAX_SEGMENTS {
         bail!("--segments must be between 1 and {MAX_SEGMENTS}");
     }
-    if job.output.exists() && !job.overwrite {
-        bail!("{} exists; pass -y/--overwrite to replace it", job.output.display());
-    }
+    crate::outfile::check_target(&job.output, job.overwrite, &[Path::new(&job.input.url)])?;
     let work_dir = job.work_dir.clone().unwrap_or_else(|| {
         let mut s = job.output.as_os_str().to_owned();
         s.push(".parts");
@@ -413,7 +411,7 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
         bail!("{}: no frame could be decoded", job.input.url);
     }
     let focus_path = work_dir.join("focus.json");
-    write_atomic(&focus_path, &deeplens_core::focus::track_json(depth_stage.focus.history(), dw))?;
+    write_atomic(&focus_path, &deeplens_core::focus::track_json(depth_stage.focus.history(), dw), true)?;
 
     let input = if is_url(&job.input.url) { job.input.url.clone() } else { relative_to(Path::new(&job.input.url), &work_dir).display().to_string() };
     let depth_sha = match &depth_model {
@@ -473,7 +471,7 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
     let path = work_dir.join("plan.json");
     let mut text = serde_json::to_string_pretty(&plan)?;
     text.push('\n');
-    write_atomic(&path, &text)?;
+    write_atomic(&path, &text, true)?;
     Ok(path)
 }
 
@@ -632,8 +630,10 @@ pub fn render_segment(plan_path: &Path, k: usize, models: deeplens_onnx::OnnxMod
 pub fn join(plan_path: &Path, overwrite: bool, write_focus_track: Option<&Path>, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
     let (plan, dir) = Plan::load(plan_path)?;
     let output = PathBuf::from(Plan::resolve(&dir, &plan.output));
-    if output.exists() && !(overwrite || plan.overwrite) {
-        bail!("{} exists; pass -y/--overwrite to replace it", output.display());
+    let input_path = PathBuf::from(Plan::resolve(&dir, &plan.input));
+    crate::outfile::check_target(&output, overwrite || plan.overwrite, &[input_path.as_path()])?;
+    if let Some(p) = write_focus_track {
+        crate::outfile::check_target(p, overwrite, &[input_path.as_path()]).context("--write-focus-track")?;
     }
     // Check every segment before writing anything.
     let mut all_pts: Vec<Vec<i64>> = Vec::with_capacity(plan.segments.len());
@@ -689,7 +689,7 @@ pub fn join(plan_path: &Path, overwrite: bool, write_focus_track: Option<&Path>,
     let demux = Demuxer::open(&input)?;
     let info = demux.info.clone();
     let others = demux.others.clone();
-    let temp = TempOutput::new(&output)?;
+    let temp = TempOutput::new(&output, overwrite || plan.overwrite)?;
     let mut spec = plan.output_spec()?;
     spec.path = temp.tmp.clone();
     spec.display = Some(output.display().to_string());
@@ -752,7 +752,7 @@ pub fn join(plan_path: &Path, overwrite: bool, write_focus_track: Option<&Path>,
         }
         let mut text = serde_json::to_string_pretty(&FocusRecord { frames })?;
         text.push('\n');
-        write_atomic(path, &text)?;
+        write_atomic(path, &text, overwrite)?;
     }
     temp.commit()?;
     Ok(output)

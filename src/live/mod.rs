@@ -418,7 +418,11 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
     let base_policy = stages.depth.policy;
     let (temp, muxer) = open_output(&job, &info)?;
     let to_stdout = job.output.as_ref().is_some_and(|o| o.as_os_str() == "-");
-    let side = crate::convert::SideSinks::open(&job.extras, job.overwrite, &info, to_stdout)?;
+    let source = PathBuf::from(&job.input.url);
+    let side = crate::convert::SideSinks::open(&job.extras, job.overwrite, &[source.as_path()], &info, to_stdout)?;
+    if let Some(p) = &job.stats {
+        anyhow::Context::context(crate::outfile::check_target(p, job.overwrite, &[source.as_path()]), "--stats")?;
+    }
     let models_used = crate::convert::models_used(&job.render, &stages);
     #[cfg(feature = "window")]
     let win = match job.display {
@@ -504,7 +508,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
             frames_dropped: stats.frames_dropped,
             cancelled: cancel.load(Ordering::Relaxed),
         }
-        .write(path)?;
+        .write(path, job.overwrite)?;
     }
     if let Some(e) = first_err {
         return Err(e);
@@ -536,7 +540,7 @@ fn open_output(job: &PreviewJob, info: &VideoInfo) -> Result<(Option<TempOutput>
             if p.exists() && !job.overwrite {
                 bail!("{} exists; pass -y/--overwrite to replace it", p.display());
             }
-            Some(TempOutput::new(p)?)
+            Some(TempOutput::new(p, job.overwrite)?)
         }
         _ => None,
     };
