@@ -1,5 +1,14 @@
 //! The `deeplens` command line: parse, validate, call the library, map errors to exit codes.
 
+/// `println!` that does not panic when stdout is closed (`deeplens bench | head -1`): what no
+/// one reads is dropped.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod batch;
 mod convert;
 mod exports;
@@ -586,7 +595,13 @@ impl RenderArgs {
             0 => ApertureShape::Circle,
             1 | 2 => bail!("--aperture-blades must be 0 (circle) or at least 3"),
             n if n > 32 => bail!("--aperture-blades must be at most 32"),
-            n => ApertureShape::Blades { blades: n, rotation_deg: self.aperture_rotation.or(preset.aperture_rotation).unwrap_or(0.0) },
+            n => {
+                let rotation_deg = self.aperture_rotation.or(preset.aperture_rotation).unwrap_or(0.0);
+                if !rotation_deg.is_finite() || rotation_deg.abs() > 3600.0 {
+                    bail!("--aperture-rotation must be a number of degrees in [-3600, 3600]");
+                }
+                ApertureShape::Blades { blades: n, rotation_deg }
+            }
         };
         o.cat_eye = self.cat_eye.or(preset.cat_eye).unwrap_or(0.0);
         if !(0.0..=1.0).contains(&o.cat_eye) {
@@ -720,51 +735,57 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
                 models,
             };
             let path = crate::farm::plan(job, cancel)?;
-            println!("{}", path.display());
+            outln!("{}", path.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::RenderSegment(a) => {
             let models = OnnxModels { runtime: runtime::RuntimeOptions { library: a.ort_lib, device: a.device.into(), threads: 0 } };
             let out = crate::farm::render_segment(&a.plan, a.index, models, a.report.as_deref(), cancel)?;
-            println!("{}", out.display());
+            outln!("{}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Join(a) => {
             let out = crate::farm::join(&a.plan, a.overwrite, a.write_focus_track.as_deref(), cancel)?;
-            println!("{}", out.display());
+            outln!("{}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Farm(FarmCommand::Slurm { plan, submit, partition, time, cpus_per_task }) => {
             let jobs = crate::farm::engines::slurm(&plan, &crate::farm::engines::SlurmOptions { partition, time, cpus_per_task, submit })?;
-            println!("{}\n{}", jobs.segments_script.display(), jobs.join_script.display());
+            outln!("{}\n{}", jobs.segments_script.display(), jobs.join_script.display());
             if let Some((seg, join)) = jobs.ids {
-                println!("submitted: segments job {seg}, join job {join} (afterok:{seg})");
+                outln!("submitted: segments job {seg}, join job {join} (afterok:{seg})");
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Farm(FarmCommand::K8s { plan, image, volume, mount, plan_in_pod }) => {
             let files = crate::farm::engines::k8s(&plan, &crate::farm::engines::K8sOptions { image, claim: volume, mount, plan_in_pod })?;
             for f in files {
-                println!("{}", f.display());
+                outln!("{}", f.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Farm(FarmCommand::Openjd { plan }) => {
-            println!("{}", crate::farm::engines::openjd(&plan)?.display());
+            outln!("{}", crate::farm::engines::openjd(&plan)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Sheet(a) => {
             let (render, _, models) = a.render.options()?;
             let input = a.source.spec(a.input);
             crate::sheet::sheet(&input, &a.output, a.overwrite, a.frames, render, &models, cancel)?;
-            println!("{}", a.output.display());
+            outln!("{}", a.output.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(a) => bench(a, cancel),
         Command::Preview(a) => preview(a, cancel),
         Command::Track(TrackCommand::Plot { track, output, duration, fps, width, overwrite }) => {
-            if !(fps > 0.0 && fps <= 1000.0) {
-                bail!("--fps must be in (0, 1000]");
+            if !(0.01..=1000.0).contains(&fps) {
+                bail!("--fps must be in [0.01, 1000]");
+            }
+            if duration.is_some_and(|d| !(d > 0.0 && d <= 366.0 * 86400.0)) {
+                bail!("--duration must be above 0 and at most a year");
+            }
+            if !(16..=100_000).contains(&width) {
+                bail!("--width must be between 16 and 100000 pixels");
             }
             crate::outfile::check_target(&output, overwrite, &[&track])?;
             let t = crate::focus::Track::from_path(&track)?;
@@ -906,17 +927,17 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     };
     let report = crate::convert::convert(job, cancel)?;
     let s = &report.stats;
-    println!("deeplens bench: {input}");
-    println!("{:<12} {:>12} {:>8}", "stage", "median ms", "frames");
+    outln!("deeplens bench: {input}");
+    outln!("{:<12} {:>12} {:>8}", "stage", "median ms", "frames");
     for (name, ms, n) in s.times.rows() {
-        println!("{name:<12} {ms:>12.2} {n:>8}");
+        outln!("{name:<12} {ms:>12.2} {n:>8}");
     }
-    println!("end-to-end: {} frames in {:.2} s = {:.2} fps", s.frames, s.seconds, s.fps());
+    outln!("end-to-end: {} frames in {:.2} s = {:.2} fps", s.frames, s.seconds, s.fps());
     if let Some(rss) = peak_rss_mib() {
-        println!("peak RSS: {rss:.0} MiB");
+        outln!("peak RSS: {rss:.0} MiB");
     }
     let f = meter.lock().unwrap().report();
-    println!(
+    outln!(
         "flicker in static regions ({} pairs, {:.0}% static, depth {}): input |dY| {:.5}, depth |dD| {:.5}, output |dY| {}",
         f.pairs,
         f.static_share * 100.0,
@@ -929,7 +950,7 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     let clip = SyntheticClip::default();
     for stab in [false, true] {
         let r = measure_synthetic(&clip, 150, stab, FocusSpec::Autofocus, crate::focus::DEFAULT_RESPONSE, 6.0);
-        println!(
+        outln!(
             "synthetic moving subject, autofocus, depth {}: focus error mean {:.3} max {:.3}, lag {:.2} s; depth flicker {:.5}, output flicker {}",
             if stab { "stabilised          " } else { "per-frame normalised" },
             r.lag.mean_abs_error,
@@ -985,7 +1006,7 @@ fn vs_transcode(input: &str, input_implied: bool, format: Option<&str>, duration
     ours.arg(&ours_out).arg("-y");
     let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    println!("deeplens bench --vs-transcode: {input}, {runs} runs each, in turn");
+    outln!("deeplens bench --vs-transcode: {input}, {runs} runs each, in turn");
     for run in 0..runs {
         for (k, cmd) in [&mut plain, &mut ours].into_iter().enumerate() {
             if cancel.load(Ordering::Relaxed) {
@@ -999,7 +1020,7 @@ fn vs_transcode(input: &str, input_implied: bool, format: Option<&str>, duration
                 bail!("{:?} failed: {}", cmd.get_program(), String::from_utf8_lossy(&out.stderr).trim());
             }
             let c = pipeline::children_cpu_seconds().zip(c0).map(|(b, a)| b - a);
-            println!("run {} {:<10} {secs:7.2} s wall{}", run + 1, ["transcode", "deeplens"][k], c.map_or(String::new(), |c| format!(", {c:6.2} s CPU")));
+            outln!("run {} {:<10} {secs:7.2} s wall{}", run + 1, ["transcode", "deeplens"][k], c.map_or(String::new(), |c| format!(", {c:6.2} s CPU")));
             times[k].push(secs);
             if let Some(c) = c {
                 cpu[k].push(c);
@@ -1007,10 +1028,10 @@ fn vs_transcode(input: &str, input_implied: bool, format: Option<&str>, duration
         }
     }
     let (tp, to) = (median(&times[0]), median(&times[1]));
-    println!("median wall: transcode {tp:.2} s, deeplens convert {to:.2} s, ratio {:.2}x", to / tp);
+    outln!("median wall: transcode {tp:.2} s, deeplens convert {to:.2} s, ratio {:.2}x", to / tp);
     if cpu[0].len() == runs && cpu[1].len() == runs {
         let (cp, co) = (median(&cpu[0]), median(&cpu[1]));
-        println!("median CPU:  transcode {cp:.2} s, deeplens convert {co:.2} s, ratio {:.2}x", co / cp);
+        outln!("median CPU:  transcode {cp:.2} s, deeplens convert {co:.2} s, ratio {:.2}x", co / cp);
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)

@@ -79,3 +79,80 @@ impl CharDevice for std::fs::FileType {
         self.is_char_device()
     }
 }
+
+#[test]
+fn nothing_is_taken_from_the_current_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    // A planted runtime library, depth model and preset in the folder deeplens runs in.
+    std::fs::create_dir_all(dir.path().join(".cache/onnxruntime")).unwrap();
+    std::fs::write(dir.path().join(".cache/onnxruntime/libonnxruntime.so"), b"not a library").unwrap();
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    std::fs::write(dir.path().join("models/depth.onnx"), b"not a model").unwrap();
+    std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
+    std::fs::write(dir.path().join("pipelines/fast.toml"), b"max_blur = \"0\"\n").unwrap();
+    let o = common::bin()
+        .current_dir(dir.path())
+        .env_remove("ORT_DYLIB_PATH")
+        .args(["convert", "in.mp4", "o.mp4", "--focus", "0.5", "--pipeline", "fast", "--report", "r.json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    let model = r["models"][0]["path"].as_str().unwrap();
+    assert_eq!(Path::new(model), common::repo("models/depth.onnx"));
+    assert_ne!(r["options"]["max_blur"]["value"], "0px", "the planted preset was read");
+    let _ = input;
+}
+
+#[test]
+fn bad_numbers_endless_files_and_terminal_escapes_are_refused_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let out = dir.path().join("o.mp4");
+    for v in ["NaN", "inf", "-1e30"] {
+        refused(&["convert", s(&input), s(&out), "--aperture-blades", "6", &format!("--aperture-rotation={v}")], "--aperture-rotation");
+    }
+    refused(&["convert", s(&input), s(&out), "--pipeline", "/dev/zero"], "not a regular file");
+    refused(&["convert", s(&input), s(&out), "--focus-track", "/dev/zero"], "not a regular file");
+    let track = dir.path().join("t.json");
+    std::fs::write(&track, "{\"keyframes\":[{\"t\":0,\"focus\":0.5,\"\\u001b[31mx\":1}]}").unwrap();
+    let o = run(&["convert", s(&input), s(&out), "--focus-track", s(&track)]);
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains('\u{1b}'), "an escape sequence reached the terminal");
+    // Track plots: sizes bounded, huge keys cost a bounded drawing.
+    let svg = dir.path().join("p.svg");
+    refused(&["track", "plot", s(&track), s(&svg), "--fps", "1e-310"], "--fps");
+    std::fs::write(&track, r#"{"keyframes":[{"t":0,"focus":0.5},{"t":1000000000,"focus":0.2}]}"#).unwrap();
+    let t = std::time::Instant::now();
+    let o = run(&["track", "plot", s(&track), s(&svg)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    eprintln!("plot of a 1e9 s track: {:.2} s", t.elapsed().as_secs_f64());
+    assert!(std::fs::metadata(&svg).unwrap().len() < 50 << 20);
+    assert!(out.exists() == false);
+}
+
+#[test]
+fn tiny_pictures_huge_blur_y4m_and_a_closed_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let px = dir.path().join("px.png");
+    image::RgbImage::from_pixel(1, 1, image::Rgb([200, 30, 30])).save(&px).unwrap();
+    let o = run(&["image", s(&px), s(&dir.path().join("o.png")), "--focus", "0.5", "--max-blur", "1000", "--depth", s(&px)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let input = clip(dir.path());
+    // y4m by the name the error messages use, to a file and to stdout.
+    let o = run(&["convert", s(&input), s(&dir.path().join("o.y4m")), "--focus", "0.5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["convert", s(&input), "-", "--output-format", "y4m", "--focus", "0.5"]);
+    assert!(o.status.success() && o.stdout.starts_with(b"YUV4MPEG2"), "{}", stderr(&o));
+    // `bench | head -1`: no panic when stdout closes.
+    let mut child = common::bin()
+        .args(["bench", s(&input), "--focus", "0.5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}

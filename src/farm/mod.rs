@@ -199,14 +199,7 @@ fn normalise(p: &Path) -> PathBuf {
 
 /// Read a text file of at most `limit` bytes.
 fn read_limited(path: &Path, limit: u64) -> Result<String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path)?;
-    let mut text = String::new();
-    f.take(limit + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > limit {
-        bail!("larger than {limit} bytes");
-    }
-    Ok(text)
+    Ok(deeplens_core::config::read_text_limited(path, limit, "file")?)
 }
 
 /// `to` relative to the folder `from` (both made absolute first).

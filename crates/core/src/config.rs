@@ -97,7 +97,7 @@ impl Preset {
                 format!("unknown pipeline preset '{name}' (presets: {})", list_presets().join(", "))
             })?
         };
-        let text = std::fs::read_to_string(&path).with_kind_context(Kind::Input, || format!("cannot read preset {}", path.display()))?;
+        let text = read_text_limited(&path, 1 << 20, "preset")?;
         toml::from_str(&text).map_err(|e| crate::err!(Options, "preset {}: {}", path.display(), e.message()))
     }
 }
@@ -116,16 +116,41 @@ fn list_presets() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Find a file of the project (models, presets) from the working directory, or from the
-/// binary's location (`target/release/deeplens` → the checkout), or beside the binary.
+/// Find a file of the project (models, presets) from the binary's location
+/// (`target/release/deeplens` → the checkout), or beside the binary; never from the current
+/// directory, so a folder deeplens runs in cannot swap its models or presets.
 pub fn find_project_file(rel: &str) -> Option<PathBuf> {
-    let mut bases = vec![PathBuf::from(".")];
+    let mut bases = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
         if let Some(d) = exe.parent() {
             bases.extend(d.ancestors().take(4).map(Path::to_path_buf));
         }
     }
     bases.into_iter().map(|b| b.join(rel)).find(|p| p.exists())
+}
+
+/// The most bytes of a text file deeplens reads (tracks, presets, plans, cards have their own
+/// smaller limits where they say so).
+pub const MAX_TEXT_BYTES: u64 = 64 << 20;
+
+/// Read a text file of at most `limit` bytes; `what` names it in errors. Refuses what is not a
+/// regular file (`/dev/zero`, a folder) before reading.
+pub fn read_text_limited(path: &Path, limit: u64, what: &str) -> Result<String> {
+    use std::io::Read;
+    let md = std::fs::metadata(path).with_kind_context(Kind::Input, || format!("cannot read {what} {}", path.display()))?;
+    if !md.is_file() {
+        crate::fail!(Input, "{what} {}: not a regular file", path.display());
+    }
+    if md.len() > limit {
+        crate::fail!(Input, "{what} {} is larger than the limit of {} KiB", path.display(), limit / 1024);
+    }
+    let f = std::fs::File::open(path).with_kind_context(Kind::Input, || format!("cannot read {what} {}", path.display()))?;
+    let mut text = String::new();
+    f.take(limit + 1).read_to_string(&mut text).with_kind_context(Kind::Input, || format!("cannot read {what} {} as UTF-8 text", path.display()))?;
+    if text.len() as u64 > limit {
+        crate::fail!(Input, "{what} {} is larger than the limit of {} KiB", path.display(), limit / 1024);
+    }
+    Ok(text)
 }
 
 /// The depth model to use when none is named.

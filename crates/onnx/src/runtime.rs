@@ -49,7 +49,9 @@ fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
         c.push(PathBuf::from(p));
         return c;
     }
-    let mut dirs = vec![PathBuf::from(".cache/onnxruntime")];
+    // Never relative to the current directory: running deeplens inside an untrusted folder must
+    // not load that folder's library.
+    let mut dirs = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
             // target/{debug,release}/deeplens → repository root's cache.
@@ -92,7 +94,7 @@ pub fn ensure_loaded(explicit: Option<&Path>) -> Result<PathBuf> {
         } else if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
             vec![format!("ORT_DYLIB_PATH={}", PathBuf::from(p).display())]
         } else {
-            vec!["ORT_DYLIB_PATH (unset)".into(), ".cache/onnxruntime/".into(), "beside the binary".into()]
+            vec!["ORT_DYLIB_PATH (unset)".into(), "the project's .cache/onnxruntime/ above the binary".into(), "beside the binary".into()]
         };
         deeplens_core::fail!(Device, 
             "ONNX Runtime library not found (looked at {}); run `make ort` to install it into .cache/onnxruntime, or pass --ort-lib /path/to/libonnxruntime.so",

@@ -80,7 +80,13 @@ unsafe impl Send for Muxer {}
 
 /// Open the output container: the format named, or the one the extension says.
 fn open_container(spec: &OutputSpec, url: &std::path::Path, to_stdout: bool) -> Result<format::context::Output> {
-    let octx = match (&spec.format, to_stdout) {
+    // The names people use for containers ffmpeg calls otherwise.
+    let alias = spec.format.as_deref().map(|f| match f {
+        "y4m" => "yuv4mpegpipe",
+        "mkv" => "matroska",
+        other => other,
+    });
+    let octx = match (alias, to_stdout) {
         (Some(f), _) => format::output_as(url, f).map_err(|e| deeplens_core::err!(Output, "cannot write {} as '{f}': {e}", show(spec, to_stdout)))?,
         (None, true) => deeplens_core::fail!(Output, "writing to stdout needs --output-format (for example nut or y4m)"),
         (None, false) => format::output(url).map_err(|e| match e {
@@ -100,6 +106,10 @@ fn choose_codec(spec: &OutputSpec, octx: &format::context::Output) -> Result<ffm
         Some(name) => encoder::find_by_name(name).ok_or_else(|| deeplens_core::err!(Output, "unknown video encoder '{name}' (see `ffmpeg -encoders`)"))?,
         None => {
             let ofmt = octx.format();
+            if ofmt.name() == "yuv4mpegpipe" {
+                // y4m holds raw pictures only.
+                return encoder::find_by_name("wrapped_avframe").or_else(|| encoder::find_by_name("rawvideo")).ok_or_else(|| deeplens_core::err!(Output, "this FFmpeg has no raw video encoder for y4m"));
+            }
             let h264 = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), ffmpeg::ffi::AVCodecID::AV_CODEC_ID_H264, 0) };
             let x264 = encoder::find_by_name("libx264");
             match x264 {
@@ -129,6 +139,12 @@ impl OtherStreams {
         let mut copies = HashMap::new();
         let mut transcoders = HashMap::new();
         let ofmt = octx.format();
+        if ofmt.name() == "yuv4mpegpipe" {
+            if !others.is_empty() {
+                tracing::warn!("y4m holds one video stream only: the other streams are left out");
+            }
+            return Ok(Self { copies, transcoders });
+        }
         for o in others {
             let supported = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), o.params.id().into(), 0) };
             if supported == 0 {

@@ -8,7 +8,7 @@
 //! checked against the graph before the first frame ([`DepthCard::fit`]).
 
 use crate::frame::RgbImage;
-use crate::{ErrorKind, Kind, Result};
+use crate::Result;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -140,15 +140,7 @@ impl DepthCard {
 
     /// Read a card from a TOML file (at most [`MAX_CARD_BYTES`]).
     pub fn from_file(path: &Path) -> Result<Self> {
-        use std::io::Read;
-        let f = std::fs::File::open(path).with_kind_context(Kind::Input, || format!("cannot read depth model card {}", path.display()))?;
-        let mut text = String::new();
-        f.take(MAX_CARD_BYTES + 1)
-            .read_to_string(&mut text)
-            .with_kind_context(Kind::Input, || format!("cannot read depth model card {} as UTF-8 text", path.display()))?;
-        if text.len() as u64 > MAX_CARD_BYTES {
-            crate::fail!(Model, "depth model card {} is larger than the limit of {} KiB", path.display(), MAX_CARD_BYTES / 1024);
-        }
+        let text = crate::config::read_text_limited(path, MAX_CARD_BYTES, "depth model card")?;
         Self::from_toml(&text, &path.display().to_string())
     }
 

@@ -53,6 +53,9 @@ impl Default for PlotOptions {
 /// Tracks with more keys than this are drawn without key markers.
 const MAX_MARKED_KEYS: usize = 40;
 
+/// The most frames a plot samples.
+const MAX_SAMPLES: u64 = 20_000;
+
 /// One sampled frame: time, focus (NaN where read from the picture), blur in pixels.
 type Sample = (f64, f32, f32);
 
@@ -66,9 +69,13 @@ pub fn plot_svg(source: PlotSource<'_>, opts: &PlotOptions) -> String {
                 KeyedBy::Frame => at / fps,
             };
             let last = key_time(track.keys.last().expect("a track has keys").at);
-            let frames = opts.frames.unwrap_or_else(|| (opts.duration.unwrap_or(last + 1.0) * fps).ceil() as u64 + 1);
+            let frames = opts.frames.unwrap_or_else(|| (opts.duration.unwrap_or(last + 1.0) * fps).ceil().min(1e15) as u64 + 1).max(1);
             let mut player = TrackPlayer::new(track.clone(), 0.0);
-            let samples: Vec<Sample> = (0..frames)
+            // At most MAX_SAMPLES frames are sampled, evenly (a drawing cannot show more): the
+            // cost stays bounded whatever the track's length.
+            let n = frames.min(MAX_SAMPLES);
+            let samples: Vec<Sample> = (0..n)
+                .map(|k| if n < frames { k * (frames - 1) / (n - 1).max(1) } else { k })
                 .map(|i| {
                     let t = i as f64 / fps;
                     let (f, b) = player.next(i, t, opts.default_blur, Some(opts.display_width), |_| f32::NAN);

@@ -107,14 +107,25 @@ pub struct Track {
     pub keys: Vec<Key>,
 }
 
+/// The largest focus track read (a per-frame record of about 10 hours at 60 fps).
+pub const MAX_TRACK_BYTES: u64 = 256 << 20;
+
+/// User text as it may reach a terminal: control characters escaped, at most 64 characters.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(64).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 64 {
+        out.push('…');
+    }
+    out
+}
+
 const KEY_FIELDS: &str = "t, frame, focus, focus_at, blur, ease";
 const FRAME_FIELDS: &str = "frame, t, focus, blur";
 
 impl Track {
     /// Read and validate a track file (either document).
     pub fn from_path(path: &Path) -> crate::Result<Track> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| crate::err!(Input, "cannot read focus track {}: {e}", path.display()))?;
+        let text = crate::config::read_text_limited(path, MAX_TRACK_BYTES, "focus track")?;
         Track::from_json(&text).map_err(|e| crate::err!(Input, "{}: {e}", path.display()))
     }
 
@@ -134,7 +145,7 @@ impl Track {
                 }
                 other => {
                     return Err(TrackError::Document(format!(
-                        "unknown field \"{other}\" (expected keyframes or frames, and optionally version, $schema)"
+                        "unknown field \"{}\" (expected keyframes or frames, and optionally version, $schema)", shown(other)
                     )))
                 }
             }
@@ -186,7 +197,7 @@ fn parse_keyframes(v: &Value) -> Result<Track, TrackError> {
     for (i, item) in arr.iter().enumerate() {
         let obj = as_object(i, item)?;
         if let Some(k) = obj.keys().find(|k| !KEY_FIELDS.split(", ").any(|f| f == k.as_str())) {
-            return Err(key_err(i, format!("unknown field \"{k}\" (expected {KEY_FIELDS})")));
+            return Err(key_err(i, format!("unknown field \"{}\" (expected {KEY_FIELDS})", shown(k))));
         }
         let (at, by) = match (obj.get("t"), obj.get("frame")) {
             (Some(_), Some(_)) => return Err(key_err(i, "t and frame mixed: give one of them")),
@@ -226,7 +237,7 @@ fn parse_frames(v: &Value) -> Result<Track, TrackError> {
     for (i, item) in arr.iter().enumerate() {
         let obj = as_object(i, item)?;
         if let Some(k) = obj.keys().find(|k| !FRAME_FIELDS.split(", ").any(|f| f == k.as_str())) {
-            return Err(key_err(i, format!("unknown field \"{k}\" (a frames entry has {FRAME_FIELDS})")));
+            return Err(key_err(i, format!("unknown field \"{}\" (a frames entry has {FRAME_FIELDS})", shown(k))));
         }
         let frame = obj.get("frame").map(parse_frame).transpose().map_err(|p| key_err(i, p))?;
         let t = obj.get("t").map(parse_time).transpose().map_err(|p| key_err(i, p))?;

@@ -115,7 +115,10 @@ impl DepthStage {
         self.analyse(job)?;
         let (w, h) = (job.full.width, job.full.height);
         let focus = job.focus.expect("analysed above");
-        let blur_px = focus.blur.to_pixels(self.display_width);
+        // A radius past the picture's diagonal blurs no more; it only costs (a 1×1 picture asked
+        // for a 1000 px blur must not run for minutes).
+        let diag = ((w * w + h * h) as f32).sqrt();
+        let blur_px = focus.blur.to_pixels(self.display_width).min(diag);
         let k = self.policy.steps(w, blur_px);
         let (ww, wh) = upsample::working_size((w, h), k);
         let scale = ww as f32 / w as f32;
