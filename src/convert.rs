@@ -191,11 +191,14 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     let (out_rx, running) = pipeline::spawn(stages, job_rx, opts);
 
     let (dv_tx, dv_rx) = bounded::<crate::frame::Plane>(cap);
+    // A given depth video is on the input's timeline: `--start` cuts it the same way (a plan's
+    // per-segment depth already starts at its segment).
+    let dv_cut = if job.segment.is_some() { Cut::default() } else { Cut { start: job.cut.start, duration: None } };
     let dv_handle = depth_video.map(|dv| {
         let cancel = cancel.clone();
         std::thread::Builder::new()
             .name("depth-input".into())
-            .spawn(move || dv.run(Cut::default(), &|| cancel.load(Ordering::Relaxed), |f| dv_tx.send(f.rgb.luma()).is_ok(), |_| true))
+            .spawn(move || dv.run(dv_cut, &|| cancel.load(Ordering::Relaxed), |f| dv_tx.send(f.rgb.luma()).is_ok(), |_| true))
             .expect("spawn depth input thread")
     });
     let has_given = dv_handle.is_some();

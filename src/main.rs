@@ -97,11 +97,27 @@ struct InputFlags {
     /// An input option, as ffmpeg's (repeatable): KEY=VALUE.
     #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = crate::video::parse_key_value)]
     input_options: Vec<(String, String)>,
+    /// Give up on a network input that sends nothing for this long (seconds; FFmpeg's rw_timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_io_timeout)]
+    io_timeout: f64,
+}
+
+fn parse_io_timeout(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.1..=86400.0).contains(&v) => Ok(v),
+        _ => Err(format!("invalid timeout '{s}': seconds between 0.1 and 86400")),
+    }
 }
 
 impl InputFlags {
     fn spec(&self, url: String) -> crate::video::InputSpec {
-        crate::video::InputSpec { url, format: self.format.clone(), options: self.input_options.clone() }
+        let mut options = self.input_options.clone();
+        // Network inputs (URLs with a protocol) must not hang for ever on a silent peer.
+        let network = url.split_once("://").is_some_and(|(p, _)| p != "file");
+        if network && !options.iter().any(|(k, _)| k == "rw_timeout" || k == "timeout") {
+            options.push(("rw_timeout".into(), format!("{}", (self.io_timeout * 1e6).round() as u64)));
+        }
+        crate::video::InputSpec { url, format: self.format.clone(), options }
     }
 }
 
@@ -882,7 +898,8 @@ fn preview(a: PreviewArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         "deeplens preview: {} captured, {} shown, {} dropped; {:.1} fps; latency p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms ({:?})",
         s.frames_captured, s.frames_shown, s.frames_dropped, s.fps, s.latency_ms_p50, s.latency_ms_p95, s.latency_ms_max, s.end
     );
-    Ok(ExitCode::SUCCESS)
+    // Ctrl-C ends a preview as it ends a conversion: status 130 (the stats and outputs are written).
+    Ok(if s.end == live::EndReason::Interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 
 fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {

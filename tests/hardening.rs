@@ -156,3 +156,30 @@ fn tiny_pictures_huge_blur_y4m_and_a_closed_stdout() {
     let o = child.wait_with_output().unwrap();
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
+
+#[test]
+fn unreadable_pipes_end_and_a_given_depth_follows_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // An mp4 with its index at the end, on stdin: one error line, quickly, no output.
+    let late = dir.path().join("late.mp4");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "8", "-pix_fmt", "yuv420p", s(&late)]);
+    let out = dir.path().join("o.mp4");
+    let t = std::time::Instant::now();
+    let o = common::bin().args(["convert", "-", s(&out), "--focus", "0.5"]).stdin(std::fs::File::open(&late).unwrap()).output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cannot be read from a pipe") || stderr(&o).contains("errors in a row"), "{}", stderr(&o));
+    assert!(t.elapsed().as_secs() < 60);
+    assert!(!out.exists());
+
+    // --depth is cut by --start like the video: frame k of the depth video has grey 8k.
+    let input = clip(dir.path());
+    let dv = dir.path().join("dv.mkv");
+    ffmpeg(&["-f", "lavfi", "-i", "nullsrc=s=96x64:r=25,geq=lum='N*8':cb=128:cr=128", "-t", "0.4", "-pix_fmt", "gray", "-c:v", "ffv1", s(&dv)]);
+    let pattern = dir.path().join("d_%03d.png");
+    let o = run(&["convert", s(&input), s(&out), "--start", "0.2", "--depth", s(&dv), "--focus", "0.5", "--write-depth", s(&pattern)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = image::open(dir.path().join("d_000.png")).unwrap().to_luma16();
+    let v = first.get_pixel(48, 32)[0] as f64 / 65535.0;
+    // Frame 5 (0.2 s at 25 fps): grey 40/255 ≈ 0.16 (not frame 0's 0).
+    assert!(v > 0.1 && v < 0.25, "depth of the first converted frame: {v}");
+}

@@ -170,7 +170,7 @@ fn ctrl_c_ends_cleanly_and_writes_the_stats() {
     std::thread::sleep(Duration::from_secs(2));
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     let s = stats(&st);
     assert_eq!(s["end"], "interrupted");
     assert!(u(&s, "frames_shown") > 0);

@@ -276,13 +276,13 @@ impl Demuxer {
             Ok(())
         };
         let video = self.video;
-        let mut iter = self.ictx.packets();
         loop {
             if done || stop() {
                 break;
             }
-            let Some((stream, packet)) = iter.next() else { break };
-            let si = stream.index();
+            let Some(packet) = read_packet(&mut self.ictx, &self.url, stop)? else { break };
+            let si = packet.stream();
+            let stream = self.ictx.stream(si).expect("a packet's stream exists");
             if si == video {
                 match self.decoder.send_packet(&packet) {
                     Ok(()) => {}
@@ -315,6 +315,39 @@ impl Demuxer {
     }
 }
 
+/// Read errors in a row after which a read gives up (a stream that cannot go on: a file that
+/// needs seeking read from a pipe, a dead network peer) instead of trying for ever.
+const MAX_READ_ERRORS: u32 = 64;
+
+/// The next packet of any stream, `None` at the end (or when `stop` says so while waiting). A
+/// persistent read error ends the read with one error line.
+fn read_packet(ictx: &mut format::context::Input, url: &str, stop: &dyn Fn() -> bool) -> Result<Option<Packet>> {
+    let mut errors = 0;
+    loop {
+        let mut p = Packet::empty();
+        match p.read(ictx) {
+            Ok(()) => return Ok(Some(p)),
+            Err(ffmpeg::Error::Eof) => return Ok(None),
+            Err(ffmpeg::Error::Other { errno: ffmpeg::util::error::EAGAIN }) => {
+                // A live source with nothing yet.
+                if stop() {
+                    return Ok(None);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => {
+                errors += 1;
+                if stop() {
+                    return Ok(None);
+                }
+                if errors >= MAX_READ_ERRORS {
+                    deeplens_core::fail!(Input, "{url}: reading stopped after {errors} errors in a row ({e}); a file with its index at the end cannot be read from a pipe, remux it with -movflags +faststart or give the file itself");
+                }
+            }
+        }
+    }
+}
+
 /// Whether a packet of a copied stream lies inside the cut. Without a cut every packet goes
 /// through (AAC priming packets have negative times).
 fn in_cut(packet: &Packet, stream: &format::stream::Stream, cut: Cut) -> bool {
@@ -343,8 +376,8 @@ impl Demuxer {
         let cut_start = cut.start.unwrap_or(0.0);
         let cut_end = cut.duration.map(|d| cut_start + d);
         let mut marks = Vec::new();
-        for (stream, packet) in self.ictx.packets() {
-            if stream.index() != self.video {
+        while let Some(packet) = read_packet(&mut self.ictx, &self.url, &|| false)? {
+            if packet.stream() != self.video {
                 continue;
             }
             let Some(pts) = packet.pts().or(packet.dts()) else { continue };
@@ -360,8 +393,9 @@ impl Demuxer {
     /// The packets of the copied streams inside the cut, without decoding any video (a join
     /// muxes the input's audio this way). `on_packet` returning `false` stops the run.
     pub fn other_packets(mut self, cut: Cut, mut on_packet: impl FnMut(StreamPacket) -> bool) -> Result<()> {
-        for (stream, packet) in self.ictx.packets() {
-            let si = stream.index();
+        while let Some(packet) = read_packet(&mut self.ictx, &self.url, &|| false)? {
+            let si = packet.stream();
+            let stream = self.ictx.stream(si).expect("a packet's stream exists");
             if si == self.video || !self.others.iter().any(|o| o.index == si) || !in_cut(&packet, &stream, cut) {
                 continue;
             }
@@ -380,8 +414,8 @@ impl Demuxer {
 
     /// The video packets as they are, in file order (`f` returning `false` stops).
     pub fn video_packets_raw(mut self, mut f: impl FnMut(Packet) -> Result<bool>) -> Result<()> {
-        for (stream, packet) in self.ictx.packets() {
-            if stream.index() == self.video && !f(packet)? {
+        while let Some(packet) = read_packet(&mut self.ictx, &self.url, &|| false)? {
+            if packet.stream() == self.video && !f(packet)? {
                 break;
             }
         }
