@@ -663,6 +663,8 @@ fn main() -> ExitCode {
     {
         let c = cancel.clone();
         let _ = ctrlc::set_handler(move || {
+            // Blocking reads (a silent network peer) give up too.
+            crate::video::interrupt();
             if c.swap(true, Ordering::SeqCst) {
                 // A second Ctrl-C: stop at once.
                 std::process::exit(130);

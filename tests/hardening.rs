@@ -183,3 +183,15 @@ fn unreadable_pipes_end_and_a_given_depth_follows_start() {
     // Frame 5 (0.2 s at 25 fps): grey 40/255 ≈ 0.16 (not frame 0's 0).
     assert!(v > 0.1 && v < 0.25, "depth of the first converted frame: {v}");
 }
+
+#[test]
+fn unknown_ffmpeg_options_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let out = dir.path().join("o.mp4");
+    refused(&["convert", s(&input), s(&out), "--focus", "0.5", "--encoder-option", "bogus=1"], "unknown encoder option 'bogus'");
+    refused(&["convert", s(&input), s(&out), "--focus", "0.5", "--input-option", "bogus=1"], "unknown input option bogus");
+    assert!(!out.exists());
+    let o = run(&["convert", s(&input), s(&out), "--focus", "0.5", "--encoder-option", "tune=film"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -131,15 +131,15 @@ impl Demuxer {
                 if ptr.is_null() {
                     deeplens_core::fail!(Input, "unknown input format '{f}' (see `ffmpeg -formats` / `ffmpeg -devices`)");
                 }
-                let fmt = unsafe { format::format::Input::wrap(ptr as *mut _) };
-                match format::open_with(&url, &format::format::Format::Input(fmt), dict) {
-                    Ok(format::context::Context::Input(i)) => i,
-                    Ok(_) => unreachable!("an input format opens an input context"),
-                    Err(e) => deeplens_core::fail!(Input, "{}: cannot open as '{f}': {}", spec.url, describe(e)),
-                }
+                open_input(&url, ptr, dict).map_err(|e| deeplens_core::err!(Input, "{}: cannot open as '{f}': {}", spec.url, describe(e)))?
             }
-            None => format::input_with_dictionary(&url, dict).map_err(|e| deeplens_core::err!(Input, "{}: {}", spec.url, describe(e)))?,
+            None => open_input(&url, std::ptr::null(), dict).map_err(|e| deeplens_core::err!(Input, "{}: {}", spec.url, describe(e)))?,
         };
+        if !ictx.1.is_empty() {
+            let names: Vec<String> = ictx.1.iter().map(|k| k.chars().take(64).flat_map(char::escape_debug).collect()).collect();
+            deeplens_core::fail!(Input, "{}: unknown input option{} {} (see `ffmpeg -h demuxer=…` / `ffmpeg -h protocol=…`)", spec.url, if names.len() > 1 { "s" } else { "" }, names.join(", "));
+        }
+        let ictx = ictx.0;
         let Some(vstream) = ictx.streams().best(media::Type::Video) else {
             deeplens_core::fail!(Input, "{}: has no video stream (audio-only or data file)", spec.url);
         };
@@ -312,6 +312,46 @@ impl Demuxer {
             tracing::warn!("{}: {errors} damaged packets skipped; converted what was decodable", self.url);
         }
         Ok(index)
+    }
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ask every blocking FFmpeg read or open of this process to give up (Ctrl-C): a network input
+/// that accepts and never answers must not hold the program.
+pub fn interrupt() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+extern "C" fn interrupt_cb(_: *mut std::ffi::c_void) -> std::ffi::c_int {
+    INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) as std::ffi::c_int
+}
+
+/// `avformat_open_input` + `avformat_find_stream_info` with the interrupt callback set; the input
+/// and the options FFmpeg did not know (left in the dictionary).
+fn open_input(url: &str, fmt: *const ffmpeg::ffi::AVInputFormat, options: ffmpeg::Dictionary) -> std::result::Result<(format::context::Input, Vec<String>), ffmpeg::Error> {
+    use ffmpeg::ffi::*;
+    let curl = CString::new(url).map_err(|_| ffmpeg::Error::InvalidData)?;
+    unsafe {
+        let mut ps = avformat_alloc_context();
+        if ps.is_null() {
+            return Err(ffmpeg::Error::Other { errno: ffmpeg::util::error::ENOMEM });
+        }
+        (*ps).interrupt_callback = AVIOInterruptCB { callback: Some(interrupt_cb), opaque: std::ptr::null_mut() };
+        let mut opts = options.disown();
+        let res = avformat_open_input(&mut ps, curl.as_ptr(), fmt as *mut _, &mut opts);
+        let left = ffmpeg::Dictionary::own(opts);
+        let unknown: Vec<String> = left.iter().map(|(k, _)| k.to_string()).collect();
+        if res < 0 {
+            // avformat_open_input frees the context on failure.
+            return Err(ffmpeg::Error::from(res));
+        }
+        let r = avformat_find_stream_info(ps, std::ptr::null_mut());
+        if r < 0 {
+            avformat_close_input(&mut ps);
+            return Err(ffmpeg::Error::from(r));
+        }
+        Ok((format::context::Input::wrap(ps), unknown))
     }
 }
 

@@ -14,7 +14,7 @@ mod audio;
 mod input;
 mod output;
 
-pub use input::{damaged_packets, Cut, DecodedFrame, Demuxer, InputSpec, OtherStream, PacketMark, StreamPacket, VideoInfo};
+pub use input::{damaged_packets, interrupt, Cut, DecodedFrame, Demuxer, InputSpec, OtherStream, PacketMark, StreamPacket, VideoInfo};
 pub use output::{GreyWriter, Muxer, OutputSpec, Remuxer};
 
 use deeplens_core::Result;

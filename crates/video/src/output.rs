@@ -250,6 +250,12 @@ impl Muxer {
             opts.set("preset", "medium");
         }
         for (k, v) in &spec.encoder_options {
+            let ck = CString::new(k.as_str()).map_err(|_| deeplens_core::err!(Output, "invalid encoder option name"))?;
+            let found = unsafe { ffmpeg::ffi::av_opt_find(enc.as_mut_ptr() as *mut std::ffi::c_void, ck.as_ptr(), std::ptr::null(), 0, ffmpeg::ffi::AV_OPT_SEARCH_CHILDREN) };
+            if found.is_null() {
+                let shown: String = k.chars().take(64).flat_map(char::escape_debug).collect();
+                deeplens_core::fail!(Output, "unknown encoder option '{shown}' for {codec_name} (see `ffmpeg -h encoder={codec_name}`)");
+            }
             opts.set(k, v);
         }
         let encoder = enc.open_with(opts).map_err(|e| deeplens_core::err!(Output, "cannot open encoder '{codec_name}' ({w}x{h} {pix:?}): {e}"))?;
