@@ -195,3 +195,17 @@ fn unknown_ffmpeg_options_are_one_clear_line() {
     let o = run(&["convert", s(&input), s(&out), "--focus", "0.5", "--encoder-option", "tune=film"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn pcm_and_flac_audio_go_into_mp4_re_encoded() {
+    let dir = tempfile::tempdir().unwrap();
+    for codec in ["pcm_s16le", "flac"] {
+        let input = dir.path().join(format!("{codec}.mkv"));
+        ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-f", "lavfi", "-i", "sine", "-t", "0.4", "-shortest", "-c:v", "ffv1", "-c:a", codec, s(&input)]);
+        let out = dir.path().join(format!("{codec}.mp4"));
+        let o = run(&["convert", s(&input), s(&out), "--focus", "0.5"]);
+        assert!(o.status.success(), "{codec}: {}", stderr(&o));
+        let audio = common::probe(&out, "codec_type,codec_name").into_iter().find(|st| st["codec_type"] == "audio").expect("audio kept");
+        assert_eq!(audio["codec_name"], "aac");
+    }
+}

@@ -146,7 +146,10 @@ impl OtherStreams {
             return Ok(Self { copies, transcoders });
         }
         for o in others {
-            let supported = unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), o.params.id().into(), 0) };
+            // FFmpeg's mp4 muxer takes FLAC and PCM only as an "experimental feature" (the header
+            // then fails): re-encode them like audio the container cannot hold.
+            let experimental = ofmt.name() == "mp4" && (o.params.id() == codec::Id::FLAC || format!("{:?}", o.params.id()).starts_with("PCM_"));
+            let supported = if experimental { 0 } else { unsafe { ffmpeg::ffi::avformat_query_codec(ofmt.as_ptr(), o.params.id().into(), 0) } };
             if supported == 0 {
                 if o.medium == media::Type::Audio {
                     let t = AudioTranscoder::new(octx, &o.params, o.time_base, audio_codec)?;
