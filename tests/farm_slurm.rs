@@ -97,6 +97,12 @@ fn submit(c: &Cluster, plan: &Path) -> (String, String) {
 
 #[test]
 fn slurm_renders_a_plan_and_survives_a_requeued_task() {
+    let root = Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false);
+    if !root {
+        // The one-node cluster runs its daemons as root (SlurmUser=root), as CI does.
+        eprintln!("not root: the one-node Slurm cannot start here; test skipped");
+        return;
+    }
     if !have_slurm() {
         // CI installs slurm-wlm and munge (scripts/setup.sh); elsewhere say why nothing ran.
         eprintln!("Slurm is not installed (apt-get install slurm-wlm munge): test skipped");
