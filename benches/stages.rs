@@ -32,7 +32,7 @@ fn stages(c: &mut Criterion) {
     });
     g.bench_function("whole_frame_given_depth", |b| {
         b.iter(|| {
-            let stages = Stages {
+            let mut stages = Stages {
                 depth: DepthStage {
                     model: None,
                     focus: FocusController::new(FocusSpec::Depth(focus), BlurAmount::Pixels(32.0), Rotation(0)),

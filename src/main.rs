@@ -544,7 +544,7 @@ impl RenderArgs {
         };
         let focus_given = self.focus.is_some() || self.focus_at.is_some() || self.autofocus || self.focus_track.is_some();
         let mut m = serde_json::json!({
-            "renderer": opt(match o.renderer { RendererKind::Physical => "physical", RendererKind::Learned => "learned" }, self.renderer.is_some(), preset.renderer.is_some()),
+            "renderer": opt(o.renderer.name(), self.renderer.is_some(), preset.renderer.is_some()),
             "depth_model": opt(o.depth_model.clone().or_else(config::default_depth_model).map(|p| crate::report::abs(&p)), self.depth_model.is_some(), preset.depth_model.is_some()),
             "depth_model_kind": opt(&self.depth_model_kind, self.depth_model_kind.is_some(), false),
             "depth_model_card": opt(self.depth_model_card.as_ref().map(|p| crate::report::abs(p)), self.depth_model_card.is_some(), false),

@@ -118,7 +118,7 @@ pub fn render_still(job: StillJob) -> Result<StageTimes> {
         Some(p) => Some(load_depth(p)?),
         None => None,
     };
-    let stages = job.render.build_stages(&job.models, rgb.width, Rotation(0), deep)?;
+    let mut stages = job.render.build_stages(&job.models, rgb.width, Rotation(0), deep)?;
     let models_used = crate::convert::models_used(&job.render, &stages);
     let (in_w, in_h) = (rgb.width, rgb.height);
     let mut j = Job::new(0, 0, 0.0, rgb);

@@ -424,10 +424,7 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
         overwrite: job.overwrite,
         cut: PlanCut { start: job.cut.start, duration: job.cut.duration },
         render: PlanRender {
-            renderer: match renderer {
-                RendererKind::Physical => "physical".into(),
-                RendererKind::Learned => "learned".into(),
-            },
+            renderer: renderer.name().into(),
             max_blur: job.render.blur.to_string(),
             focus: describe_focus(&job.render.focus),
             focus_smoothing: job.render.focus_smoothing,

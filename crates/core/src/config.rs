@@ -24,6 +24,16 @@ pub enum RendererKind {
     Learned,
 }
 
+impl RendererKind {
+    /// The name used on the command line, in presets and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Physical => "physical",
+            Self::Learned => "learned",
+        }
+    }
+}
+
 /// Everything needed to build the stages.
 #[derive(Clone, Debug)]
 pub struct RenderOptions {

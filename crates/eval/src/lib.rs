@@ -5,8 +5,10 @@
 //! scored against ([`reference`]), the thin-lens test scenes and their scores ([`lens_eval`]),
 //! and the flicker and focus-lag measures of `deeplens bench` ([`metrics`]). The tests, the
 //! benches, `deeplens bench` and the Python training (through the examples `synth` and
-//! `render_file`) use it; the product's compute never does.
+//! `render_file`) use it; the product's compute never does. [`compute_bench`] times the
+//! product's stages on ONNX Runtime without FFmpeg, for a machine with a GPU.
 
+pub mod compute_bench;
 pub mod lens_eval;
 pub mod metrics;
 pub mod reference;

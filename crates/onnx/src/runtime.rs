@@ -110,6 +110,47 @@ pub fn ensure_loaded(explicit: Option<&Path>) -> Result<PathBuf> {
     Ok(lib)
 }
 
+/// What is known of the ONNX Runtime library this process loaded.
+#[derive(Clone, Debug)]
+pub struct LoadedRuntime {
+    pub library: PathBuf,
+    /// The version, read from the build description (`git-branch=rel-1.22.0` → `1.22.0`).
+    pub version: Option<String>,
+    /// ONNX Runtime's build description: version, git commit, build type.
+    pub build_info: String,
+    /// Whether the library was built with the CUDA execution provider (a GPU may still be
+    /// missing; the provider a session really got is [`LoadedModel::provider`]).
+    pub cuda_built: bool,
+}
+
+/// The ONNX Runtime library loaded by [`ensure_loaded`], if one is.
+pub fn loaded_runtime() -> Option<LoadedRuntime> {
+    let library = LOADED.get()?.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+    let build_info = ort::info().to_string();
+    let version = version_string(&library).or_else(|| {
+        build_info.split([',', ' ']).find_map(|part| part.trim().strip_prefix("git-branch=rel-")).map(str::to_string)
+    });
+    Some(LoadedRuntime { library, version, build_info, cuda_built: CUDA::is_available().unwrap_or(false) })
+}
+
+/// The version the library at `lib` reports (`OrtGetApiBase()->GetVersionString()`).
+fn version_string(lib: &Path) -> Option<String> {
+    // SAFETY: `lib` is the ONNX Runtime library this process already loaded (opening it again
+    // only takes another reference); `OrtGetApiBase` takes nothing and returns a pointer to a
+    // static table whose `GetVersionString` returns a static NUL-terminated string, copied
+    // before the reference is dropped.
+    unsafe {
+        let l = libloading::Library::new(lib).ok()?;
+        let get: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> = l.get(b"OrtGetApiBase").ok()?;
+        let base = get();
+        if base.is_null() {
+            return None;
+        }
+        let s = ((*base).GetVersionString)();
+        (!s.is_null()).then(|| std::ffi::CStr::from_ptr(s).to_string_lossy().into_owned())
+    }
+}
+
 /// An ONNX session together with the execution provider that really runs it.
 pub struct LoadedModel {
     pub session: Session,

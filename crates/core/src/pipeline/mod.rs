@@ -176,18 +176,18 @@ impl Stages {
         (self.depth, self.lens, self.upsampler)
     }
 
-    /// Run every stage on one picture, in this thread (stills).
-    pub fn process(self, job: &mut Job, times: &mut StageTimes) -> Result<()> {
-        let (mut d, mut l, mut u) = self.split();
+    /// Run every stage on one picture, in this thread (stills, and the compute benchmark frame
+    /// after frame); each stage's milliseconds are added to `times`.
+    pub fn process(&mut self, job: &mut Job, times: &mut StageTimes) -> Result<()> {
         let t = Instant::now();
-        d.run(job)?;
-        times.depth.push(t.elapsed().as_secs_f64() * 1e3);
+        self.depth.run(job)?;
+        times.depth.push(ms_since(t));
         let t = Instant::now();
-        lens_stage(l.as_mut(), job)?;
-        times.lens.push(t.elapsed().as_secs_f64() * 1e3);
+        lens_stage(self.lens.as_mut(), job)?;
+        times.lens.push(ms_since(t));
         let t = Instant::now();
-        upsample_stage(u.as_mut(), job)?;
-        times.upsample.push(t.elapsed().as_secs_f64() * 1e3);
+        upsample_stage(self.upsampler.as_mut(), job)?;
+        times.upsample.push(ms_since(t));
         Ok(())
     }
 }
