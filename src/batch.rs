@@ -4,11 +4,6 @@
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
-/// File extensions taken as videos.
-const VIDEO_EXTENSIONS: &[&str] = &[
-    "mp4", "m4v", "mov", "mkv", "webm", "avi", "mxf", "ts", "mts", "m2ts", "mpg", "mpeg", "flv", "wmv", "3gp", "ogv", "nut", "y4m",
-];
-
 /// The default `--output-pattern`.
 pub const DEFAULT_PATTERN: &str = "{stem}-dof.{ext}";
 
@@ -56,7 +51,7 @@ pub fn find_videos(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
                 }
             } else if ft.is_file() {
                 let ext = r.extension().map(|x| x.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-                if VIDEO_EXTENSIONS.contains(&ext.as_str()) && !e.file_name().to_string_lossy().starts_with('.') {
+                if crate::still::VIDEO_EXTENSIONS.contains(&ext.as_str()) && !e.file_name().to_string_lossy().starts_with('.') {
                     out.push(r);
                 }
             }

@@ -93,8 +93,9 @@ impl SideSinks {
         if self.depth.is_some() || self.matte.is_some() {
             let (Some(d), Some(f)) = (j.depth.as_ref(), j.focus) else { bail!("frame {}: no depth to export", j.index) };
             let blur_px = f.blur.to_pixels(self.display_width);
+            let full = d.resize(width, height);
             for e in [self.depth.as_mut(), self.matte.as_mut()].into_iter().flatten() {
-                let p = e.plane(d, width, height, f.focus, blur_px);
+                let p = e.plane(&full, f.focus, blur_px);
                 e.write(j.index, j.pts, &p)?;
             }
         }

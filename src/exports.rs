@@ -105,7 +105,6 @@ impl PlaneExport {
                     _ => bail!("{what} {text}: an image sequence is .png (16-bit) or .exr (float)"),
                 };
                 let first = PathBuf::from(format!("{before}{:0width$}{after}", 0));
-                check_folder(&first, what)?;
                 crate::outfile::check_target(&first, overwrite, inputs).with_context(|| what.to_string())?;
                 Target::Sequence { before, width, after, exr, written: Vec::new() }
             }
@@ -115,7 +114,6 @@ impl PlaneExport {
                     Some("png" | "exr") => bail!("{what} {text}: a single picture cannot hold every frame; use a pattern such as depth_%05d.{}", path.extension().unwrap().to_string_lossy()),
                     _ => bail!("{what} {text}: a 16-bit grey video needs .mkv (FFV1 in Matroska), or a .png/.exr pattern such as depth_%05d.png"),
                 }
-                check_folder(path, what)?;
                 crate::outfile::check_target(path, overwrite, inputs).with_context(|| what.to_string())?;
                 Target::Video { temp: TempOutput::new(path, overwrite).with_context(|| what.to_string())?, writer: None, time_base, frame_rate }
             }
@@ -123,10 +121,10 @@ impl PlaneExport {
         Ok(Self { kind, target, overwrite, committed: false })
     }
 
-    /// The plane of one frame at the output's size: depth (the stabilised depth resized), or
-    /// the matte from the depth, focus and blur (`blur_px`: the radius where |D − d_f| = 1, output pixels).
-    pub fn plane(&self, depth: &Plane, width: usize, height: usize, focus: f32, blur_px: f32) -> Plane {
-        let mut p = depth.resize(width, height);
+    /// The plane of one frame from its depth at the output's size: the depth, or the matte from
+    /// the depth, focus and blur (`blur_px`: the radius where |D − d_f| = 1, output pixels).
+    pub fn plane(&self, depth: &Plane, focus: f32, blur_px: f32) -> Plane {
+        let mut p = depth.clone();
         match self.kind {
             PlaneKind::Depth { invert } => {
                 if invert {

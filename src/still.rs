@@ -19,7 +19,10 @@ pub struct StillJob {
     pub report: Option<(PathBuf, serde_json::Value)>,
 }
 
-const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mkv", "mov", "avi", "webm", "m4v", "mpg", "mpeg", "ts", "flv", "wmv", "y4m", "nut", "3gp", "ogv"];
+/// File extensions taken as videos (a still refuses them; a batch converts them).
+pub(crate) const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "m4v", "mov", "mkv", "webm", "avi", "mxf", "ts", "mts", "m2ts", "mpg", "mpeg", "flv", "wmv", "3gp", "ogv", "nut", "y4m",
+];
 
 fn has_video_extension(p: &Path) -> bool {
     p.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))

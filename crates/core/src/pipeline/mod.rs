@@ -351,7 +351,7 @@ fn depth_loop(rx: &Receiver<Job>, gate: Option<&Receiver<()>>, tx: &Sender<Job>,
                 Err(_) => {}
             }
         }
-        let mut job = loop {
+        let job = loop {
             match rx.recv_timeout(poll) {
                 Ok(j) => break j,
                 Err(RecvTimeoutError::Disconnected) => break 'frames,
@@ -359,34 +359,34 @@ fn depth_loop(rx: &Receiver<Job>, gate: Option<&Receiver<()>>, tx: &Sender<Job>,
                 Err(RecvTimeoutError::Timeout) => {}
             }
         };
-        let t = Instant::now();
-        if let Err(e) = f(&mut job) {
-            abort.store(true, Ordering::Relaxed);
-            return Err(e);
-        }
-        times.push(ms_since(t));
-        if tx.send(job).is_err() {
+        if !step(job, &mut f, tx, abort, &mut times)? {
             break;
         }
     }
     Ok(times)
 }
 
+/// One frame through a stage: apply `f` (timed into `times`; an error sets `abort`), pass it on.
+/// `false` when the next stage is gone.
+fn step<T>(mut job: T, f: &mut impl FnMut(&mut T) -> Result<()>, tx: &Sender<T>, abort: &AtomicBool, times: &mut Vec<f64>) -> Result<bool> {
+    let t = Instant::now();
+    if let Err(e) = f(&mut job) {
+        abort.store(true, Ordering::Relaxed);
+        return Err(e);
+    }
+    times.push(ms_since(t));
+    Ok(tx.send(job).is_ok())
+}
+
 /// One stage's thread: take from `rx`, apply `f`, pass on to `tx`, until either side closes or
 /// `abort` is set (an error sets it). Returns the milliseconds `f` took per item.
 fn stage_loop<T>(rx: &Receiver<T>, tx: &Sender<T>, abort: &AtomicBool, mut f: impl FnMut(&mut T) -> Result<()>) -> Result<Vec<f64>> {
     let mut times = Vec::new();
-    for mut job in rx.iter() {
+    for job in rx.iter() {
         if abort.load(Ordering::Relaxed) {
             break;
         }
-        let t = Instant::now();
-        if let Err(e) = f(&mut job) {
-            abort.store(true, Ordering::Relaxed);
-            return Err(e);
-        }
-        times.push(ms_since(t));
-        if tx.send(job).is_err() {
+        if !step(job, &mut f, tx, abort, &mut times)? {
             break;
         }
     }
