@@ -37,7 +37,7 @@ use rayon::prelude::*;
 const SLICE_GROWTH: f32 = 6.0;
 
 /// Slices whose radius is at least this are scattered at half resolution.
-const HALF_RES_RADIUS: f32 = 8.0;
+const HALF_RES_RADIUS: f32 = 4.0;
 
 /// Physically based lens blur in linear light. It keeps its scratch buffers from one frame to
 /// the next, so a video does not allocate (and fault in) a dozen frame-sized buffers per frame.
@@ -252,9 +252,11 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
         if own[ki] == 0 {
             continue;
         }
-        let fill = if hidden[ki] { Some(HiddenFill::new(lin, slice, pw, ph, k)) } else { None };
         let rk = slice_radius(k);
         let rect = boxes[ki].grown(reach[ki].max(rk).ceil() as usize + 2, pw, ph);
+        // The hidden pixels lie in the slice's box, each within `pad` of a pixel at or behind
+        // the slice: the fill needs no more than the box grown by that.
+        let fill = if hidden[ki] { Some(HiddenFill::new(lin, slice, pw, ph, k, boxes[ki].grown(pad + 2, pw, ph))) } else { None };
         if rk >= HALF_RES_RADIUS {
             // Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth
             // of the work) and read the layer back bilinearly.
@@ -345,17 +347,24 @@ struct HiddenFill {
     data: Vec<[f32; 3]>,
     w: usize,
     h: usize,
+    /// Full-resolution corner of the area the fill covers (both even).
+    x0: usize,
+    y0: usize,
 }
 
 impl HiddenFill {
-    fn new(lin: &[[f32; 3]], slice: &[i16], w: usize, h: usize, k: i16) -> Self {
-        let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
+    /// The fill over `area` of the `w × h` picture (only pixels inside it may be asked for).
+    fn new(lin: &[[f32; 3]], slice: &[i16], w: usize, h: usize, k: i16, area: Rect) -> Self {
+        // Even corners keep the half-resolution grid aligned with the picture's.
+        let (x0, y0) = (area.x0 & !1, area.y0 & !1);
+        let (hw, hh) = ((area.x1 - x0).div_ceil(2), (area.y1 - y0).div_ceil(2));
+        let (xe, ye) = (area.x1.min(w), area.y1.min(h));
         let mut half = vec![[0.0f32; 4]; hw * hh];
         half.par_chunks_mut(hw).enumerate().for_each(|(py, row)| {
             for (px, d) in row.iter_mut().enumerate() {
                 let mut s = [0.0f32; 4];
-                for y in 2 * py..(2 * py + 2).min(h) {
-                    for x in 2 * px..(2 * px + 2).min(w) {
+                for y in y0 + 2 * py..(y0 + 2 * py + 2).min(ye) {
+                    for x in x0 + 2 * px..(x0 + 2 * px + 2).min(xe) {
                         let i = y * w + x;
                         let ok = slice[i] <= k
                             && (x == 0 || slice[i - 1] <= k)
@@ -374,12 +383,12 @@ impl HiddenFill {
                 }
             }
         });
-        Self { data: pull_push(half, hw, hh), w: hw, h: hh }
+        Self { data: pull_push(half, hw, hh), w: hw, h: hh, x0, y0 }
     }
 
     #[inline]
     fn at(&self, x: usize, y: usize) -> [f32; 3] {
-        bilinear_half(&self.data, self.w, self.h, x, y)
+        bilinear_half(&self.data, self.w, self.h, x - self.x0, y - self.y0)
     }
 }
 

@@ -129,7 +129,9 @@ impl SplatRows {
             || vec![[0.0f32; 4]; w + 2],
             |diff, (dy0, row)| {
                 let y = rect.y0 + dy0;
-                let mut any = false;
+                // The columns the deposits reach: left of `left` and right of `right` the
+                // prefix sum is zero, so neither needs compositing.
+                let (mut left, mut right) = (f32::INFINITY, f32::NEG_INFINITY);
                 let lo = (y as isize - reach).max(0) as usize;
                 let hi = ((y as isize + reach) as usize).min(h - 1);
                 for sy in lo..=hi {
@@ -142,23 +144,33 @@ impl SplatRows {
                         if let Some((a, b)) = bokeh.span(s.r, dy, s.eye) {
                             let x = s.x as f32;
                             deposit_span(diff, w, x + a, x + b, &s.v);
-                            any = true;
+                            left = left.min(x + a);
+                            right = right.max(x + b);
                         }
                     }
                 }
-                if !any {
+                if left > right {
                     return;
                 }
+                // Cells touched: from the one holding `left` to the one after `right`.
+                let c0 = (left + 0.5).max(0.0) as usize;
+                let c1 = ((right + 0.5).max(0.0) as usize + 2).min(w + 2);
+                let (s0, s1) = (x0.max(c0), x1.min(c1));
                 let mut acc = [0.0f32; 4];
-                for (o, d) in row[x0..x1].iter_mut().zip(diff[x0..x1].iter_mut()) {
+                for d in &diff[c0..s0.max(c0)] {
                     for k in 0..4 {
                         acc[k] += d[k];
                     }
-                    apply(o, acc);
-                    *d = [0.0; 4];
                 }
-                diff[x1] = [0.0; 4];
-                diff[x1 + 1] = [0.0; 4];
+                if s0 < s1 {
+                    for (o, d) in row[s0..s1].iter_mut().zip(diff[s0..s1].iter()) {
+                        for k in 0..4 {
+                            acc[k] += d[k];
+                        }
+                        apply(o, acc);
+                    }
+                }
+                diff[c0..c1].fill([0.0; 4]);
             },
         );
     }
