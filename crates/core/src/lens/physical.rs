@@ -118,7 +118,7 @@ impl LinearLut {
     #[inline]
     fn get(&self, v: f32) -> f32 {
         let f = v.clamp(0.0, 1.0) * Self::N as f32;
-        let i = f as usize;
+        let i = f as i32 as usize;
         let t = f - i as f32;
         self.0[i] + (self.0[i + 1] - self.0[i]) * t
     }
@@ -138,7 +138,7 @@ impl EncodeLut {
     #[inline]
     fn get(&self, v: f32) -> f32 {
         let f = v.clamp(0.0, 1.0).sqrt() * Self::N as f32;
-        let i = f as usize;
+        let i = f as i32 as usize;
         let t = f - i as f32;
         self.0[i] + (self.0[i + 1] - self.0[i]) * t
     }
@@ -193,10 +193,10 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
     reset(lin, n, [0.0f32; 3]);
     reset(sig, n, 0.0f32);
     reset(slice, n, 0i16);
+    let cols: Vec<usize> = (0..pw).map(|x| reflect(x as isize - pad as isize, w)).collect();
     lin.par_chunks_mut(pw).zip(sig.par_chunks_mut(pw)).zip(slice.par_chunks_mut(pw)).enumerate().for_each(|(y, ((lrow, srow), krow))| {
         let sy = reflect(y as isize - pad as isize, h);
-        for x in 0..pw {
-            let sx = reflect(x as isize - pad as isize, w);
+        for (x, &sx) in cols.iter().enumerate() {
             let i = sy * w + sx;
             let c = [rgb.data[i * 3], rgb.data[i * 3 + 1], rgb.data[i * 3 + 2]];
             let mut l = c.map(|v| lut.get(v));
@@ -218,6 +218,7 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
     // The nearest (smallest) slice index behind or at each pixel within the largest radius:
     // a pixel of slice j > k belongs to slice k's hidden extension when this is ≤ k.
     let band = min_filter(slice, pw, ph, pad);
+    let cross = cross_max(slice, pw, ph);
 
     let bokeh = Bokeh::padded(params, w, h, pad);
     let areas = AreaTable::new(&bokeh, r_max + 1.0);
@@ -256,7 +257,7 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
         let rect = boxes[ki].grown(reach[ki].max(rk).ceil() as usize + 2, pw, ph);
         // The hidden pixels lie in the slice's box, each within `pad` of a pixel at or behind
         // the slice: the fill needs no more than the box grown by that.
-        let fill = if hidden[ki] { Some(HiddenFill::new(lin, slice, pw, ph, k, boxes[ki].grown(pad + 2, pw, ph))) } else { None };
+        let fill = if hidden[ki] { Some(HiddenFill::new(lin, &cross, pw, ph, k, boxes[ki].grown(pad + 2, pw, ph))) } else { None };
         if rk >= HALF_RES_RADIUS {
             // Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth
             // of the work) and read the layer back bilinearly.
@@ -353,8 +354,10 @@ struct HiddenFill {
 }
 
 impl HiddenFill {
-    /// The fill over `area` of the `w × h` picture (only pixels inside it may be asked for).
-    fn new(lin: &[[f32; 3]], slice: &[i16], w: usize, h: usize, k: i16, area: Rect) -> Self {
+    /// The fill over `area` of the `w × h` picture (only pixels inside it may be asked for);
+    /// `cross` is [`cross_max`] of the slice indices: a pixel is a source when it and its four
+    /// neighbours are at or behind slice `k`.
+    fn new(lin: &[[f32; 3]], cross: &[i16], w: usize, h: usize, k: i16, area: Rect) -> Self {
         // Even corners keep the half-resolution grid aligned with the picture's.
         let (x0, y0) = (area.x0 & !1, area.y0 & !1);
         let (hw, hh) = ((area.x1 - x0).div_ceil(2), (area.y1 - y0).div_ceil(2));
@@ -366,12 +369,7 @@ impl HiddenFill {
                 for y in y0 + 2 * py..(y0 + 2 * py + 2).min(ye) {
                     for x in x0 + 2 * px..(x0 + 2 * px + 2).min(xe) {
                         let i = y * w + x;
-                        let ok = slice[i] <= k
-                            && (x == 0 || slice[i - 1] <= k)
-                            && (x + 1 == w || slice[i + 1] <= k)
-                            && (y == 0 || slice[i - w] <= k)
-                            && (y + 1 == h || slice[i + w] <= k);
-                        if ok {
+                        if cross[i] <= k {
                             let c = lin[i];
                             s = [s[0] + c[0], s[1] + c[1], s[2] + c[2], s[3] + 1.0];
                         }
@@ -397,7 +395,7 @@ impl HiddenFill {
 fn bilinear_half<const C: usize>(src: &[[f32; C]], cw: usize, ch: usize, x: usize, y: usize) -> [f32; C] {
     let fx = ((x as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (cw - 1) as f32);
     let fy = ((y as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (ch - 1) as f32);
-    let (x0, y0) = (fx as usize, fy as usize);
+    let (x0, y0) = (fx as i32 as usize, fy as i32 as usize);
     let (x1, y1) = ((x0 + 1).min(cw - 1), (y0 + 1).min(ch - 1));
     let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
     let (a, b, c, d) = (src[y0 * cw + x0], src[y0 * cw + x1], src[y1 * cw + x0], src[y1 * cw + x1]);
@@ -472,6 +470,22 @@ fn pull_push(base: Vec<[f32; 4]>, w: usize, h: usize) -> Vec<[f32; 3]> {
     levels.swap_remove(0).0.into_iter().map(|v| [v[0], v[1], v[2]]).collect()
 }
 
+/// The largest slice index of each pixel and its four neighbours.
+fn cross_max(slice: &[i16], w: usize, h: usize) -> Vec<i16> {
+    let mut out = vec![0i16; w * h];
+    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        let cur = &slice[y * w..(y + 1) * w];
+        let up = &slice[y.saturating_sub(1) * w..][..w];
+        let down = &slice[(y + 1).min(h - 1) * w..][..w];
+        for x in 0..w {
+            let l = cur[x.saturating_sub(1)];
+            let r = cur[(x + 1).min(w - 1)];
+            row[x] = cur[x].max(l).max(r).max(up[x]).max(down[x]);
+        }
+    });
+    out
+}
+
 /// Minimum over a `(2r+1)²` square window (van Herk / Gil-Werman, O(1) per pixel per pass).
 fn min_filter(src: &[i16], w: usize, h: usize, r: usize) -> Vec<i16> {
     let mut tmp = vec![0i16; w * h];
@@ -501,17 +515,23 @@ fn min_filter(src: &[i16], w: usize, h: usize, r: usize) -> Vec<i16> {
 fn min_1d(line: &[i16], out: &mut [i16], r: usize) {
     let n = line.len();
     let m = 2 * r + 1;
-    // Prefix minima within blocks of m from the left (g) and suffix minima from the right (hh),
-    // over the line padded with +∞ by r on both sides.
+    // The line padded with +∞ by r on both sides; prefix minima within blocks of m from the
+    // left (g) and suffix minima from the right (hh).
     let len = n + 2 * r;
-    let at = |i: usize| if i < r || i >= r + n { i16::MAX } else { line[i - r] };
+    let mut p = vec![i16::MAX; len];
+    p[r..r + n].copy_from_slice(line);
     let mut g = vec![0i16; len];
     let mut hh = vec![0i16; len];
-    for i in 0..len {
-        g[i] = if i % m == 0 { at(i) } else { g[i - 1].min(at(i)) };
-    }
-    for i in (0..len).rev() {
-        hh[i] = if i % m == m - 1 || i == len - 1 { at(i) } else { hh[i + 1].min(at(i)) };
+    for s in (0..len).step_by(m) {
+        let e = (s + m).min(len);
+        g[s] = p[s];
+        for i in s + 1..e {
+            g[i] = g[i - 1].min(p[i]);
+        }
+        hh[e - 1] = p[e - 1];
+        for i in (s..e - 1).rev() {
+            hh[i] = hh[i + 1].min(p[i]);
+        }
     }
     for (x, o) in out.iter_mut().enumerate() {
         // Window [x, x + 2r] in padded coordinates.
