@@ -358,16 +358,17 @@ impl HiddenFill {
     /// `cross` is [`cross_max`] of the slice indices: a pixel is a source when it and its four
     /// neighbours are at or behind slice `k`.
     fn new(lin: &[[f32; 3]], cross: &[i16], w: usize, h: usize, k: i16, area: Rect) -> Self {
-        // Even corners keep the half-resolution grid aligned with the picture's.
-        let (x0, y0) = (area.x0 & !1, area.y0 & !1);
-        let (hw, hh) = ((area.x1 - x0).div_ceil(2), (area.y1 - y0).div_ceil(2));
+        // Corners on the grid keep it aligned with the picture's.
+        let f = FILL_SCALE;
+        let (x0, y0) = (area.x0 / f * f, area.y0 / f * f);
+        let (hw, hh) = ((area.x1 - x0).div_ceil(f), (area.y1 - y0).div_ceil(f));
         let (xe, ye) = (area.x1.min(w), area.y1.min(h));
         let mut half = vec![[0.0f32; 4]; hw * hh];
         half.par_chunks_mut(hw).enumerate().for_each(|(py, row)| {
             for (px, d) in row.iter_mut().enumerate() {
                 let mut s = [0.0f32; 4];
-                for y in y0 + 2 * py..(y0 + 2 * py + 2).min(ye) {
-                    for x in x0 + 2 * px..(x0 + 2 * px + 2).min(xe) {
+                for y in y0 + f * py..(y0 + f * py + f).min(ye) {
+                    for x in x0 + f * px..(x0 + f * px + f).min(xe) {
                         let i = y * w + x;
                         if cross[i] <= k {
                             let c = lin[i];
@@ -386,15 +387,19 @@ impl HiddenFill {
 
     #[inline]
     fn at(&self, x: usize, y: usize) -> [f32; 3] {
-        bilinear_half(&self.data, self.w, self.h, x - self.x0, y - self.y0)
+        bilinear_scaled::<3, FILL_SCALE>(&self.data, self.w, self.h, x - self.x0, y - self.y0)
     }
 }
 
-/// Sample a half-resolution grid at full-resolution pixel (x, y).
+/// The hidden-colour fill starts its pyramid at this fraction of the resolution.
+const FILL_SCALE: usize = 4;
+
+/// Sample a grid of `1/S` resolution at full-resolution pixel (x, y).
 #[inline]
-fn bilinear_half<const C: usize>(src: &[[f32; C]], cw: usize, ch: usize, x: usize, y: usize) -> [f32; C] {
-    let fx = ((x as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (cw - 1) as f32);
-    let fy = ((y as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, (ch - 1) as f32);
+fn bilinear_scaled<const C: usize, const S: usize>(src: &[[f32; C]], cw: usize, ch: usize, x: usize, y: usize) -> [f32; C] {
+    let inv = 1.0 / S as f32;
+    let fx = ((x as f32 + 0.5) * inv - 0.5).clamp(0.0, (cw - 1) as f32);
+    let fy = ((y as f32 + 0.5) * inv - 0.5).clamp(0.0, (ch - 1) as f32);
     let (x0, y0) = (fx as i32 as usize, fy as i32 as usize);
     let (x1, y1) = ((x0 + 1).min(cw - 1), (y0 + 1).min(ch - 1));
     let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
@@ -404,6 +409,12 @@ fn bilinear_half<const C: usize>(src: &[[f32; C]], cw: usize, ch: usize, x: usiz
         let bot = c[k] + (d[k] - c[k]) * tx;
         top + (bot - top) * ty
     })
+}
+
+/// Sample a half-resolution grid at full-resolution pixel (x, y).
+#[inline]
+fn bilinear_half<const C: usize>(src: &[[f32; C]], cw: usize, ch: usize, x: usize, y: usize) -> [f32; C] {
+    bilinear_scaled::<C, 2>(src, cw, ch, x, y)
 }
 
 /// Fill the pixels of zero confidence (`v[3]`) from a pyramid of confidence-weighted averages,
