@@ -206,6 +206,11 @@ impl Rect {
         self.y1 = self.y1.max(y + 1);
     }
 
+    /// The smallest rectangle holding both.
+    pub fn union(&self, o: &Rect) -> Self {
+        Self { x0: self.x0.min(o.x0), y0: self.y0.min(o.y0), x1: self.x1.max(o.x1), y1: self.y1.max(o.y1) }
+    }
+
     /// Grown by `m` on every side, within `w × h`.
     pub fn grown(&self, m: usize, w: usize, h: usize) -> Self {
         if self.is_empty() {
