@@ -206,8 +206,57 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
     let (pw, ph) = (w + 2 * pad, h + 2 * pad);
     let n = pw * ph;
     let Scratch { lin, sig, slice, acc, half_layer, splats, half_splats } = scratch;
+    linearise(rgb, depth, params, pad, r_max, lin, sig, slice);
+    let (lin, sig, slice) = (&lin[..], &sig[..], &slice[..]);
+    let (k_min, k_max) = slice.iter().fold((i16::MAX, i16::MIN), |(a, b), &k| (a.min(k), b.max(k)));
+    let layers = Layers {
+        lin,
+        sig,
+        slice,
+        // The nearest (smallest) slice index behind or at each pixel within the largest radius:
+        // a pixel of slice j > k belongs to slice k's hidden extension when this is ≤ k.
+        band: min_filter(slice, pw, ph, pad),
+        cross: cross_max(slice, pw, ph),
+        pw,
+        ph,
+    };
+    let bokeh = Bokeh::padded(params, w, h, pad);
+    let areas = AreaTable::new(&bokeh, r_max + 1.0);
+    reset(acc, n, [0.0f32; 4]);
+    let splats = splat_rows(splats, pw, ph);
+    let (hw, hh) = (pw.div_ceil(2), ph.div_ceil(2));
+    let mut half = Half { bokeh: Bokeh::padded(params, w.div_ceil(2), h.div_ceil(2), pad / 2), splats: splat_rows(half_splats, hw, hh), layer: half_layer };
+    reset(half.layer, hw * hh, [0.0f32; 4]);
+    // Per slice: the box around its pixels and its hidden extension, and its largest radius,
+    // so each slice's passes touch only the area it can reach.
+    let ns = (k_max - k_min + 1) as usize;
+    let (boxes, own, hidden, reach) = slice_extents(slice, sig, &layers.band, pw, k_min, ns);
+    for k in k_min..=k_max {
+        let ki = (k - k_min) as usize;
+        if own[ki] == 0 {
+            continue;
+        }
+        let rk = slice_radius(k);
+        let rect = boxes[ki].grown(reach[ki].max(rk).ceil() as usize + 2, pw, ph);
+        // The hidden pixels lie in the slice's box, each within `pad` of a pixel at or behind
+        // the slice: the fill needs no more than the box grown by that.
+        let fill = if hidden[ki] { Some(HiddenFill::new(lin, &layers.cross, pw, ph, k, boxes[ki].grown(pad + 2, pw, ph))) } else { None };
+        let slice = SliceJob { k, rk, rect, fill: fill.as_ref(), areas: &areas };
+        if rk >= HALF_RES_RADIUS {
+            layers.scatter_half(&slice, &mut half, acc);
+        } else {
+            layers.scatter_full(&slice, splats, &bokeh, acc);
+        }
+    }
+    unpad_encode(acc, w, h, pad)
+}
 
-    // Padded linear colour, signed radius and slice index.
+/// Padded linear colour, signed radius and slice index of every pixel.
+#[allow(clippy::too_many_arguments)]
+fn linearise(rgb: &RgbImage, depth: &Plane, params: &LensParams, pad: usize, r_max: f32, lin: &mut Vec<[f32; 3]>, sig: &mut Vec<f32>, slice: &mut Vec<i16>) {
+    let (w, h) = (rgb.width, rgb.height);
+    let (pw, ph) = (w + 2 * pad, h + 2 * pad);
+    let n = pw * ph;
     let boost = params.highlight_boost.max(0.0);
     let lut = LinearLut::new();
     // Every element is written below: only the size needs setting.
@@ -235,103 +284,11 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
             krow[x] = slices.get(s);
         }
     });
-    let (lin, sig, slice) = (&lin[..], &sig[..], &slice[..]);
-    let (k_min, k_max) = slice.iter().fold((i16::MAX, i16::MIN), |(a, b), &k| (a.min(k), b.max(k)));
-    // The nearest (smallest) slice index behind or at each pixel within the largest radius:
-    // a pixel of slice j > k belongs to slice k's hidden extension when this is ≤ k.
-    let band = min_filter(slice, pw, ph, pad);
-    let cross = cross_max(slice, pw, ph);
+}
 
-    let bokeh = Bokeh::padded(params, w, h, pad);
-    let areas = AreaTable::new(&bokeh, r_max + 1.0);
-    reset(acc, n, [0.0f32; 4]);
-    let splats = splat_rows(splats, pw, ph);
-    let (hw, hh) = (pw.div_ceil(2), ph.div_ceil(2));
-    let half_bokeh = Bokeh::padded(params, w.div_ceil(2), h.div_ceil(2), pad / 2);
-    let half_splats = splat_rows(half_splats, hw, hh);
-    reset(half_layer, hw * hh, [0.0f32; 4]);
-    // Per slice: the box around its pixels and its hidden extension, and its largest radius,
-    // so each slice's passes touch only the area it can reach.
-    let ns = (k_max - k_min + 1) as usize;
-    let (boxes, own, hidden, reach) = slice_extents(slice, sig, &band, pw, k_min, ns);
-    for k in k_min..=k_max {
-        let ki = (k - k_min) as usize;
-        if own[ki] == 0 {
-            continue;
-        }
-        let rk = slice_radius(k);
-        let rect = boxes[ki].grown(reach[ki].max(rk).ceil() as usize + 2, pw, ph);
-        // The hidden pixels lie in the slice's box, each within `pad` of a pixel at or behind
-        // the slice: the fill needs no more than the box grown by that.
-        let fill = if hidden[ki] { Some(HiddenFill::new(lin, &cross, pw, ph, k, boxes[ki].grown(pad + 2, pw, ph))) } else { None };
-        if rk >= HALF_RES_RADIUS {
-            // Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth
-            // of the work) and read the layer back bilinearly.
-            let hrect = rect.halved(hw, hh);
-            half_splats.rows.par_iter_mut().enumerate().for_each(|(hy, row)| {
-                row.clear();
-                if hy < hrect.y0 || hy >= hrect.y1 {
-                    return;
-                }
-                for hx in hrect.x0..hrect.x1 {
-                    let mut sum = [0.0f32; 4];
-                    let mut rsum = 0.0f32;
-                    for y in 2 * hy..(2 * hy + 2).min(ph) {
-                        for x in 2 * hx..(2 * hx + 2).min(pw) {
-                            let i = y * pw + x;
-                            let (c, r) = if slice[i] == k {
-                                (lin[i], sig[i].abs())
-                            } else if slice[i] > k && band[i] <= k {
-                                (fill.as_ref().map_or([0.0; 3], |f| f.at(x, y)), rk)
-                            } else {
-                                continue;
-                            };
-                            sum = [sum[0] + c[0], sum[1] + c[1], sum[2] + c[2], sum[3] + 1.0];
-                            rsum += r;
-                        }
-                    }
-                    if sum[3] > 0.0 {
-                        let r = 0.5 * rsum / sum[3];
-                        row.push(Splat::with_areas(&half_bokeh, &areas, hx, hy, r, sum.map(|v| v * 0.25)));
-                    }
-                }
-            });
-            half_splats.r_max = half_splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
-            // One half-resolution pixel more on each side for the bilinear read-back.
-            let hread = hrect.grown(1, hw, hh);
-            half_layer[hread.y0 * hw..hread.y1 * hw].par_chunks_mut(hw).for_each(|row| row[hread.x0..hread.x1].fill([0.0; 4]));
-            half_splats.scatter_into_rect(&half_bokeh, half_layer, hread);
-            // Read back and composite in one pass.
-            let half_layer = &half_layer[..];
-            acc[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).enumerate().for_each(|(dy, row)| {
-                for (x, o) in row.iter_mut().enumerate().take(rect.x1).skip(rect.x0) {
-                    composite(o, bilinear_half(half_layer, hw, hh, x, rect.y0 + dy));
-                }
-            });
-        } else {
-            splats.rows.par_iter_mut().enumerate().for_each(|(y, row)| {
-                row.clear();
-                if y < rect.y0 || y >= rect.y1 {
-                    return;
-                }
-                for x in rect.x0..rect.x1 {
-                    let i = y * pw + x;
-                    let s = slice[i];
-                    if s == k {
-                        let c = lin[i];
-                        row.push(Splat::with_areas(&bokeh, &areas, x, y, sig[i].abs(), [c[0], c[1], c[2], 1.0]));
-                    } else if s > k && band[i] <= k {
-                        let c = fill.as_ref().map_or([0.0; 3], |f| f.at(x, y));
-                        row.push(Splat::with_areas(&bokeh, &areas, x, y, rk, [c[0], c[1], c[2], 1.0]));
-                    }
-                }
-            });
-            splats.r_max = splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
-            // Scatter and composite in one pass: no layer buffer to clear, fill and read.
-            splats.scatter_apply(&bokeh, acc, rect, composite);
-        }
-    }
-
+/// The accumulated picture without its padding, un-premultiplied and sRGB-encoded.
+fn unpad_encode(acc: &[[f32; 4]], w: usize, h: usize, pad: usize) -> RgbImage {
+    let pw = w + 2 * pad;
     let enc = EncodeLut::new();
     let mut out = RgbImage::new(w, h);
     out.data.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
@@ -344,6 +301,111 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
         }
     });
     out
+}
+
+/// The per-pixel planes of one frame (padded, `pw × ph`) that every slice reads.
+struct Layers<'a> {
+    lin: &'a [[f32; 3]],
+    sig: &'a [f32],
+    slice: &'a [i16],
+    band: Vec<i16>,
+    cross: Vec<i16>,
+    pw: usize,
+    ph: usize,
+}
+
+/// One slice to scatter: its index and radius, the area it reaches, its hidden-colour fill.
+struct SliceJob<'a> {
+    k: i16,
+    rk: f32,
+    rect: Rect,
+    fill: Option<&'a HiddenFill>,
+    areas: &'a AreaTable,
+}
+
+/// The half-resolution grid's aperture, splat rows and layer.
+struct Half<'a> {
+    bokeh: Bokeh,
+    splats: &'a mut SplatRows,
+    layer: &'a mut Vec<[f32; 4]>,
+}
+
+impl Layers<'_> {
+    /// The colour and radius pixel `i` = (x, y) contributes to slice `job`: its own when it is
+    /// in the slice, the hidden fill's when the slice extends under it, else nothing.
+    #[inline]
+    fn member(&self, job: &SliceJob, i: usize, x: usize, y: usize) -> Option<([f32; 3], f32)> {
+        let s = self.slice[i];
+        if s == job.k {
+            Some((self.lin[i], self.sig[i].abs()))
+        } else if s > job.k && self.band[i] <= job.k {
+            Some((job.fill.map_or([0.0; 3], |f| f.at(x, y)), job.rk))
+        } else {
+            None
+        }
+    }
+
+    /// Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth of the
+    /// work), read the layer back bilinearly and composite it onto `acc` in the same pass.
+    fn scatter_half(&self, job: &SliceJob, half: &mut Half, acc: &mut [[f32; 4]]) {
+        let (pw, ph) = (self.pw, self.ph);
+        let (hw, hh) = (half.splats.width, half.splats.height);
+        let rect = job.rect;
+        let hrect = rect.halved(hw, hh);
+        let bokeh = &half.bokeh;
+        half.splats.rows.par_iter_mut().enumerate().for_each(|(hy, row)| {
+            row.clear();
+            if hy < hrect.y0 || hy >= hrect.y1 {
+                return;
+            }
+            for hx in hrect.x0..hrect.x1 {
+                let mut sum = [0.0f32; 4];
+                let mut rsum = 0.0f32;
+                for y in 2 * hy..(2 * hy + 2).min(ph) {
+                    for x in 2 * hx..(2 * hx + 2).min(pw) {
+                        if let Some((c, r)) = self.member(job, y * pw + x, x, y) {
+                            sum = [sum[0] + c[0], sum[1] + c[1], sum[2] + c[2], sum[3] + 1.0];
+                            rsum += r;
+                        }
+                    }
+                }
+                if sum[3] > 0.0 {
+                    let r = 0.5 * rsum / sum[3];
+                    row.push(Splat::with_areas(bokeh, job.areas, hx, hy, r, sum.map(|v| v * 0.25)));
+                }
+            }
+        });
+        half.splats.r_max = half.splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
+        // One half-resolution pixel more on each side for the bilinear read-back.
+        let hread = hrect.grown(1, hw, hh);
+        half.layer[hread.y0 * hw..hread.y1 * hw].par_chunks_mut(hw).for_each(|row| row[hread.x0..hread.x1].fill([0.0; 4]));
+        half.splats.scatter_into_rect(bokeh, half.layer, hread);
+        let layer = &half.layer[..];
+        acc[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).enumerate().for_each(|(dy, row)| {
+            for (x, o) in row.iter_mut().enumerate().take(rect.x1).skip(rect.x0) {
+                composite(o, bilinear_half(layer, hw, hh, x, rect.y0 + dy));
+            }
+        });
+    }
+
+    /// Narrow blur: scatter every pixel at full resolution and composite in the same pass (no
+    /// layer buffer to clear, fill and read).
+    fn scatter_full(&self, job: &SliceJob, splats: &mut SplatRows, bokeh: &Bokeh, acc: &mut [[f32; 4]]) {
+        let rect = job.rect;
+        splats.rows.par_iter_mut().enumerate().for_each(|(y, row)| {
+            row.clear();
+            if y < rect.y0 || y >= rect.y1 {
+                return;
+            }
+            for x in rect.x0..rect.x1 {
+                if let Some((c, r)) = self.member(job, y * self.pw + x, x, y) {
+                    row.push(Splat::with_areas(bokeh, job.areas, x, y, r, [c[0], c[1], c[2], 1.0]));
+                }
+            }
+        });
+        splats.r_max = splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
+        splats.scatter_apply(bokeh, acc, rect, composite);
+    }
 }
 
 /// Per slice (index `k - k_min`): the box around its pixels and its hidden extension, its pixel
