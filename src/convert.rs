@@ -12,11 +12,11 @@ use crate::exports::{PlaneExport, PlaneKind, Progress};
 use crate::outfile::TempOutput;
 use crate::focus::Rotation;
 use crate::pipeline::{self, Job, StageTimes, Stats};
-use crate::video::{Cut, Demuxer, InputSpec, Muxer, OutputSpec, StreamPacket};
+use crate::video::{Cut, Demuxer, InputSpec, Muxer, OutputSpec, StreamPacket, VideoInfo};
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::{bounded, select};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -255,37 +255,45 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     side.finish()?;
     let stats = Stats { frames, seconds: start.elapsed().as_secs_f64(), times };
     if let Some(path) = &job.extras.report {
-        let fps = if info.fps > 0.0 { info.fps } else { 0.0 };
-        crate::report::Report {
-            command: if job.segment.is_some() { "render-segment" } else { "convert" },
-            input: serde_json::json!({
-                "path": if std::path::Path::new(&job.input.url).exists() { crate::report::abs(std::path::Path::new(&job.input.url)) } else { job.input.url.clone() },
-                "format": job.input.format,
-                "codec": info.codec,
-                "width": info.width,
-                "height": info.height,
-                "rotation": info.rotation,
-                "frames": info.frames,
-                "duration": info.duration,
-                "fps": fps,
-            }),
-            output: serde_json::json!({
-                "path": if to_stdout { "-".to_string() } else { crate::report::abs(&job.output) },
-                "codec": encoder_name,
-                "width": info.width,
-                "height": info.height,
-                "frames": frames,
-                "duration": if fps > 0.0 { frames as f64 / fps } else { 0.0 },
-            }),
-            options: job.extras.options.clone(),
-            models: models_used,
-            stages: crate::report::stage_medians(&stats.times),
-            frames_dropped: 0,
-            cancelled: cancel.load(Ordering::Relaxed),
-        }
-        .write(path, job.overwrite)?;
+        let output = if to_stdout { "-".to_string() } else { crate::report::abs(&job.output) };
+        write_report(&job, path, &info, &output, &encoder_name, models_used, &stats, cancel.load(Ordering::Relaxed))?;
     }
     Ok(ConvertReport { stats, cancelled: cancel.load(Ordering::Relaxed) })
+}
+
+/// `--report` of a conversion (or a plan's segment).
+#[allow(clippy::too_many_arguments)]
+fn write_report(job: &ConvertJob, path: &Path, info: &VideoInfo, output: &str, encoder_name: &str, models_used: Vec<serde_json::Value>, stats: &Stats, cancelled: bool) -> Result<()> {
+    let fps = if info.fps > 0.0 { info.fps } else { 0.0 };
+    crate::report::Report {
+        command: if job.segment.is_some() { "render-segment" } else { "convert" },
+        input: serde_json::json!({
+            "path": if std::path::Path::new(&job.input.url).exists() { crate::report::abs(std::path::Path::new(&job.input.url)) } else { job.input.url.clone() },
+            "format": job.input.format,
+            "codec": info.codec,
+            "width": info.width,
+            "height": info.height,
+            "rotation": info.rotation,
+            "frames": info.frames,
+            "duration": info.duration,
+            "fps": fps,
+        }),
+        output: serde_json::json!({
+            "path": output,
+            "codec": encoder_name,
+            "width": info.width,
+            "height": info.height,
+            "frames": stats.frames,
+            "duration": if fps > 0.0 { stats.frames as f64 / fps } else { 0.0 },
+        }),
+        options: job.extras.options.clone(),
+        models: models_used,
+        stages: crate::report::stage_medians(&stats.times),
+        frames_dropped: 0,
+        cancelled,
+    }
+    .write(path, job.overwrite)?;
+    Ok(())
 }
 
 /// The decode thread: frames (with their given depth, if any) into the stages, packets of the

@@ -690,72 +690,8 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Convert(a) if Path::new(&a.input).is_dir() => batch_convert(a, cancel),
-        Command::Convert(a) => {
-            if a.output_pattern.is_some() || a.recursive {
-                bail!("--output-pattern and -r are for a folder of inputs; {} is not a folder", a.input);
-            }
-            let (render, preset, models) = a.render.options()?;
-            if a.output.as_os_str() == "-" && a.output_format.is_none() {
-                bail!("writing to stdout needs --output-format (for example nut or y4m)");
-            }
-            let encode = a.encode_spec(&preset);
-            let extras = crate::convert::Extras {
-                write_depth: a.write_depth.clone(),
-                write_matte: a.write_matte.clone(),
-                depth_invert: a.depth_export_invert,
-                progress: a.progress.clone(),
-                report: a.report.clone(),
-                options: a.render.sources(&preset, &render, Some((&a, &encode))),
-            };
-            let job = crate::convert::ConvertJob {
-                input: a.input_spec(),
-                cut: a.cut(),
-                output: a.output,
-                overwrite: a.overwrite,
-                extras,
-                encode,
-                render,
-                models,
-                write_focus_track: a.write_focus_track,
-                progress: true,
-                capacity: 2,
-                observer: None,
-                segment: None,
-            };
-            let report = crate::convert::convert(job, cancel)?;
-            let s = &report.stats;
-            tracing::info!(frames = s.frames, seconds = s.seconds, fps = s.fps(), "converted");
-            if report.cancelled {
-                eprintln!("deeplens: interrupted after {} frames; the output holds what was converted", s.frames);
-                return Ok(ExitCode::from(130));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Plan(p) => {
-            let a = p.convert;
-            let (render, preset, models) = a.render.options()?;
-            if a.write_focus_track.is_some() {
-                bail!("plan: --write-focus-track belongs to `deeplens join PLAN --write-focus-track FILE`");
-            }
-            if a.write_depth.is_some() || a.write_matte.is_some() || a.progress.is_some() || a.report.is_some() {
-                bail!("plan: --write-depth, --write-matte, --progress and --report are not planned; use them on convert");
-            }
-            let encode = a.encode_spec(&preset);
-            let job = crate::farm::PlanJob {
-                input: a.input_spec(),
-                cut: a.cut(),
-                output: a.output,
-                work_dir: p.work_dir,
-                segments: p.segments,
-                overwrite: a.overwrite,
-                render,
-                encode,
-                models,
-            };
-            let path = crate::farm::plan(job, cancel)?;
-            outln!("{}", path.display());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Convert(a) => convert_one(a, cancel),
+        Command::Plan(p) => plan(p, cancel),
         Command::RenderSegment(a) => {
             let models = OnnxModels { runtime: runtime::RuntimeOptions { library: a.ort_lib, device: a.device.into(), threads: 0 } };
             let out = crate::farm::render_segment(&a.plan, a.index, models, a.report.as_deref(), cancel)?;
@@ -795,26 +731,99 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         }
         Command::Bench(a) => bench(a, cancel),
         Command::Preview(a) => preview(a, cancel),
-        Command::Track(TrackCommand::Plot { track, output, duration, fps, width, overwrite }) => {
-            if !(0.01..=1000.0).contains(&fps) {
-                bail!("--fps must be in [0.01, 1000]");
-            }
-            if duration.is_some_and(|d| !(d > 0.0 && d <= 366.0 * 86400.0)) {
-                bail!("--duration must be above 0 and at most a year");
-            }
-            if !(16..=100_000).contains(&width) {
-                bail!("--width must be between 16 and 100000 pixels");
-            }
-            crate::outfile::check_target(&output, overwrite, &[&track])?;
-            let t = crate::focus::Track::from_path(&track)?;
-            let opts = crate::focus::PlotOptions { duration, fps, display_width: width, ..Default::default() };
-            let svg = crate::focus::plot_svg(crate::focus::PlotSource::Track(&t), &opts);
-            let tmp = crate::outfile::TempOutput::new(&output, overwrite)?;
-            std::fs::write(&tmp.tmp, svg)?;
-            tmp.commit()?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Track(TrackCommand::Plot { track, output, duration, fps, width, overwrite }) => plot_track(&track, &output, duration, fps, width, overwrite),
     }
+}
+
+/// `convert INPUT OUTPUT`: one file.
+fn convert_one(a: ConvertArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
+    if a.output_pattern.is_some() || a.recursive {
+        bail!("--output-pattern and -r are for a folder of inputs; {} is not a folder", a.input);
+    }
+    let (render, preset, models) = a.render.options()?;
+    if a.output.as_os_str() == "-" && a.output_format.is_none() {
+        bail!("writing to stdout needs --output-format (for example nut or y4m)");
+    }
+    let encode = a.encode_spec(&preset);
+    let extras = crate::convert::Extras {
+        write_depth: a.write_depth.clone(),
+        write_matte: a.write_matte.clone(),
+        depth_invert: a.depth_export_invert,
+        progress: a.progress.clone(),
+        report: a.report.clone(),
+        options: a.render.sources(&preset, &render, Some((&a, &encode))),
+    };
+    let job = crate::convert::ConvertJob {
+        input: a.input_spec(),
+        cut: a.cut(),
+        output: a.output,
+        overwrite: a.overwrite,
+        extras,
+        encode,
+        render,
+        models,
+        write_focus_track: a.write_focus_track,
+        progress: true,
+        capacity: 2,
+        observer: None,
+        segment: None,
+    };
+    let report = crate::convert::convert(job, cancel)?;
+    let s = &report.stats;
+    tracing::info!(frames = s.frames, seconds = s.seconds, fps = s.fps(), "converted");
+    if report.cancelled {
+        eprintln!("deeplens: interrupted after {} frames; the output holds what was converted", s.frames);
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `plan INPUT OUTPUT --segments N`.
+fn plan(p: PlanArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
+    let a = p.convert;
+    let (render, preset, models) = a.render.options()?;
+    if a.write_focus_track.is_some() {
+        bail!("plan: --write-focus-track belongs to `deeplens join PLAN --write-focus-track FILE`");
+    }
+    if a.write_depth.is_some() || a.write_matte.is_some() || a.progress.is_some() || a.report.is_some() {
+        bail!("plan: --write-depth, --write-matte, --progress and --report are not planned; use them on convert");
+    }
+    let encode = a.encode_spec(&preset);
+    let job = crate::farm::PlanJob {
+        input: a.input_spec(),
+        cut: a.cut(),
+        output: a.output,
+        work_dir: p.work_dir,
+        segments: p.segments,
+        overwrite: a.overwrite,
+        render,
+        encode,
+        models,
+    };
+    let path = crate::farm::plan(job, cancel)?;
+    outln!("{}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `track plot TRACK OUT.svg`.
+fn plot_track(track: &Path, output: &Path, duration: Option<f64>, fps: f64, width: usize, overwrite: bool) -> Result<ExitCode> {
+    if !(0.01..=1000.0).contains(&fps) {
+        bail!("--fps must be in [0.01, 1000]");
+    }
+    if duration.is_some_and(|d| !(d > 0.0 && d <= 366.0 * 86400.0)) {
+        bail!("--duration must be above 0 and at most a year");
+    }
+    if !(16..=100_000).contains(&width) {
+        bail!("--width must be between 16 and 100000 pixels");
+    }
+    crate::outfile::check_target(&output, overwrite, &[&track])?;
+    let t = crate::focus::Track::from_path(&track)?;
+    let opts = crate::focus::PlotOptions { duration, fps, display_width: width, ..Default::default() };
+    let svg = crate::focus::plot_svg(crate::focus::PlotSource::Track(&t), &opts);
+    let tmp = crate::outfile::TempOutput::new(&output, overwrite)?;
+    std::fs::write(&tmp.tmp, svg)?;
+    tmp.commit()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `convert INPUT_DIR OUTPUT_DIR`: each video with the same flags; failures reported, the rest go on.

@@ -82,71 +82,12 @@ impl Canvas {
     }
 }
 
-/// Render the sheet of `frames` frames of `input` with `render` to `out` (PNG).
-pub fn sheet(input: &InputSpec, out: &Path, overwrite: bool, frames: usize, mut render: RenderOptions, models: &deeplens_onnx::OnnxModels, cancel: Arc<AtomicBool>) -> Result<()> {
-    if !(1..=MAX_FRAMES).contains(&frames) {
-        bail!("--frames must be between 1 and {MAX_FRAMES}");
-    }
-    if !out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
-        bail!("{}: the sheet is a PNG picture (OUT.png)", out.display());
-    }
-    crate::outfile::check_target(out, overwrite, &[Path::new(&input.url)])?;
-    let temp = crate::outfile::TempOutput::new(out, overwrite)?;
-    let total = {
-        let marks = Demuxer::open(input)?.video_packets(Cut::default())?;
-        marks.len()
-    };
-    if total == 0 {
-        bail!("{}: no video frames", input.url);
-    }
-    let n = frames.min(total);
-    // Frames at the middle of N equal parts of the clip.
-    let picks: Vec<u64> = (0..n).map(|k| (((2 * k + 1) * total) / (2 * n)) as u64).collect();
+/// One shown frame: index, time, input, depth and result thumbnails, focus.
+type Shown = (u64, f64, RgbImage, Plane, RgbImage, f32);
 
-    let demux = Demuxer::open(input)?;
-    let info = demux.info.clone();
-    let (dw, _) = info.display_size();
-    render.record_focus = true;
-    let stages = render.build_stages(models, dw, Rotation(info.rotation), info.high_bit_depth)?;
-    let (mut depth, mut lens, mut up) = stages.split();
-    let (tx, rx) = crossbeam_channel::bounded(4);
-    let stop = cancel.clone();
-    let decoder = std::thread::spawn(move || demux.run(Cut::default(), &|| stop.load(Ordering::Relaxed), |f| tx.send(f).is_ok(), |_| true));
-    let th = (info.height * THUMB_W / info.width.max(1)).max(1);
-    let mut shown: Vec<(u64, f64, RgbImage, Plane, RgbImage, f32)> = Vec::new();
-    let mut err = None;
-    for f in rx.iter() {
-        let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
-        let wanted = picks.binary_search(&f.index).is_ok();
-        let r = if wanted {
-            depth.run(&mut j).map_err(anyhow::Error::from).and_then(|_| lens_stage(lens.as_mut(), &mut j).map_err(Into::into)).and_then(|_| upsample_stage(up.as_mut(), &mut j).map_err(Into::into))
-        } else {
-            depth.analyse(&mut j).map_err(Into::into)
-        };
-        if let Err(e) = r {
-            err = Some(e);
-            break;
-        }
-        if wanted {
-            let d = j.depth.as_ref().expect("depth ran").resize(THUMB_W, th);
-            let o = j.output.as_ref().expect("upsampling ran").resize(THUMB_W, th);
-            shown.push((f.index, j.t, j.full.resize(THUMB_W, th), d, o, j.focus.expect("focus ran").focus));
-        }
-    }
-    drop(rx);
-    decoder.join().map_err(|_| anyhow::anyhow!("the decode thread panicked"))??;
-    if let Some(e) = err {
-        return Err(e);
-    }
-    if cancel.load(Ordering::Relaxed) {
-        bail!("interrupted; no sheet written");
-    }
-    if shown.is_empty() {
-        bail!("{}: no frame could be decoded", input.url);
-    }
-    let history = depth.focus.history().to_vec();
-
-    // Layout: a header with the column titles and the depth scale bar, a row per frame, the plot.
+/// The sheet: a header with the column titles and the depth scale bar, a row per shown frame,
+/// the focus and blur plot over every frame.
+fn draw(shown: &[Shown], history: &[deeplens_core::focus::FrameFocus], th: usize, dw: usize) -> Canvas {
     let cols = 3;
     let w = GAP + cols * (THUMB_W + GAP);
     let row_h = th + GAP + GLYPH_H + 4;
@@ -196,7 +137,7 @@ pub fn sheet(input: &InputSpec, out: &Path, overwrite: bool, frames: usize, mut 
         c.line(at(pair[0].frame, pair[0].blur.to_pixels(dw) / max_blur), at(pair[1].frame, pair[1].blur.to_pixels(dw) / max_blur), 0x00ff_a040);
         c.line(at(pair[0].frame, pair[0].focus), at(pair[1].frame, pair[1].focus), 0x0000_c8ff);
     }
-    for (index, ..) in &shown {
+    for (index, ..) in shown {
         let (x, _) = at(*index, 0.0);
         for y in top..top + ph {
             if y % 3 == 0 {
@@ -206,6 +147,75 @@ pub fn sheet(input: &InputSpec, out: &Path, overwrite: bool, frames: usize, mut 
     }
     c.text(px0, top + ph + 3, &format!("0 .. {} FRAMES, MAX BLUR {max_blur:.1} PX", last as u64 + 1), FG);
 
+    c
+}
+
+/// Render the sheet of `frames` frames of `input` with `render` to `out` (PNG).
+pub fn sheet(input: &InputSpec, out: &Path, overwrite: bool, frames: usize, mut render: RenderOptions, models: &deeplens_onnx::OnnxModels, cancel: Arc<AtomicBool>) -> Result<()> {
+    if !(1..=MAX_FRAMES).contains(&frames) {
+        bail!("--frames must be between 1 and {MAX_FRAMES}");
+    }
+    if !out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        bail!("{}: the sheet is a PNG picture (OUT.png)", out.display());
+    }
+    crate::outfile::check_target(out, overwrite, &[Path::new(&input.url)])?;
+    let temp = crate::outfile::TempOutput::new(out, overwrite)?;
+    let total = {
+        let marks = Demuxer::open(input)?.video_packets(Cut::default())?;
+        marks.len()
+    };
+    if total == 0 {
+        bail!("{}: no video frames", input.url);
+    }
+    let n = frames.min(total);
+    // Frames at the middle of N equal parts of the clip.
+    let picks: Vec<u64> = (0..n).map(|k| (((2 * k + 1) * total) / (2 * n)) as u64).collect();
+
+    let demux = Demuxer::open(input)?;
+    let info = demux.info.clone();
+    let (dw, _) = info.display_size();
+    render.record_focus = true;
+    let stages = render.build_stages(models, dw, Rotation(info.rotation), info.high_bit_depth)?;
+    let (mut depth, mut lens, mut up) = stages.split();
+    let (tx, rx) = crossbeam_channel::bounded(4);
+    let stop = cancel.clone();
+    let decoder = std::thread::spawn(move || demux.run(Cut::default(), &|| stop.load(Ordering::Relaxed), |f| tx.send(f).is_ok(), |_| true));
+    let th = (info.height * THUMB_W / info.width.max(1)).max(1);
+    let mut shown: Vec<Shown> = Vec::new();
+    let mut err = None;
+    for f in rx.iter() {
+        let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
+        let wanted = picks.binary_search(&f.index).is_ok();
+        let r = if wanted {
+            depth.run(&mut j).map_err(anyhow::Error::from).and_then(|_| lens_stage(lens.as_mut(), &mut j).map_err(Into::into)).and_then(|_| upsample_stage(up.as_mut(), &mut j).map_err(Into::into))
+        } else {
+            depth.analyse(&mut j).map_err(Into::into)
+        };
+        if let Err(e) = r {
+            err = Some(e);
+            break;
+        }
+        if wanted {
+            let d = j.depth.as_ref().expect("depth ran").resize(THUMB_W, th);
+            let o = j.output.as_ref().expect("upsampling ran").resize(THUMB_W, th);
+            shown.push((f.index, j.t, j.full.resize(THUMB_W, th), d, o, j.focus.expect("focus ran").focus));
+        }
+    }
+    drop(rx);
+    decoder.join().map_err(|_| anyhow::anyhow!("the decode thread panicked"))??;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if cancel.load(Ordering::Relaxed) {
+        bail!("interrupted; no sheet written");
+    }
+    if shown.is_empty() {
+        bail!("{}: no frame could be decoded", input.url);
+    }
+    let history = depth.focus.history().to_vec();
+
+    let c = draw(&shown, &history, th, dw);
+    let (w, h) = (c.w, c.h);
     let mut rgb = image::RgbImage::new(w as u32, h as u32);
     for (p, v) in rgb.pixels_mut().zip(&c.px) {
         *p = image::Rgb([(v >> 16) as u8, (v >> 8) as u8, *v as u8]);

@@ -18,8 +18,8 @@ pub mod engines;
 
 use crate::convert::{ConvertJob, SegmentRange};
 use crate::outfile::TempOutput;
-use crate::pipeline::Job;
-use crate::video::{self, Cut, Demuxer, GreyWriter, InputSpec, OutputSpec};
+use crate::pipeline::{DepthStage, Job};
+use crate::video::{self, Cut, Demuxer, GreyWriter, InputSpec, OutputSpec, VideoInfo};
 use anyhow::{bail, Context, Result};
 use deeplens_core::config::{RenderOptions, RendererKind};
 use deeplens_core::focus::{BlurAmount, FocusSpec, Key, KeyedBy, Rotation, Target, Track};
@@ -264,6 +264,40 @@ pub fn choose_starts(frames: usize, keyframes: &[usize], n: usize) -> Vec<(usize
 
 /// `deeplens plan`: analyse the clip, write the per-segment depth, the focus track and plan.json.
 pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
+    let (work_dir, ext) = plan_target(&job)?;
+    let starts = segment_starts(&job)?;
+
+    // The temporal pass: depth, stabilisation, focus, exactly as the depth thread of a run.
+    let demux = Demuxer::open(&job.input)?;
+    let info = demux.info.clone();
+    let (dw, _) = info.display_size();
+    let depth_model = job.render.depth_model.clone().or_else(deeplens_core::config::default_depth_model);
+    let boost = job.render.highlight_boost.unwrap_or(if info.high_bit_depth { 0.0 } else { RenderOptions::DEFAULT_BOOST_8BIT });
+    let renderer = job.render.renderer;
+    job.render.renderer = RendererKind::Physical;
+    job.render.record_focus = true;
+    let stages = job.render.build_stages(&job.models, dw, Rotation(info.rotation), info.high_bit_depth)?;
+    let (mut depth_stage, _, _) = stages.split();
+    let segments = analyse_segments(&job, demux, &starts, &work_dir, &ext, &mut depth_stage, &cancel)?;
+    if cancel.load(Ordering::Relaxed) {
+        bail!("interrupted; no plan written");
+    }
+    let frames: u64 = segments.iter().map(|s| s.frames).sum();
+    if frames == 0 {
+        bail!("{}: no frame could be decoded", job.input.url);
+    }
+    let focus_path = work_dir.join("focus.json");
+    write_atomic(&focus_path, &deeplens_core::focus::track_json(depth_stage.focus.history(), dw), true)?;
+    let plan = plan_document(&job, &work_dir, &info, renderer, boost, depth_model, segments)?;
+    let path = work_dir.join("plan.json");
+    let mut text = serde_json::to_string_pretty(&plan)?;
+    text.push('\n');
+    write_atomic(&path, &text, true)?;
+    Ok(path)
+}
+
+/// Checks what `plan` is asked before any work; its work folder and the segments' extension.
+fn plan_target(job: &PlanJob) -> Result<(PathBuf, String)> {
     if job.input.url == "-" {
         bail!("plan needs an input it can read again (a file or URL), not stdin");
     }
@@ -287,7 +321,11 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
         .filter(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_alphanumeric()))
         .unwrap_or_else(|| "mkv".into());
 
-    // Frames and keyframes, from the packets alone.
+    Ok((work_dir, ext))
+}
+
+/// Where the segments start: (pts, whether a keyframe) of each, from the packets alone.
+fn segment_starts(job: &PlanJob) -> Result<Vec<(i64, bool)>> {
     let marks = Demuxer::open(&job.input)?.video_packets(job.cut)?;
     let mut pts: Vec<i64> = marks.iter().map(|m| m.pts).collect();
     pts.sort_unstable();
@@ -300,20 +338,21 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
     }
     let mut keys: Vec<usize> = marks.iter().filter(|m| m.key).filter_map(|m| pts.binary_search(&m.pts).ok()).collect();
     keys.sort_unstable();
-    let starts: Vec<(i64, bool)> = choose_starts(pts.len(), &keys, job.segments).into_iter().map(|(i, k)| (pts[i], k)).collect();
+    Ok(choose_starts(pts.len(), &keys, job.segments).into_iter().map(|(i, k)| (pts[i], k)).collect())
+}
 
-    // The temporal pass: depth, stabilisation, focus, exactly as the depth thread of a run.
-    let demux = Demuxer::open(&job.input)?;
+/// Decode the input once, run the depth stage's temporal part on every frame, and store each
+/// segment's stabilised depth in its 16-bit file in `work_dir`.
+fn analyse_segments(
+    job: &PlanJob,
+    demux: Demuxer,
+    starts: &[(i64, bool)],
+    work_dir: &Path,
+    ext: &str,
+    depth_stage: &mut DepthStage,
+    cancel: &Arc<AtomicBool>,
+) -> Result<Vec<PlanSegment>> {
     let info = demux.info.clone();
-    let (dw, _) = info.display_size();
-    let depth_model = job.render.depth_model.clone().or_else(deeplens_core::config::default_depth_model);
-    let boost = job.render.highlight_boost.unwrap_or(if info.high_bit_depth { 0.0 } else { RenderOptions::DEFAULT_BOOST_8BIT });
-    let renderer = job.render.renderer;
-    job.render.renderer = RendererKind::Physical;
-    job.render.record_focus = true;
-    let stages = job.render.build_stages(&job.models, dw, Rotation(info.rotation), info.high_bit_depth)?;
-    let (mut depth_stage, _, _) = stages.split();
-
     let given = match &job.render.depth_given {
         Some(p) => Some(Demuxer::open(&InputSpec { url: p.display().to_string(), ..Default::default() }).context("--depth")?),
         None => None,
@@ -396,16 +435,13 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
     if let Some(w) = writer.take() {
         w.finish()?;
     }
-    if cancel.load(Ordering::Relaxed) {
-        bail!("interrupted; no plan written");
-    }
-    let frames: u64 = segments.iter().map(|s| s.frames).sum();
-    if frames == 0 {
-        bail!("{}: no frame could be decoded", job.input.url);
-    }
-    let focus_path = work_dir.join("focus.json");
-    write_atomic(&focus_path, &deeplens_core::focus::track_json(depth_stage.focus.history(), dw), true)?;
+    Ok(segments)
+}
 
+/// The plan document (paths relative to `work_dir`).
+fn plan_document(job: &PlanJob, work_dir: &Path, info: &VideoInfo, renderer: RendererKind, boost: f32, depth_model: Option<PathBuf>, segments: Vec<PlanSegment>) -> Result<Plan> {
+    let frames: u64 = segments.iter().map(|s| s.frames).sum();
+    let (dw, _) = info.display_size();
     let input = if is_url(&job.input.url) { job.input.url.clone() } else { relative_to(Path::new(&job.input.url), &work_dir).display().to_string() };
     let depth_sha = match &depth_model {
         Some(p) if job.render.depth_given.is_none() => Some(crate::sha256_file(p).with_context(|| format!("cannot read {}", p.display()))?),
@@ -458,11 +494,7 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
         focus_track: "focus.json".into(),
         segments,
     };
-    let path = work_dir.join("plan.json");
-    let mut text = serde_json::to_string_pretty(&plan)?;
-    text.push('\n');
-    write_atomic(&path, &text, true)?;
-    Ok(path)
+    Ok(plan)
 }
 
 /// The plan's resolved options, for a segment's report (their source is the plan).
@@ -626,55 +658,7 @@ pub fn join(plan_path: &Path, overwrite: bool, write_focus_track: Option<&Path>,
         crate::outfile::check_target(p, overwrite, &[input_path.as_path()]).context("--write-focus-track")?;
     }
     // Check every segment before writing anything.
-    let mut all_pts: Vec<Vec<i64>> = Vec::with_capacity(plan.segments.len());
-    let (mut missing_pts, mut missing_dts) = (false, false);
-    let mut reference: Option<(video::ffmpeg::codec::Parameters, video::ffmpeg::Rational)> = None;
-    for seg in &plan.segments {
-        let path = Plan::resolve(&dir, &seg.file);
-        let name = format!("segment {} ({path})", seg.index);
-        if !Path::new(&path).is_file() {
-            bail!("{name} is missing; render it with `deeplens render-segment {} {}`", plan_path.display(), seg.index);
-        }
-        let d = Demuxer::open(&InputSpec { url: path.clone(), ..Default::default() }).with_context(|| name.clone())?;
-        if (d.info.width, d.info.height) != (plan.video.width, plan.video.height) {
-            bail!("{name} is {}x{}, the plan {}x{}", d.info.width, d.info.height, plan.video.width, plan.video.height);
-        }
-        let (params, tb) = d.video_parameters();
-        match &reference {
-            None => reference = Some((params, tb)),
-            Some((p0, tb0)) => {
-                if !same_codec(p0, &params) || *tb0 != tb {
-                    bail!("{name} was encoded with other codec parameters than segment 0");
-                }
-            }
-        }
-        let mut pts = Vec::new();
-        d.video_packets_raw(|p| {
-            match p.pts() {
-                Some(v) => pts.push(v),
-                None => missing_pts = true,
-            }
-            missing_dts |= p.dts().is_none();
-            Ok(true)
-        })?;
-        if pts.len() as u64 != seg.frames || missing_pts {
-            bail!("{name} has {} frames with timestamps, the plan {}", pts.len(), seg.frames);
-        }
-        all_pts.push(pts);
-    }
-    // Containers that keep only presentation times (Matroska) give no decoding times for the
-    // first packets; then every segment's are made again: the sorted presentation times,
-    // moved back by the largest reordering delay of all segments, so they rise across the cuts.
-    let decode_times: Option<Vec<Vec<i64>>> = missing_dts.then(|| {
-        let sorted: Vec<Vec<i64>> = all_pts.iter().map(|p| {
-            let mut s = p.clone();
-            s.sort_unstable();
-            s
-        }).collect();
-        let delay = all_pts.iter().zip(&sorted).flat_map(|(p, s)| p.iter().zip(s).map(|(a, b)| b - a)).max().unwrap_or(0).max(0);
-        sorted.into_iter().map(|s| s.into_iter().map(|v| v - delay).collect()).collect()
-    });
-    let (params, tb) = reference.expect("a plan has segments");
+    let (params, tb, decode_times) = check_segments(&plan, &dir, plan_path)?;
     let input = plan.input_spec(&dir)?;
     let demux = Demuxer::open(&input)?;
     let info = demux.info.clone();
@@ -730,22 +714,85 @@ pub fn join(plan_path: &Path, overwrite: bool, write_focus_track: Option<&Path>,
     reader.join().map_err(|_| anyhow::anyhow!("the input reader panicked"))??;
     mux.finish()?;
     if let Some(path) = write_focus_track {
-        let mut frames = Vec::with_capacity(plan.video.frames as usize);
-        for seg in &plan.segments {
-            let p = PathBuf::from(Plan::resolve(&dir, &seg.focus_record));
-            let text = read_limited(&p, 1 << 30).with_context(|| format!("segment {}: cannot read {}", seg.index, p.display()))?;
-            let rec: FocusRecord = serde_json::from_str(&text).with_context(|| format!("segment {}: {} is not a focus record", seg.index, p.display()))?;
-            if rec.frames.len() as u64 != seg.frames {
-                bail!("segment {}: {} holds {} frames, the plan {}", seg.index, p.display(), rec.frames.len(), seg.frames);
-            }
-            frames.extend(rec.frames);
-        }
-        let mut text = serde_json::to_string_pretty(&FocusRecord { frames })?;
-        text.push('\n');
-        write_atomic(path, &text, overwrite)?;
+        join_focus_records(&plan, &dir, path, overwrite)?;
     }
     temp.commit()?;
     Ok(output)
+}
+
+/// The video stream of the segments and their decoding times when the containers lack them,
+/// after checking that every segment is there, with the plan's size and frame count, and
+/// encoded like segment 0. Nothing is written.
+#[allow(clippy::type_complexity)]
+fn check_segments(plan: &Plan, dir: &Path, plan_path: &Path) -> Result<(video::ffmpeg::codec::Parameters, video::ffmpeg::Rational, Option<Vec<Vec<i64>>>)> {
+    let mut all_pts: Vec<Vec<i64>> = Vec::with_capacity(plan.segments.len());
+    let (mut missing_pts, mut missing_dts) = (false, false);
+    let mut reference: Option<(video::ffmpeg::codec::Parameters, video::ffmpeg::Rational)> = None;
+    for seg in &plan.segments {
+        let path = Plan::resolve(&dir, &seg.file);
+        let name = format!("segment {} ({path})", seg.index);
+        if !Path::new(&path).is_file() {
+            bail!("{name} is missing; render it with `deeplens render-segment {} {}`", plan_path.display(), seg.index);
+        }
+        let d = Demuxer::open(&InputSpec { url: path.clone(), ..Default::default() }).with_context(|| name.clone())?;
+        if (d.info.width, d.info.height) != (plan.video.width, plan.video.height) {
+            bail!("{name} is {}x{}, the plan {}x{}", d.info.width, d.info.height, plan.video.width, plan.video.height);
+        }
+        let (params, tb) = d.video_parameters();
+        match &reference {
+            None => reference = Some((params, tb)),
+            Some((p0, tb0)) => {
+                if !same_codec(p0, &params) || *tb0 != tb {
+                    bail!("{name} was encoded with other codec parameters than segment 0");
+                }
+            }
+        }
+        let mut pts = Vec::new();
+        d.video_packets_raw(|p| {
+            match p.pts() {
+                Some(v) => pts.push(v),
+                None => missing_pts = true,
+            }
+            missing_dts |= p.dts().is_none();
+            Ok(true)
+        })?;
+        if pts.len() as u64 != seg.frames || missing_pts {
+            bail!("{name} has {} frames with timestamps, the plan {}", pts.len(), seg.frames);
+        }
+        all_pts.push(pts);
+    }
+    // Containers that keep only presentation times (Matroska) give no decoding times for the
+    // first packets; then every segment's are made again: the sorted presentation times,
+    // moved back by the largest reordering delay of all segments, so they rise across the cuts.
+    let decode_times: Option<Vec<Vec<i64>>> = missing_dts.then(|| {
+        let sorted: Vec<Vec<i64>> = all_pts.iter().map(|p| {
+            let mut s = p.clone();
+            s.sort_unstable();
+            s
+        }).collect();
+        let delay = all_pts.iter().zip(&sorted).flat_map(|(p, s)| p.iter().zip(s).map(|(a, b)| b - a)).max().unwrap_or(0).max(0);
+        sorted.into_iter().map(|s| s.into_iter().map(|v| v - delay).collect()).collect()
+    });
+    let (params, tb) = reference.expect("a plan has segments");
+    Ok((params, tb, decode_times))
+}
+
+/// `join --write-focus-track`: the segments' focus records, one after the other.
+fn join_focus_records(plan: &Plan, dir: &Path, path: &Path, overwrite: bool) -> Result<()> {
+    let mut frames = Vec::with_capacity(plan.video.frames as usize);
+    for seg in &plan.segments {
+        let p = PathBuf::from(Plan::resolve(&dir, &seg.focus_record));
+        let text = read_limited(&p, 1 << 30).with_context(|| format!("segment {}: cannot read {}", seg.index, p.display()))?;
+        let rec: FocusRecord = serde_json::from_str(&text).with_context(|| format!("segment {}: {} is not a focus record", seg.index, p.display()))?;
+        if rec.frames.len() as u64 != seg.frames {
+            bail!("segment {}: {} holds {} frames, the plan {}", seg.index, p.display(), rec.frames.len(), seg.frames);
+        }
+        frames.extend(rec.frames);
+    }
+    let mut text = serde_json::to_string_pretty(&FocusRecord { frames })?;
+    text.push('\n');
+    write_atomic(path, &text, overwrite)?;
+    Ok(())
 }
 
 /// Whether two encodings can be concatenated: codec, size, pixel format and headers.
