@@ -37,7 +37,7 @@ use rayon::prelude::*;
 const SLICE_GROWTH: f32 = 6.0;
 
 /// Slices whose radius is at least this are scattered at half resolution.
-const HALF_RES_RADIUS: f32 = 4.0;
+const HALF_RES_RADIUS: f32 = 8.0;
 
 /// Physically based lens blur in linear light. It keeps its scratch buffers from one frame to
 /// the next, so a video does not allocate (and fault in) a dozen frame-sized buffers per frame.
