@@ -816,11 +816,11 @@ fn plot_track(track: &Path, output: &Path, duration: Option<f64>, fps: f64, widt
     if !(16..=100_000).contains(&width) {
         bail!("--width must be between 16 and 100000 pixels");
     }
-    crate::outfile::check_target(&output, overwrite, &[&track])?;
-    let t = crate::focus::Track::from_path(&track)?;
+    crate::outfile::check_target(output, overwrite, &[track])?;
+    let t = crate::focus::Track::from_path(track)?;
     let opts = crate::focus::PlotOptions { duration, fps, display_width: width, ..Default::default() };
     let svg = crate::focus::plot_svg(crate::focus::PlotSource::Track(&t), &opts);
-    let tmp = crate::outfile::TempOutput::new(&output, overwrite)?;
+    let tmp = crate::outfile::TempOutput::new(output, overwrite)?;
     std::fs::write(&tmp.tmp, svg)?;
     tmp.commit()?;
     Ok(ExitCode::SUCCESS)

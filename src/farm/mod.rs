@@ -442,7 +442,7 @@ fn analyse_segments(
 fn plan_document(job: &PlanJob, work_dir: &Path, info: &VideoInfo, renderer: RendererKind, boost: f32, depth_model: Option<PathBuf>, segments: Vec<PlanSegment>) -> Result<Plan> {
     let frames: u64 = segments.iter().map(|s| s.frames).sum();
     let (dw, _) = info.display_size();
-    let input = if is_url(&job.input.url) { job.input.url.clone() } else { relative_to(Path::new(&job.input.url), &work_dir).display().to_string() };
+    let input = if is_url(&job.input.url) { job.input.url.clone() } else { relative_to(Path::new(&job.input.url), work_dir).display().to_string() };
     let depth_sha = match &depth_model {
         Some(p) if job.render.depth_given.is_none() => Some(crate::sha256_file(p).with_context(|| format!("cannot read {}", p.display()))?),
         _ => None,
@@ -456,7 +456,7 @@ fn plan_document(job: &PlanJob, work_dir: &Path, info: &VideoInfo, renderer: Ren
         input,
         input_format: job.input.format.clone(),
         input_options: job.input.options.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        output: relative_to(&job.output, &work_dir).display().to_string(),
+        output: relative_to(&job.output, work_dir).display().to_string(),
         overwrite: job.overwrite,
         cut: PlanCut { start: job.cut.start, duration: job.cut.duration },
         render: PlanRender {
@@ -729,7 +729,7 @@ fn check_segments(plan: &Plan, dir: &Path, plan_path: &Path) -> Result<(video::f
     let (mut missing_pts, mut missing_dts) = (false, false);
     let mut reference: Option<(video::ffmpeg::codec::Parameters, video::ffmpeg::Rational)> = None;
     for seg in &plan.segments {
-        let path = Plan::resolve(&dir, &seg.file);
+        let path = Plan::resolve(dir, &seg.file);
         let name = format!("segment {} ({path})", seg.index);
         if !Path::new(&path).is_file() {
             bail!("{name} is missing; render it with `deeplens render-segment {} {}`", plan_path.display(), seg.index);
@@ -781,7 +781,7 @@ fn check_segments(plan: &Plan, dir: &Path, plan_path: &Path) -> Result<(video::f
 fn join_focus_records(plan: &Plan, dir: &Path, path: &Path, overwrite: bool) -> Result<()> {
     let mut frames = Vec::with_capacity(plan.video.frames as usize);
     for seg in &plan.segments {
-        let p = PathBuf::from(Plan::resolve(&dir, &seg.focus_record));
+        let p = PathBuf::from(Plan::resolve(dir, &seg.focus_record));
         let text = read_limited(&p, 1 << 30).with_context(|| format!("segment {}: cannot read {}", seg.index, p.display()))?;
         let rec: FocusRecord = serde_json::from_str(&text).with_context(|| format!("segment {}: {} is not a focus record", seg.index, p.display()))?;
         if rec.frames.len() as u64 != seg.frames {

@@ -241,11 +241,11 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
         // The hidden pixels lie in the slice's box, each within `pad` of a pixel at or behind
         // the slice: the fill needs no more than the box grown by that.
         let fill = if hidden[ki] { Some(HiddenFill::new(lin, &layers.cross, pw, ph, k, boxes[ki].grown(pad + 2, pw, ph))) } else { None };
-        let slice = SliceJob { k, rk, rect, fill: fill.as_ref(), areas: &areas };
+        let job = SliceJob { k, rk, rect, fill: fill.as_ref(), areas: &areas };
         if rk >= HALF_RES_RADIUS {
-            layers.scatter_half(&slice, &mut half, acc);
+            layers.scatter_half(&job, &mut half, acc);
         } else {
-            layers.scatter_full(&slice, splats, &bokeh, acc);
+            layers.scatter_full(&job, splats, &bokeh, acc);
         }
     }
     unpad_encode(acc, w, h, pad)
@@ -375,7 +375,7 @@ impl Layers<'_> {
                 }
             }
         });
-        half.splats.r_max = half.splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
+        half.splats.refresh_r_max();
         // One half-resolution pixel more on each side for the bilinear read-back.
         let hread = hrect.grown(1, hw, hh);
         half.layer[hread.y0 * hw..hread.y1 * hw].par_chunks_mut(hw).for_each(|row| row[hread.x0..hread.x1].fill([0.0; 4]));
@@ -403,7 +403,7 @@ impl Layers<'_> {
                 }
             }
         });
-        splats.r_max = splats.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
+        splats.refresh_r_max();
         splats.scatter_apply(bokeh, acc, rect, composite);
     }
 }
@@ -450,13 +450,13 @@ fn slice_extents(slice: &[i16], sig: &[f32], band: &[i16], pw: usize, k_min: i16
 
 /// Colour for the pixels hidden behind slices nearer than `k`: pull-push interpolation from the
 /// pixels of slice `k` or behind it, leaving out those next to a nearer pixel. Hidden pixels
-/// have no confidence at full resolution, so the pyramid starts at half resolution and a hidden
+/// have no confidence at full resolution, so the pyramid starts at 1/[`FILL_SCALE`] and a hidden
 /// pixel reads it bilinearly.
 struct HiddenFill {
     data: Vec<[f32; 3]>,
     w: usize,
     h: usize,
-    /// Full-resolution corner of the area the fill covers (both even).
+    /// Full-resolution corner of the area the fill covers (multiples of `FILL_SCALE`).
     x0: usize,
     y0: usize,
 }
@@ -471,8 +471,8 @@ impl HiddenFill {
         let (x0, y0) = (area.x0 / f * f, area.y0 / f * f);
         let (hw, hh) = ((area.x1 - x0).div_ceil(f), (area.y1 - y0).div_ceil(f));
         let (xe, ye) = (area.x1.min(w), area.y1.min(h));
-        let mut half = vec![[0.0f32; 4]; hw * hh];
-        half.par_chunks_mut(hw).enumerate().for_each(|(py, row)| {
+        let mut base = vec![[0.0f32; 4]; hw * hh];
+        base.par_chunks_mut(hw).enumerate().for_each(|(py, row)| {
             for (px, d) in row.iter_mut().enumerate() {
                 let mut s = [0.0f32; 4];
                 for y in y0 + f * py..(y0 + f * py + f).min(ye) {
@@ -490,7 +490,7 @@ impl HiddenFill {
                 }
             }
         });
-        Self { data: pull_push(half, hw, hh), w: hw, h: hh, x0, y0 }
+        Self { data: pull_push(base, hw, hh), w: hw, h: hh, x0, y0 }
     }
 
     #[inline]

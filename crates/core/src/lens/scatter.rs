@@ -89,6 +89,11 @@ impl SplatRows {
         self.rows[y].push(s);
     }
 
+    /// Set [`r_max`](Self::r_max) from the splats, after the rows were filled directly.
+    pub fn refresh_r_max(&mut self) {
+        self.r_max = self.rows.iter().flatten().fold(0.0f32, |m, s| m.max(s.r));
+    }
+
     pub fn clear(&mut self) {
         self.rows.iter_mut().for_each(Vec::clear);
         self.r_max = 0.0;
