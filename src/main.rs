@@ -685,7 +685,14 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         Command::Image(a) => {
             let (render, preset, models) = a.render.options()?;
             let report = a.report.map(|p| (p, a.render.sources(&preset, &render, None)));
-            let times = crate::still::render_still(crate::still::StillJob { input: a.input, output: a.output, overwrite: a.overwrite, render, models, save_depth: a.save_depth, report })?;
+            let still = crate::still::StillJob { input: a.input, output: a.output, overwrite: a.overwrite, render, models, save_depth: a.save_depth, report, cancel };
+            let times = match crate::still::render_still(still) {
+                Err(e) if matches!(e.downcast_ref::<deeplens_core::Error>(), Some(deeplens_core::Error::Cancelled)) => {
+                    eprintln!("deeplens: interrupted; nothing was written");
+                    return Ok(ExitCode::from(130));
+                }
+                r => r?,
+            };
             tracing::info!(depth_ms = median(&times.depth), lens_ms = median(&times.lens), upsample_ms = median(&times.upsample), "done");
             Ok(ExitCode::SUCCESS)
         }

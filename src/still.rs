@@ -17,6 +17,8 @@ pub struct StillJob {
     pub save_depth: Option<PathBuf>,
     /// `--report FILE.json` and the resolved options with their sources.
     pub report: Option<(PathBuf, serde_json::Value)>,
+    /// Set by Ctrl-C: the still stops before its next stage and writes nothing.
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// File extensions taken as videos (a still refuses them; a batch converts them).
@@ -127,7 +129,7 @@ pub fn render_still(job: StillJob) -> Result<StageTimes> {
     let mut j = Job::new(0, 0, 0.0, rgb);
     j.given_depth = given;
     let mut times = StageTimes::default();
-    stages.process(&mut j, &mut times)?;
+    stages.process_until(&mut j, &mut times, &job.cancel)?;
     let out = TempOutput::new(&job.output, job.overwrite)?;
     save_rgb(j.output.as_ref().expect("processed"), &out.tmp, deep).map_err(|e| anyhow!("{e:#}").context(format!("cannot write {}", job.output.display())))?;
     out.commit()?;

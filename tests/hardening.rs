@@ -209,3 +209,36 @@ fn pcm_and_flac_audio_go_into_mp4_re_encoded() {
         assert_eq!(audio["codec_name"], "aac");
     }
 }
+
+#[test]
+fn surround_audio_keeps_its_channels_or_says_it_downmixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("surround.mkv");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-f", "lavfi", "-i", "sine", "-t", "0.4", "-shortest",
+             "-af", "pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0", "-c:v", "ffv1", "-c:a", "pcm_s16le", s(&input)]);
+    let channels = |p: &Path| {
+        let a = common::probe(p, "codec_type,channels").into_iter().find(|st| st["codec_type"] == "audio").expect("audio kept");
+        a["channels"].clone()
+    };
+    // AAC (mp4) and Opus (webm) carry 5.1: all six channels stay, with no downmix warning.
+    for name in ["o.mp4", "o.webm"] {
+        let out = dir.path().join(name);
+        let o = run(&["convert", s(&input), s(&out), "--focus", "0.5"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(channels(&out), "6", "{name}");
+        assert!(!stderr(&o).contains("downmixing"), "{name}: {}", stderr(&o));
+    }
+    // Side surround (FLAC here) goes into Opus in the back order Opus defines, as FFmpeg's CLI does.
+    let side = dir.path().join("side.mkv");
+    ffmpeg(&["-i", s(&input), "-af", "aformat=channel_layouts=5.1(side)", "-c:v", "copy", "-c:a", "flac", s(&side)]);
+    let out = dir.path().join("side.webm");
+    let o = run(&["convert", s(&side), s(&out), "--focus", "0.5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(channels(&out), "6");
+    // An encoder limited to stereo downmixes, and says so.
+    let out = dir.path().join("mp3.mp4");
+    let o = run(&["convert", s(&input), s(&out), "--focus", "0.5", "--audio-codec", "libmp3lame"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(channels(&out), "2");
+    assert!(stderr(&o).contains("the libmp3lame encoder takes at most 2 audio channels: downmixing 6 to 2"), "{}", stderr(&o));
+}

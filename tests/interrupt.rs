@@ -33,3 +33,31 @@ fn ctrl_c_keeps_a_playable_file() {
     assert!(n > 0, "no frames kept");
     assert_eq!(listing(d.path()), vec!["live.mp4"]);
 }
+
+#[test]
+fn ctrl_c_stops_a_still_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("big.png");
+    // A large noisy picture: decoding and rendering it take seconds in a test build.
+    let (w, h) = (3000u32, 2000u32);
+    let mut seed = 7u32;
+    let img = image::RgbImage::from_fn(w, h, |_, _| {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        image::Rgb([(seed >> 24) as u8, (seed >> 16) as u8, (seed >> 8) as u8])
+    });
+    img.save(&input).unwrap();
+    let out = d.path().join("out.png");
+    let child = bin()
+        .args(["image", input.to_str().unwrap(), out.to_str().unwrap(), "--focus", "0.5", "--max-blur", "5%"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted; nothing was written"), "{err}");
+    assert_eq!(listing(d.path()), vec!["big.png"]);
+}

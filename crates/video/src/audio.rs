@@ -18,6 +18,49 @@ pub(crate) struct AudioTranscoder {
     pub offset: i64,
 }
 
+/// The decoder's channel layout; a stream that names none gets FFmpeg's default for its count.
+fn input_layout(dec: &codec::decoder::Audio) -> ffmpeg::ChannelLayout {
+    if dec.channel_layout().bits() == 0 {
+        ffmpeg::ChannelLayout::default(dec.channels() as i32)
+    } else {
+        dec.channel_layout()
+    }
+}
+
+/// The layout to encode: the input's own when the encoder takes any layout (it lists none, as
+/// libopus and FLAC do) or lists it; otherwise the encoder's layout with the most channels that
+/// are no more than the input's.
+fn output_layout(dec: &codec::decoder::Audio, enc: &codec::Audio) -> ffmpeg::ChannelLayout {
+    let input = input_layout(dec);
+    match enc.channel_layouts() {
+        None => input,
+        Some(ls) => {
+            let ls: Vec<ffmpeg::ChannelLayout> = ls.collect();
+            if ls.contains(&input) {
+                input
+            } else {
+                ls.into_iter().filter(|l| l.channels() <= input.channels()).max_by_key(|l| l.channels()).unwrap_or(ffmpeg::ChannelLayout::MONO)
+            }
+        }
+    }
+}
+
+/// The layout Vorbis and Opus define for 1 to 8 channels (back surround for 5.0 and 5.1).
+fn standard_layout(channels: i32) -> Option<ffmpeg::ChannelLayout> {
+    use ffmpeg::ChannelLayout as L;
+    Some(match channels {
+        1 => L::MONO,
+        2 => L::STEREO,
+        3 => L::SURROUND,
+        4 => L::QUAD,
+        5 => L::_5POINT0_BACK,
+        6 => L::_5POINT1_BACK,
+        7 => L::_6POINT1,
+        8 => L::_7POINT1,
+        _ => return None,
+    })
+}
+
 impl AudioTranscoder {
     /// Add an output stream encoding `params`' audio with `codec_name` (or the container's default).
     pub(crate) fn new(octx: &mut format::context::Output, params: &codec::Parameters, in_tb: Rational, codec_name: Option<&str>) -> Result<Self> {
@@ -32,11 +75,13 @@ impl AudioTranscoder {
         };
         let acodec = codec.audio().map_err(|_| deeplens_core::err!(Output, "'{}' is not an audio encoder", codec.name()))?;
         let global = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
-        let mut enc = codec::context::Context::new_with_codec(codec).encoder().audio().or_kind(Kind::Output)?;
-        let layout = acodec
-            .channel_layouts()
-            .map(|ls| ls.best(decoder.channel_layout().channels()))
-            .unwrap_or(ffmpeg::ChannelLayout::STEREO);
+        let layout = output_layout(&decoder, &acodec);
+        let (had, has) = (input_layout(&decoder).channels(), layout.channels());
+        if has < had {
+            // Never silently: the encoder cannot carry every channel (say 5.1 into an encoder
+            // limited to stereo), so FFmpeg's resampler downmixes them.
+            tracing::warn!("the {} encoder takes at most {has} audio channels: downmixing {had} to {has} (choose another with --audio-codec)", codec.name());
+        }
         let rate = match acodec.rates() {
             Some(rs) => {
                 let want = decoder.rate() as i32;
@@ -45,20 +90,34 @@ impl AudioTranscoder {
             None => decoder.rate() as i32,
         };
         let fmt = acodec.formats().and_then(|mut f| f.next()).unwrap_or(format::Sample::F32(format::sample::Type::Planar));
-        enc.set_rate(rate);
-        enc.set_channel_layout(layout);
-        enc.set_channels(layout.channels());
-        enc.set_format(fmt);
-        enc.set_time_base((1, rate));
-        if decoder.bit_rate() > 0 {
-            enc.set_bit_rate(decoder.bit_rate().max(64_000));
-        } else {
-            enc.set_bit_rate(128_000);
-        }
-        if global {
-            enc.set_flags(codec::Flags::GLOBAL_HEADER);
-        }
-        let encoder = enc.open_as(codec).map_err(|e| deeplens_core::err!(Output, "cannot open audio encoder '{}': {e}", codec.name()))?;
+        // The input's rate within what a lossy encoder wants: at least 64 kb/s, at most 96 kb/s a
+        // channel (PCM and FLAC inputs state megabits, which libopus refuses).
+        let channels = layout.channels().max(1) as usize;
+        let bit_rate = match decoder.bit_rate() {
+            0 => 64_000 * channels.max(2),
+            b => b.clamp(64_000, 96_000 * channels),
+        };
+        let open = |layout: ffmpeg::ChannelLayout| -> std::result::Result<codec::encoder::Audio, ffmpeg::Error> {
+            let mut enc = codec::context::Context::new_with_codec(codec).encoder().audio()?;
+            enc.set_rate(rate);
+            enc.set_channel_layout(layout);
+            enc.set_channels(layout.channels());
+            enc.set_format(fmt);
+            enc.set_time_base((1, rate));
+            enc.set_bit_rate(bit_rate);
+            if global {
+                enc.set_flags(codec::Flags::GLOBAL_HEADER);
+            }
+            enc.open_as(codec)
+        };
+        // Encoders that list no layouts may still refuse some orders (libopus takes 5.1 with back
+        // channels, not side ones): then the standard layout of as many channels, as FFmpeg's CLI does.
+        let encoder = open(layout)
+            .or_else(|e| match standard_layout(layout.channels()) {
+                Some(std) if std != layout => open(std),
+                _ => Err(e),
+            })
+            .map_err(|e| deeplens_core::err!(Output, "cannot open audio encoder '{}': {e}", codec.name()))?;
         let ost = {
             let mut s = octx.add_stream(codec).or_kind(Kind::Output)?;
             s.set_parameters(&encoder);
@@ -77,7 +136,7 @@ impl AudioTranscoder {
 
     fn graph(dec: &codec::decoder::Audio, enc: &codec::encoder::Audio, in_tb: Rational) -> Result<filter::Graph> {
         let mut g = filter::Graph::new();
-        let layout = if dec.channel_layout().bits() == 0 { ffmpeg::ChannelLayout::default(dec.channels() as i32) } else { dec.channel_layout() };
+        let layout = input_layout(dec);
         let args = format!("time_base={}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}", in_tb, dec.rate(), dec.format().name(), layout.bits());
         g.add(&filter::find("abuffer").ok_or_else(|| deeplens_core::err!(Output, "FFmpeg lacks abuffer"))?, "in", &args).or_kind(Kind::Output)?;
         g.add(&filter::find("abuffersink").ok_or_else(|| deeplens_core::err!(Output, "FFmpeg lacks abuffersink"))?, "out", "").or_kind(Kind::Output)?;

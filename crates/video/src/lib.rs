@@ -28,7 +28,7 @@ pub fn init() -> Result<()> {
     let mut res = Ok(());
     INIT.call_once(|| {
         res = ffmpeg::init().map_err(|e| deeplens_core::err!(Device, "cannot initialise FFmpeg: {e}"));
-        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+        ffmpeg::util::log::set_level(if std::env::var_os("DEEPLENS_FFDEBUG").is_some() { ffmpeg::util::log::Level::Debug } else { ffmpeg::util::log::Level::Fatal });
     });
     res
 }

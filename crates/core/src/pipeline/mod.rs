@@ -179,16 +179,26 @@ impl Stages {
     /// Run every stage on one picture, in this thread (stills, and the compute benchmark frame
     /// after frame); each stage's milliseconds are added to `times`.
     pub fn process(&mut self, job: &mut Job, times: &mut StageTimes) -> Result<()> {
+        self.process_until(job, times, &AtomicBool::new(false))
+    }
+
+    /// [`process`](Self::process) that gives up with [`Error::Cancelled`] when `cancel` is set
+    /// before a stage starts (a still's Ctrl-C).
+    pub fn process_until(&mut self, job: &mut Job, times: &mut StageTimes, cancel: &AtomicBool) -> Result<()> {
+        let go = || if cancel.load(Ordering::Relaxed) { Err(Error::Cancelled) } else { Ok(()) };
+        go()?;
         let t = Instant::now();
         self.depth.run(job)?;
         times.depth.push(ms_since(t));
+        go()?;
         let t = Instant::now();
         lens_stage(self.lens.as_mut(), job)?;
         times.lens.push(ms_since(t));
+        go()?;
         let t = Instant::now();
         upsample_stage(self.upsampler.as_mut(), job)?;
         times.upsample.push(ms_since(t));
-        Ok(())
+        go()
     }
 }
 
