@@ -21,7 +21,7 @@ mod still;
 
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use deeplens_core::config::{Preset, RenderOptions, RendererKind};
+use deeplens_core::config::{Preset, RenderFlags, RenderOptions, RendererKind};
 use deeplens_core::focus::{parse_focus, BlurAmount, FocusSpec, RelPoint};
 use deeplens_core::lens::ApertureShape;
 use deeplens_core::pipeline::{median, peak_rss_mib};
@@ -585,64 +585,32 @@ impl RenderArgs {
             Some(name) => Preset::load(name)?,
             None => Preset::default(),
         };
-        let mut o = RenderOptions::default();
-        o.renderer = self.renderer.map(RendererKind::from).or(preset.renderer).unwrap_or_default();
-        o.depth_model = self.depth_model.clone().or(preset.depth_model.clone());
-        o.depth_given = self.depth.clone();
-        if let Some(k) = &self.depth_model_kind {
-            crate::depth::card::DepthCard::builtin(k)?;
-        }
-        o.depth_card = crate::depth::card::CardChoice { file: self.depth_model_card.clone(), kind: self.depth_model_kind.clone() };
-        o.focus = match (self.focus, self.focus_at, self.autofocus, &self.focus_track) {
-            (Some(f), ..) => FocusSpec::Depth(f),
-            (_, Some(p), ..) => FocusSpec::Point(p),
-            (_, _, true, _) => FocusSpec::Autofocus,
-            // Tracks are read and checked whole before any frame is processed.
-            (_, _, _, Some(path)) => FocusSpec::Track(crate::focus::Track::from_path(path)?),
-            _ => FocusSpec::default(),
-        };
-        o.blur = match (&self.max_blur, &preset.max_blur) {
-            (Some(b), _) => *b,
-            (None, Some(s)) => s.parse().map_err(|e| anyhow::anyhow!("preset max_blur: {e}"))?,
-            (None, None) => BlurAmount::DEFAULT,
-        };
-        let blades = self.aperture_blades.or(preset.aperture_blades).unwrap_or(0);
-        o.aperture = match blades {
-            0 => ApertureShape::Circle,
-            1 | 2 => bail!("--aperture-blades must be 0 (circle) or at least 3"),
-            n if n > 32 => bail!("--aperture-blades must be at most 32"),
-            n => {
-                let rotation_deg = self.aperture_rotation.or(preset.aperture_rotation).unwrap_or(0.0);
-                if !rotation_deg.is_finite() || rotation_deg.abs() > 3600.0 {
-                    bail!("--aperture-rotation must be a number of degrees in [-3600, 3600]");
-                }
-                ApertureShape::Blades { blades: n, rotation_deg }
-            }
-        };
-        o.cat_eye = self.cat_eye.or(preset.cat_eye).unwrap_or(0.0);
-        if !(0.0..=1.0).contains(&o.cat_eye) {
-            bail!("--cat-eye must be in [0,1]");
-        }
-        o.highlight_boost = self.highlight_boost.or(preset.highlight_boost);
-        if o.highlight_boost.is_some_and(|b| !(0.0..=10.0).contains(&b)) {
-            bail!("--highlight-boost must be in [0,10]");
-        }
-        if let Some(w) = self.working_max_width.or(preset.working_max_width) {
-            if w < 16 {
-                bail!("--working-max-width must be at least 16");
-            }
-            o.policy.max_width = w;
-        }
-        if let Some(r) = preset.working_max_radius {
-            o.policy.max_radius = r;
-        }
-        o.focus_smoothing = self.focus_smoothing.or(preset.focus_smoothing);
-        if o.focus_smoothing.is_some_and(|s| !(0.0..=30.0).contains(&s)) {
-            bail!("--focus-smoothing must be in [0,30] seconds");
-        }
-        o.stabilize_depth = !self.no_stabilize;
+        let o = RenderOptions::resolve(&self.flags(), &preset)?;
         let models = OnnxModels { runtime: runtime::RuntimeOptions { library: self.ort_lib.clone(), device: self.device.into(), threads: 0 } };
         Ok((o, preset, models))
+    }
+
+    /// The parsed flags, for the library to resolve.
+    fn flags(&self) -> RenderFlags {
+        RenderFlags {
+            renderer: self.renderer.map(RendererKind::from),
+            depth_model: self.depth_model.clone(),
+            depth_model_card: self.depth_model_card.clone(),
+            depth_model_kind: self.depth_model_kind.clone(),
+            depth: self.depth.clone(),
+            focus: self.focus,
+            focus_at: self.focus_at,
+            autofocus: self.autofocus,
+            focus_track: self.focus_track.clone(),
+            max_blur: self.max_blur,
+            aperture_blades: self.aperture_blades,
+            aperture_rotation: self.aperture_rotation,
+            cat_eye: self.cat_eye,
+            highlight_boost: self.highlight_boost,
+            working_max_width: self.working_max_width,
+            focus_smoothing: self.focus_smoothing,
+            no_stabilize: self.no_stabilize,
+        }
     }
 }
 
