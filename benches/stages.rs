@@ -46,8 +46,7 @@ fn stages(c: &mut Criterion) {
             };
             let mut job = Job::new(0, 0, 0.0, full.clone());
             job.given_depth = Some(depth.clone());
-            stages.process(&mut job, &mut StageTimes::default()).unwrap();
-            job.output
+            stages.process(job, &mut StageTimes::default()).unwrap().output
         })
     });
     g.finish();

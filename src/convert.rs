@@ -11,7 +11,7 @@ use crate::config::RenderOptions;
 use crate::exports::{PlaneExport, PlaneKind, Progress};
 use crate::outfile::TempOutput;
 use crate::focus::Rotation;
-use crate::pipeline::{self, Job, StageTimes, Stats};
+use crate::pipeline::{self, Finished, Job, StageTimes, Stats};
 use crate::video::{Cut, Demuxer, InputSpec, Muxer, OutputSpec, StreamPacket, VideoInfo};
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::{bounded, select};
@@ -39,7 +39,7 @@ pub struct ConvertJob {
     /// Frames waiting between two stages at most.
     pub capacity: usize,
     /// Called with every finished frame before it is encoded (measurements).
-    pub observer: Option<Box<dyn FnMut(&Job)>>,
+    pub observer: Option<Box<dyn FnMut(&Finished)>>,
     /// Render only a plan's segment: frames numbered and timed as in the whole run, video only.
     pub segment: Option<SegmentRange>,
     /// Side outputs, progress and the report.
@@ -89,9 +89,9 @@ impl SideSinks {
     }
 
     /// One finished frame (after its stages, before it is encoded), exported at `size`.
-    pub(crate) fn frame(&mut self, j: &Job, (width, height): (usize, usize)) -> Result<()> {
+    pub(crate) fn frame(&mut self, j: &Finished, (width, height): (usize, usize)) -> Result<()> {
         if self.depth.is_some() || self.matte.is_some() {
-            let (Some(d), Some(f)) = (j.depth.as_ref(), j.focus) else { bail!("frame {}: no depth to export", j.index) };
+            let (d, f) = (&j.depth, j.focus);
             let blur_px = f.blur.to_pixels(self.display_width);
             let full = d.resize(width, height);
             for e in [self.depth.as_mut(), self.matte.as_mut()].into_iter().flatten() {
@@ -352,10 +352,10 @@ fn spawn_decode(
 /// muxer fails): the frames written, the milliseconds each took to encode, and the error.
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn encode_loop(
-    out_rx: &crossbeam_channel::Receiver<Job>,
+    out_rx: &crossbeam_channel::Receiver<Finished>,
     pkt_rx: &crossbeam_channel::Receiver<StreamPacket>,
     muxer: &mut Muxer,
-    mut observer: Option<&mut Box<dyn FnMut(&Job)>>,
+    mut observer: Option<&mut Box<dyn FnMut(&Finished)>>,
     side: &mut SideSinks,
     show_progress: bool,
     total: Option<u64>,
@@ -378,7 +378,7 @@ fn encode_loop(
                         break;
                     }
                     let t = Instant::now();
-                    if let Err(e) = muxer.write_frame(j.output.as_ref().expect("upsample stage ran"), j.pts) {
+                    if let Err(e) = muxer.write_frame(&j.output, j.pts) {
                         enc_err = Some(e.into());
                         break;
                     }

@@ -906,8 +906,8 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     // Flicker in regions static in the input, on a small copy of each frame.
     let meter = Arc::new(Mutex::new(FlickerMeter::default()));
     let m = meter.clone();
-    let observer = Box::new(move |j: &crate::pipeline::Job| {
-        let (Some(d), Some(out)) = (j.depth.as_ref(), j.output.as_ref()) else { return };
+    let observer = Box::new(move |j: &crate::pipeline::Finished| {
+        let (d, out) = (&j.depth, &j.output);
         let w = 320.min(j.full.width);
         let h = (j.full.height * w / j.full.width).max(1);
         m.lock().unwrap().push(&j.full.resize(w, h), &d.resize(w, h), Some(&out.resize(w, h)));

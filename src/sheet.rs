@@ -186,19 +186,22 @@ pub fn sheet(input: &InputSpec, out: &Path, overwrite: bool, frames: usize, mut 
     for f in rx.iter() {
         let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
         let wanted = picks.binary_search(&f.index).is_ok();
+        // Every frame is analysed (focus is temporal); only the shown ones are rendered.
         let r = if wanted {
-            depth.run(&mut j).map_err(anyhow::Error::from).and_then(|_| lens_stage(lens.as_mut(), &mut j).map_err(Into::into)).and_then(|_| upsample_stage(up.as_mut(), &mut j).map_err(Into::into))
+            depth.run(j).and_then(|p| lens_stage(lens.as_mut(), p)).and_then(|r| upsample_stage(up.as_mut(), r)).map(Some)
         } else {
-            depth.analyse(&mut j).map_err(Into::into)
+            depth.analyse(&mut j).map(|_| None)
         };
-        if let Err(e) = r {
-            err = Some(e);
-            break;
-        }
-        if wanted {
-            let d = j.depth.as_ref().expect("depth ran").resize(THUMB_W, th);
-            let o = j.output.as_ref().expect("upsampling ran").resize(THUMB_W, th);
-            shown.push((f.index, j.t, j.full.resize(THUMB_W, th), d, o, j.focus.expect("focus ran").focus));
+        match r {
+            Err(e) => {
+                err = Some(e.into());
+                break;
+            }
+            Ok(Some(j)) => {
+                let (d, o) = (j.depth.resize(THUMB_W, th), j.output.resize(THUMB_W, th));
+                shown.push((f.index, j.t, j.full.resize(THUMB_W, th), d, o, j.focus.focus));
+            }
+            Ok(None) => {}
         }
     }
     drop(rx);

@@ -129,12 +129,12 @@ pub fn render_still(job: StillJob) -> Result<StageTimes> {
     let mut j = Job::new(0, 0, 0.0, rgb);
     j.given_depth = given;
     let mut times = StageTimes::default();
-    stages.process_until(&mut j, &mut times, &job.cancel)?;
+    let j = stages.process_until(j, &mut times, &job.cancel)?;
     let out = TempOutput::new(&job.output, job.overwrite)?;
-    save_rgb(j.output.as_ref().expect("processed"), &out.tmp, deep).map_err(|e| anyhow!("{e:#}").context(format!("cannot write {}", job.output.display())))?;
+    save_rgb(&j.output, &out.tmp, deep).map_err(|e| anyhow!("{e:#}").context(format!("cannot write {}", job.output.display())))?;
     out.commit()?;
     if let Some(p) = &job.save_depth {
-        let d = j.depth.as_ref().expect("processed");
+        let d = &j.depth;
         let d = if (d.width, d.height) != (j.full.width, j.full.height) { d.resize(j.full.width, j.full.height) } else { d.clone() };
         let tmp = TempOutput::new(p, job.overwrite)?;
         save_depth(&d, &tmp.tmp)?;

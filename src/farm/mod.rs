@@ -393,10 +393,13 @@ fn analyse_segments(
                 }
             }
         }
-        if let Err(e) = depth_stage.analyse(&mut j) {
-            result = Err(e.into());
-            break;
-        }
+        let analysis = match depth_stage.analyse(&mut j) {
+            Ok(a) => a,
+            Err(e) => {
+                result = Err(e.into());
+                break;
+            }
+        };
         let new_segment = segments.is_empty() || (next_start < starts.len() && f.pts >= starts[next_start].0);
         if new_segment {
             if !segments.is_empty() {
@@ -421,11 +424,11 @@ fn analyse_segments(
                 depth: format!("depth_{k:04}.mkv"),
                 focus_record: format!("seg_{k:04}.focus.json"),
             };
-            let d = j.depth.as_ref().expect("analysed");
+            let d = &analysis.depth;
             writer = Some(GreyWriter::new(&work_dir.join(&seg.depth), d.width, d.height, info.time_base, info.frame_rate)?);
             segments.push(seg);
         }
-        writer.as_mut().expect("opened above").write(j.depth.as_ref().expect("analysed"), f.pts)?;
+        writer.as_mut().expect("opened above").write(&analysis.depth, f.pts)?;
         segments.last_mut().expect("pushed above").frames += 1;
     }
     drop(rx);

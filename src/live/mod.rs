@@ -35,7 +35,7 @@ use crate::focus::{BlurAmount, FocusSpec, Rotation};
 use crate::frame::{Plane, RgbImage};
 use crate::lens::{LensBlur, LensParams};
 use crate::outfile::TempOutput;
-use crate::pipeline::{self, current_rss_mib, peak_rss_mib, DepthStage, EngineOptions, Job, NewestSlot, Put, Running, Schedule, StageTimes, Stages, WorkingPolicy};
+use crate::pipeline::{self, current_rss_mib, peak_rss_mib, DepthStage, EngineOptions, Finished, Job, NewestSlot, Put, Running, Schedule, StageTimes, Stages, WorkingPolicy};
 use crate::upsample;
 use crate::video::{Cut, Demuxer, InputSpec, Muxer, OutputSpec, VideoInfo};
 use anyhow::{anyhow, bail, Result};
@@ -355,8 +355,8 @@ struct ViewMode {
 
 /// Compose the picture to show: the result, the depth, or the source left and the result right.
 #[cfg(feature = "window")]
-fn compose(buf: &mut Vec<u32>, (w, h): (usize, usize), job: &Job, mode: ViewMode) {
-    let out = job.output.as_ref().expect("upsample stage ran");
+fn compose(buf: &mut Vec<u32>, (w, h): (usize, usize), job: &Finished, mode: ViewMode) {
+    let out = &job.output;
     buf.resize(w * h, 0);
     let pack = |p: [f32; 3]| -> u32 {
         let c = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u32;
@@ -366,7 +366,7 @@ fn compose(buf: &mut Vec<u32>, (w, h): (usize, usize), job: &Job, mode: ViewMode
     let enlarge = |img: &RgbImage| if (img.width, img.height) == (w, h) { None } else { Some(img.resize(w, h)) };
     let (out_big, full_big) = (enlarge(out), if mode.split { enlarge(&job.full) } else { None });
     let (out, full) = (out_big.as_ref().unwrap_or(out), full_big.as_ref().unwrap_or(&job.full));
-    let depth = if mode.depth { job.depth.as_ref().map(|d| d.resize(w, h)) } else { None };
+    let depth = if mode.depth { Some(job.depth.resize(w, h)) } else { None };
     let split_x = if mode.split { w / 2 } else { 0 };
     for y in 0..h {
         for x in 0..w {
@@ -754,7 +754,7 @@ impl LiveSink {
     }
 
     /// Take finished frames until the stages end.
-    fn run(&mut self, out_rx: &Receiver<Job>, running: &Running, shared: &Shared, cancel: &AtomicBool) {
+    fn run(&mut self, out_rx: &Receiver<Finished>, running: &Running, shared: &Shared, cancel: &AtomicBool) {
         let halt = &shared.halt;
         loop {
             #[cfg(feature = "window")]
@@ -847,7 +847,7 @@ impl LiveSink {
     }
 
     /// Show the frame and write it out.
-    fn present(&mut self, j: &Job, shared: &Shared) -> Result<()> {
+    fn present(&mut self, j: &Finished, shared: &Shared) -> Result<()> {
         let (w, h) = (self.geo.w, self.geo.h);
         #[cfg(feature = "window")]
         if self.win.is_some() {
@@ -862,7 +862,7 @@ impl LiveSink {
         #[cfg(not(feature = "window"))]
         let _ = shared;
         if let Some(m) = self.muxer.as_mut() {
-            let out = j.output.as_ref().expect("upsample stage ran");
+            let out = &j.output;
             let full;
             let out = if (out.width, out.height) == (w, h) {
                 out
@@ -879,7 +879,7 @@ impl LiveSink {
     }
 
     #[cfg(feature = "window")]
-    fn overlay_lines(&self, j: &Job, shared: &Shared) -> Vec<String> {
+    fn overlay_lines(&self, j: &Finished, shared: &Shared) -> Vec<String> {
         let c = shared.controls.lock().expect("controls");
         let focus = match &c.focus {
             FocusSpec::Depth(d) => format!("{d:.2}"),
@@ -898,7 +898,7 @@ impl LiveSink {
     }
 
     /// Latency, rates and resolutions of a shown frame; the rate controller's next step.
-    fn account(&mut self, j: &Job, shared: &Shared) {
+    fn account(&mut self, j: &Finished, shared: &Shared) {
         let (work, processed, ms, level) = (j.work_size, (j.full.width, j.full.height), j.ms, j.mark);
         let now = Instant::now();
         let lat = now.duration_since(j.born).as_secs_f64() * 1e3;

@@ -196,9 +196,7 @@ fn measure(opts: &Options, renderer: RendererKind, frames: &[RgbImage]) -> Resul
     let mut times = StageTimes::default();
     let mut working = (0, 0);
     for i in 0..opts.warmup + opts.frames {
-        let mut j = job(i, frames);
-        stages.process(&mut j, &mut times)?;
-        working = j.work_size;
+        working = stages.process(job(i, frames), &mut times)?.work_size;
     }
     let kept = |v: &[f64]| v[opts.warmup..].to_vec();
     let (depth, lens, upsample) = (kept(&times.depth), kept(&times.lens), kept(&times.upsample));

@@ -27,7 +27,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// One frame on its way through the stages, owned by one stage at a time.
+/// A frame as a source hands it to the stages. Each stage turns what it is given into the next
+/// type ([`Planned`], [`Rendered`], [`Finished`]), so a stage cannot run before the one it needs
+/// and a sink gets every output without `Option`s.
 pub struct Job {
     pub index: u64,
     /// Timestamp in the source's time base (carried to the encoder untouched).
@@ -39,17 +41,6 @@ pub struct Job {
     pub full: RgbImage,
     /// A depth given from outside (`--depth`), at any size; the depth stage predicts otherwise.
     pub given_depth: Option<Plane>,
-    pub work: Option<RgbImage>,
-    pub depth: Option<Plane>,
-    /// The model's foreground probability map, when it has a foreground head.
-    pub foreground: Option<Plane>,
-    pub focus: Option<FocusState>,
-    /// Lens settings at the working resolution.
-    pub lens: Option<LensParams>,
-    pub render: Option<RgbImage>,
-    pub output: Option<RgbImage>,
-    /// Size of the working picture the depth stage chose.
-    pub work_size: (usize, usize),
     /// Milliseconds each stage spent on this frame.
     pub ms: StageMs,
     /// A mark the engine's `prepare` hook may set (live: the working-resolution level).
@@ -58,8 +49,54 @@ pub struct Job {
 
 impl Job {
     pub fn new(index: u64, pts: i64, t: f64, full: RgbImage) -> Self {
-        Self { index, pts, t, born: Instant::now(), full, given_depth: None, work: None, depth: None, foreground: None, focus: None, lens: None, render: None, output: None, work_size: (0, 0), ms: StageMs::default(), mark: 0 }
+        Self { index, pts, t, born: Instant::now(), full, given_depth: None, ms: StageMs::default(), mark: 0 }
     }
+}
+
+/// What the depth stage reads from a frame: its (stabilised) depth, foreground and focus.
+pub struct Analysis {
+    pub depth: Plane,
+    /// The model's foreground probability map, when it has a foreground head.
+    pub foreground: Option<Plane>,
+    pub focus: FocusState,
+}
+
+/// A frame after the depth stage: analysed, its working picture and lens settings chosen.
+pub struct Planned {
+    pub job: Job,
+    pub analysis: Analysis,
+    /// The frame at the working resolution.
+    pub work: RgbImage,
+    /// Lens settings at the working resolution.
+    pub lens: LensParams,
+}
+
+/// A frame after the lens stage.
+pub struct Rendered {
+    pub planned: Planned,
+    /// The lens blur at the working resolution.
+    pub render: RgbImage,
+}
+
+/// A frame out of the engine: every stage's output.
+pub struct Finished {
+    pub index: u64,
+    pub pts: i64,
+    pub t: f64,
+    pub born: Instant,
+    /// The frame as it came in.
+    pub full: RgbImage,
+    pub depth: Plane,
+    pub foreground: Option<Plane>,
+    pub focus: FocusState,
+    /// Lens settings at the working resolution.
+    pub lens: LensParams,
+    /// Size of the working picture the depth stage chose.
+    pub work_size: (usize, usize),
+    /// The result, at the size of `full`.
+    pub output: RgbImage,
+    pub ms: StageMs,
+    pub mark: u32,
 }
 
 /// How the working resolution is chosen.
@@ -111,10 +148,11 @@ pub struct DepthStage {
 }
 
 impl DepthStage {
-    pub fn run(&mut self, job: &mut Job) -> Result<()> {
-        self.analyse(job)?;
+    /// Analyse the frame, then choose its working picture and lens settings.
+    pub fn run(&mut self, mut job: Job) -> Result<Planned> {
+        let analysis = self.analyse(&mut job)?;
         let (w, h) = (job.full.width, job.full.height);
-        let focus = job.focus.expect("analysed above");
+        let focus = analysis.focus;
         // A radius past the picture's diagonal blurs no more; it only costs (a 1×1 picture asked
         // for a 1000 px blur must not run for minutes).
         let diag = ((w * w + h * h) as f32).sqrt();
@@ -122,16 +160,16 @@ impl DepthStage {
         let k = self.policy.steps(w, blur_px);
         let (ww, wh) = upsample::working_size((w, h), k);
         let scale = ww as f32 / w as f32;
-        job.work = Some(job.full.resize(ww, wh));
-        job.work_size = (ww, wh);
-        job.lens = Some(LensParams { focus: focus.focus, max_blur: blur_px * scale, ..self.lens_template });
-        Ok(())
+        let work = job.full.resize(ww, wh);
+        let lens = LensParams { focus: focus.focus, max_blur: blur_px * scale, ..self.lens_template };
+        Ok(Planned { job, analysis, work, lens })
     }
 
     /// The temporal part of [`run`](Self::run) alone: the frame's (stabilised) depth, its
     /// foreground and its focus, without choosing a working picture. A plan's analysis pass
     /// (`deeplens plan`) runs this over the whole clip so segments start from the same state.
-    pub fn analyse(&mut self, job: &mut Job) -> Result<()> {
+    /// A given depth is taken out of the job.
+    pub fn analyse(&mut self, job: &mut Job) -> Result<Analysis> {
         let (depth, foreground) = match job.given_depth.take() {
             Some(d) => (d, None),
             None => {
@@ -144,31 +182,25 @@ impl DepthStage {
             }
         };
         let focus = self.focus.next_with(job.index, job.t, &depth, foreground.as_ref());
-        job.depth = Some(depth);
-        job.foreground = foreground;
-        job.focus = Some(focus);
-        Ok(())
+        Ok(Analysis { depth, foreground, focus })
     }
 }
 
 /// Lens blur at the working resolution.
-pub fn lens_stage(lens: &mut dyn LensBlur, job: &mut Job) -> Result<()> {
-    let work = job.work.as_ref().expect("depth stage ran");
-    let depth = job.depth.as_ref().expect("depth stage ran").resize(work.width, work.height);
-    let p = job.lens.expect("depth stage ran");
-    job.render = Some(lens.render(work, &depth, &p)?);
-    Ok(())
+pub fn lens_stage(lens: &mut dyn LensBlur, planned: Planned) -> Result<Rendered> {
+    let depth = planned.analysis.depth.resize(planned.work.width, planned.work.height);
+    let render = lens.render(&planned.work, &depth, &planned.lens)?;
+    Ok(Rendered { planned, render })
 }
 
 /// Guided upsampling to the output size.
-pub fn upsample_stage(up: &mut dyn Upsampler, job: &mut Job) -> Result<()> {
-    let work = job.work.take().expect("depth stage ran");
-    let render = job.render.take().expect("lens stage ran");
-    let depth = job.depth.as_ref().expect("depth stage ran");
-    let p = job.lens.expect("depth stage ran");
-    let full_params = p.scaled(job.full.width as f32 / work.width as f32);
-    job.output = Some(upsample::upsample_to_output(up, &job.full, &work, &render, depth, &full_params)?);
-    Ok(())
+pub fn upsample_stage(up: &mut dyn Upsampler, r: Rendered) -> Result<Finished> {
+    let Rendered { planned: Planned { job, analysis, work, lens }, render } = r;
+    let full_params = lens.scaled(job.full.width as f32 / work.width as f32);
+    let output = upsample::upsample_to_output(up, &job.full, &work, &render, &analysis.depth, &full_params)?;
+    let Job { index, pts, t, born, full, ms, mark, .. } = job;
+    let Analysis { depth, foreground, focus } = analysis;
+    Ok(Finished { index, pts, t, born, full, depth, foreground, focus, lens, work_size: (work.width, work.height), output, ms, mark })
 }
 
 impl Stages {
@@ -178,27 +210,28 @@ impl Stages {
 
     /// Run every stage on one picture, in this thread (stills, and the compute benchmark frame
     /// after frame); each stage's milliseconds are added to `times`.
-    pub fn process(&mut self, job: &mut Job, times: &mut StageTimes) -> Result<()> {
+    pub fn process(&mut self, job: Job, times: &mut StageTimes) -> Result<Finished> {
         self.process_until(job, times, &AtomicBool::new(false))
     }
 
     /// [`process`](Self::process) that gives up with [`Error::Cancelled`] when `cancel` is set
     /// before a stage starts (a still's Ctrl-C).
-    pub fn process_until(&mut self, job: &mut Job, times: &mut StageTimes, cancel: &AtomicBool) -> Result<()> {
+    pub fn process_until(&mut self, job: Job, times: &mut StageTimes, cancel: &AtomicBool) -> Result<Finished> {
         let go = || if cancel.load(Ordering::Relaxed) { Err(Error::Cancelled) } else { Ok(()) };
         go()?;
         let t = Instant::now();
-        self.depth.run(job)?;
+        let planned = self.depth.run(job)?;
         times.depth.push(ms_since(t));
         go()?;
         let t = Instant::now();
-        lens_stage(self.lens.as_mut(), job)?;
+        let rendered = lens_stage(self.lens.as_mut(), planned)?;
         times.lens.push(ms_since(t));
         go()?;
         let t = Instant::now();
-        upsample_stage(self.upsampler.as_mut(), job)?;
+        let finished = upsample_stage(self.upsampler.as_mut(), rendered)?;
         times.upsample.push(ms_since(t));
-        go()
+        go()?;
+        Ok(finished)
     }
 }
 
@@ -276,12 +309,12 @@ impl Running {
 /// jobs come out of the returned receiver in order. This is the one place stage threads are
 /// made, for stills' batches, files and live sources alike. On an error a stage stops, sets
 /// `abort`, and its channels close, which winds down the others.
-pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Receiver<Job>, Running) {
+pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Receiver<Finished>, Running) {
     let EngineOptions { capacity, schedule, abort, prepare, queue_probe, on_focus_done } = opts;
     let (mut depth, mut lens, mut up) = stages.split();
-    let (tx1, rx1) = bounded::<Job>(capacity);
-    let (tx2, rx2) = bounded::<Job>(capacity);
-    let (tx3, rx3) = bounded::<Job>(capacity);
+    let (tx1, rx1) = bounded::<Planned>(capacity);
+    let (tx2, rx2) = bounded::<Rendered>(capacity);
+    let (tx3, rx3) = bounded::<Finished>(capacity);
     let (tokens, gate) = match schedule {
         Schedule::Bounded => (None, None),
         Schedule::NewestWins { in_flight } => {
@@ -296,14 +329,14 @@ pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Rece
     let a = abort.clone();
     let depth_thread = move || {
         let mut prepare = prepare;
-        let r = depth_loop(&input, gate.as_ref(), &tx1, &a, |j| {
+        let r = depth_loop(&input, gate.as_ref(), &tx1, &a, |mut j| {
             if let Some(p) = prepare.as_mut() {
-                p(&mut depth, j);
+                p(&mut depth, &mut j);
             }
             let t = Instant::now();
-            let r = depth.run(j);
-            j.ms.depth = ms_since(t);
-            r
+            let mut planned = depth.run(j)?;
+            planned.job.ms.depth = ms_since(t);
+            Ok(planned)
         });
         if let Some(tx) = on_focus_done {
             let _ = tx.send(depth.focus);
@@ -313,30 +346,33 @@ pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Rece
     handles.push(("depth", std::thread::Builder::new().name("depth".into()).spawn(depth_thread).expect("spawn depth thread")));
     let a = abort.clone();
     let probe = queue_probe.clone();
-    let lens_thread = move || timed_stage_loop(&rx1, &tx2, &a, probe, |j| (lens_stage(lens.as_mut(), j), &mut j.ms.lens));
+    let lens_thread = move || {
+        timed_stage_loop(&rx1, &tx2, &a, probe, |p| lens_stage(lens.as_mut(), p), |r: &mut Rendered, ms| r.planned.job.ms.lens = ms)
+    };
     handles.push(("lens", std::thread::Builder::new().name("lens".into()).spawn(lens_thread).expect("spawn lens thread")));
-    let up_thread = move || timed_stage_loop(&rx2, &tx3, &abort, queue_probe, |j| (upsample_stage(up.as_mut(), j), &mut j.ms.upsample));
+    let up_thread = move || timed_stage_loop(&rx2, &tx3, &abort, queue_probe, |r| upsample_stage(up.as_mut(), r), |f: &mut Finished, ms| f.ms.upsample = ms);
     handles.push(("upsample", std::thread::Builder::new().name("upsample".into()).spawn(up_thread).expect("spawn upsample thread")));
     (rx3, Running { handles, tokens })
 }
 
 /// [`stage_loop`] for the lens and upsampling threads: report the input queue's length to
-/// `probe`, and keep the time `f` took in the field of the frame's [`StageMs`] it names.
-fn timed_stage_loop(
-    rx: &Receiver<Job>,
-    tx: &Sender<Job>,
+/// `probe`, and keep the time `f` took in the frame (`keep`).
+fn timed_stage_loop<I, O>(
+    rx: &Receiver<I>,
+    tx: &Sender<O>,
     abort: &AtomicBool,
     probe: Option<Arc<dyn Fn(usize) + Send + Sync>>,
-    mut f: impl FnMut(&mut Job) -> (Result<()>, &mut f64),
+    mut f: impl FnMut(I) -> Result<O>,
+    keep: impl Fn(&mut O, f64),
 ) -> Result<Vec<f64>> {
     stage_loop(rx, tx, abort, |j| {
         if let Some(p) = &probe {
             p(rx.len());
         }
         let t = Instant::now();
-        let (r, ms) = f(j);
-        *ms = ms_since(t);
-        r
+        let mut out = f(j)?;
+        keep(&mut out, ms_since(t));
+        Ok(out)
     })
 }
 
@@ -346,7 +382,7 @@ fn ms_since(t: Instant) -> f64 {
 
 /// The depth thread's loop: like [`stage_loop`], but under [`Schedule::NewestWins`] it first
 /// waits for a free place (`gate`), and it polls `abort` while it waits.
-fn depth_loop(rx: &Receiver<Job>, gate: Option<&Receiver<()>>, tx: &Sender<Job>, abort: &AtomicBool, f: impl FnMut(&mut Job) -> Result<()>) -> Result<Vec<f64>> {
+fn depth_loop<O>(rx: &Receiver<Job>, gate: Option<&Receiver<()>>, tx: &Sender<O>, abort: &AtomicBool, f: impl FnMut(Job) -> Result<O>) -> Result<Vec<f64>> {
     let Some(gate) = gate else {
         return stage_loop(rx, tx, abort, f);
     };
@@ -376,21 +412,24 @@ fn depth_loop(rx: &Receiver<Job>, gate: Option<&Receiver<()>>, tx: &Sender<Job>,
     Ok(times)
 }
 
-/// One frame through a stage: apply `f` (timed into `times`; an error sets `abort`), pass it on.
-/// `false` when the next stage is gone.
-fn step<T>(mut job: T, f: &mut impl FnMut(&mut T) -> Result<()>, tx: &Sender<T>, abort: &AtomicBool, times: &mut Vec<f64>) -> Result<bool> {
+/// One frame through a stage: apply `f` (timed into `times`; an error sets `abort`), pass what
+/// it made on. `false` when the next stage is gone.
+fn step<I, O>(job: I, f: &mut impl FnMut(I) -> Result<O>, tx: &Sender<O>, abort: &AtomicBool, times: &mut Vec<f64>) -> Result<bool> {
     let t = Instant::now();
-    if let Err(e) = f(&mut job) {
-        abort.store(true, Ordering::Relaxed);
-        return Err(e);
-    }
+    let out = match f(job) {
+        Ok(o) => o,
+        Err(e) => {
+            abort.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+    };
     times.push(ms_since(t));
-    Ok(tx.send(job).is_ok())
+    Ok(tx.send(out).is_ok())
 }
 
 /// One stage's thread: take from `rx`, apply `f`, pass on to `tx`, until either side closes or
 /// `abort` is set (an error sets it). Returns the milliseconds `f` took per item.
-fn stage_loop<T>(rx: &Receiver<T>, tx: &Sender<T>, abort: &AtomicBool, mut f: impl FnMut(&mut T) -> Result<()>) -> Result<Vec<f64>> {
+fn stage_loop<I, O>(rx: &Receiver<I>, tx: &Sender<O>, abort: &AtomicBool, mut f: impl FnMut(I) -> Result<O>) -> Result<Vec<f64>> {
     let mut times = Vec::new();
     for job in rx.iter() {
         if abort.load(Ordering::Relaxed) {
