@@ -33,7 +33,7 @@ install_apt() {
   for tool in openjd:openjd-cli kubernetes-validate:kubernetes-validate; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || python3 -m pip install --quiet "${tool#*:}" \
       || python3 -m pip install --quiet --break-system-packages "${tool#*:}" \
-      || echo "setup: could not install ${tool#*:}; tests/farm.rs then checks those job files by their fields only" >&2
+      || echo "setup: could not install ${tool#*:}; tests/it/farm.rs then checks those job files by their fields only" >&2
   done
 }
 

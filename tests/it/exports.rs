@@ -1,8 +1,7 @@
 //! What convert writes besides the video: depth and matte exports, the run report, progress.
 
-mod common;
 
-use common::{ffmpeg, run, stderr, video_stream};
+use crate::common::{ffmpeg, run, stderr, video_stream};
 use std::path::{Path, PathBuf};
 
 fn clip(dir: &Path) -> PathBuf {
@@ -38,7 +37,7 @@ fn depth_video_matte_sequence_report_and_progress() {
     assert_eq!((d["width"].as_str(), d["height"].as_str()), ("160", "120"));
 
     // The matte: one 16-bit PNG a frame, 1 where in focus, 0 where the blur is past two pixels.
-    let pngs: Vec<String> = common::listing(dir.path()).into_iter().filter(|n| n.starts_with("m_")).collect();
+    let pngs: Vec<String> = crate::common::listing(dir.path()).into_iter().filter(|n| n.starts_with("m_")).collect();
     assert_eq!(pngs.len(), 25);
     assert_eq!(pngs[0], "m_00000.png");
     let m = image::open(dir.path().join(&pngs[3])).unwrap();
@@ -49,7 +48,7 @@ fn depth_video_matte_sequence_report_and_progress() {
 
     // The report names the model with its real sha256 and the provider that ran it.
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let model = common::repo("models/depth.onnx");
+    let model = crate::common::repo("models/depth.onnx");
     let sha = {
         let o = std::process::Command::new("sha256sum").arg(&model).output().unwrap();
         String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().to_string()
@@ -82,7 +81,7 @@ fn exr_sequence_holds_one_float_channel_named_depth_z() {
     let pattern = dir.path().join("depth_%05d.exr");
     let o = run(&["convert", s(&input), s(&out), "--duration", "0.2", "--write-depth", s(&pattern), "--depth-export-invert"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let files: Vec<String> = common::listing(dir.path()).into_iter().filter(|n| n.ends_with(".exr")).collect();
+    let files: Vec<String> = crate::common::listing(dir.path()).into_iter().filter(|n| n.ends_with(".exr")).collect();
     assert_eq!(files.len(), 5);
     let img = exr::prelude::read_all_flat_layers_from_file(dir.path().join(&files[0])).unwrap();
     let layer = &img.layer_data[0];
@@ -108,7 +107,7 @@ fn side_outputs_are_checked_before_work_and_removed_on_failure() {
     ] {
         let mut a = vec!["convert", s(&input), s(&out)];
         a.extend(args);
-        let o = common::bin().current_dir(dir.path()).args(&a).output().unwrap();
+        let o = crate::common::bin().current_dir(dir.path()).args(&a).output().unwrap();
         assert!(!o.status.success());
         let e = stderr(&o);
         assert!(e.contains(needle), "{a:?}: {e}");
@@ -156,7 +155,7 @@ fn sheet_is_a_png_of_input_depth_result_rows_and_the_focus_plot() {
     for (args, needle) in [(vec!["x.jpg"], "PNG"), (vec!["y.png", "--frames", "500"], "--frames")] {
         let mut a = vec!["sheet", s(&input)];
         a.extend(args);
-        let o = common::bin().current_dir(dir.path()).args(&a).output().unwrap();
+        let o = crate::common::bin().current_dir(dir.path()).args(&a).output().unwrap();
         assert!(!o.status.success() && stderr(&o).contains(needle), "{}", stderr(&o));
     }
     let o = run(&["sheet", s(&input), s(&sheet)]);
@@ -177,7 +176,7 @@ fn preview_headless_exports_and_reports_of_image_and_segments() {
     let shown = r["output"]["frames"].as_u64().unwrap();
     assert!(shown > 0);
     assert_eq!(video_stream(&d.join("pd.mkv"))["nb_read_frames"], shown.to_string());
-    assert_eq!(common::listing(d).iter().filter(|n| n.ends_with(".exr")).count() as u64, shown);
+    assert_eq!(crate::common::listing(d).iter().filter(|n| n.ends_with(".exr")).count() as u64, shown);
     assert_eq!(r["models"][0]["role"], "depth");
     // Exports need --headless.
     let o = run(&["preview", "-f", "lavfi", "testsrc2", "--write-depth", s(&d.join("x.mkv"))]);

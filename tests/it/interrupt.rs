@@ -1,7 +1,6 @@
 //! Ctrl-C finishes the container so what was written plays, keeps it, and exits with 130.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 #[test]

@@ -2,9 +2,8 @@
 //! munge, see tests/slurm/cluster.sh): the joined result, then again with one array task killed
 //! while it runs and requeued.
 
-mod common;
 
-use common::{audio_packets, ffmpeg, repo, run, stderr};
+use crate::common::{audio_packets, ffmpeg, repo, run, stderr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -87,7 +86,7 @@ fn s(p: &Path) -> &str {
 
 /// Submit the plan's jobs; (array id, join id).
 fn submit(c: &Cluster, plan: &Path) -> (String, String) {
-    let o = common::bin().env("SLURM_CONF", &c.conf).args(["farm", "slurm", s(plan), "--submit", "--partition", "debug", "--time", "00:20:00"]).output().unwrap();
+    let o = crate::common::bin().env("SLURM_CONF", &c.conf).args(["farm", "slurm", s(plan), "--submit", "--partition", "debug", "--time", "00:20:00"]).output().unwrap();
     assert!(o.status.success(), "farm slurm: {}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let line = out.lines().find(|l| l.starts_with("submitted:")).unwrap_or_else(|| panic!("no job ids in {out}"));
@@ -133,7 +132,7 @@ fn slurm_renders_a_plan_and_survives_a_requeued_task() {
     for k in 0..3 {
         assert_eq!(cluster.state(&format!("{array}_{k}")), "COMPLETED");
     }
-    let first = common::video_stream(&out);
+    let first = crate::common::video_stream(&out);
     assert_eq!(first.get("nb_read_frames").map(String::as_str), Some("72"));
     let audio = audio_packets(&out);
     assert_eq!(audio, audio_packets(&input), "audio packets must be the input's");
@@ -158,7 +157,7 @@ fn slurm_renders_a_plan_and_survives_a_requeued_task() {
     cluster.wait_for(&join, &["COMPLETED"], Duration::from_secs(300));
     let info = cluster.show_job(&task);
     assert!(info.contains("Restarts=1"), "task 1 was not rerun:\n{info}");
-    assert_eq!(common::video_stream(&out).get("nb_read_frames"), first.get("nb_read_frames"));
+    assert_eq!(crate::common::video_stream(&out).get("nb_read_frames"), first.get("nb_read_frames"));
     assert_eq!(audio_packets(&out), audio);
     let again = pictures(&out);
     assert_eq!(first_bytes.len(), again.len());

@@ -1,10 +1,9 @@
 //! The written focus track round-trips: feeding it back gives the same frames.
 
-mod focus_common;
 
 use deeplens_core::focus::{track_json, write_track, BlurAmount, FocusController, FocusSpec, FocusState, Rotation, Track};
 use deeplens_eval::SyntheticClip;
-use focus_common::run;
+use crate::common::focus::run;
 
 /// Frames of the synthetic clip with irregular timestamps (a variable frame rate).
 fn vfr_frames(n: u64) -> Vec<(u64, f64)> {

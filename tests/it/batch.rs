@@ -1,8 +1,7 @@
 //! `convert INPUT_DIR OUTPUT_DIR`: a folder of clips, one broken.
 
-mod common;
 
-use common::{ffmpeg, run, stderr};
+use crate::common::{ffmpeg, run, stderr};
 use std::path::Path;
 
 fn tiny(p: &Path) {
@@ -25,8 +24,8 @@ fn a_folder_converts_the_good_clips_reports_the_bad_one_and_exits_non_zero() {
     let e = stderr(&o);
     assert!(e.contains("2 converted, 0 skipped, 1 failed"), "{e}");
     assert!(e.contains("broken.mp4"), "{e}");
-    assert_eq!(common::listing(&out), vec!["a-dof.mp4", "b-dof.mkv"]);
-    assert_eq!(common::video_stream(&out.join("a-dof.mp4"))["nb_read_frames"], "10");
+    assert_eq!(crate::common::listing(&out), vec!["a-dof.mp4", "b-dof.mkv"]);
+    assert_eq!(crate::common::video_stream(&out.join("a-dof.mp4"))["nb_read_frames"], "10");
 
     // Again with -r and a pattern: existing outputs are skipped, subfolders kept.
     let o = run(&["convert", inp.to_str().unwrap(), out.to_str().unwrap(), "-r", "--focus", "0.5"]);

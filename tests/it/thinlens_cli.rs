@@ -2,8 +2,7 @@
 //! --renderer physical|learned` on the ray-traced thin-lens scenes, scored against the better
 //! classical peer (Blender's Defocus node with the exact CoC, or the BokehMe-style scatter).
 
-mod common;
-use common::*;
+use crate::common::*;
 use deeplens_eval::lens_eval::{edge_band, read_rgb, score, thin_lens_scenes};
 use deeplens_eval::reference;
 

@@ -1,7 +1,6 @@
 //! Bad input: one clear error line, a non-zero exit, no panic, no output file left behind.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn clip(dir: &Path) -> String {

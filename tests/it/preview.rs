@@ -3,8 +3,7 @@
 //! window under Xvfb. No camera and no GPU needed; depth is given as a picture so the results
 //! do not depend on the depth model.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,8 +1,7 @@
 //! Files deeplens must never destroy or leave behind (issue 19's file cases).
 
-mod common;
 
-use common::{ffmpeg, run, stderr};
+use crate::common::{ffmpeg, run, stderr};
 use std::path::Path;
 
 fn clip(dir: &Path) -> std::path::PathBuf {
@@ -65,7 +64,7 @@ fn no_output_without_frames_and_no_temp_files_left() {
     let o = run(&["convert", s(&input), s(&dir.path().join("ok.mp4")), "--focus", "0.5"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stale.exists());
-    let left: Vec<String> = common::listing(dir.path()).into_iter().filter(|n| n.contains(".tmp")).collect();
+    let left: Vec<String> = crate::common::listing(dir.path()).into_iter().filter(|n| n.contains(".tmp")).collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -91,7 +90,7 @@ fn nothing_is_taken_from_the_current_directory() {
     std::fs::write(dir.path().join("models/depth.onnx"), b"not a model").unwrap();
     std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
     std::fs::write(dir.path().join("pipelines/fast.toml"), b"max_blur = \"0\"\n").unwrap();
-    let o = common::bin()
+    let o = crate::common::bin()
         .current_dir(dir.path())
         .env_remove("ORT_DYLIB_PATH")
         .args(["convert", "in.mp4", "o.mp4", "--focus", "0.5", "--pipeline", "fast", "--report", "r.json"])
@@ -100,7 +99,7 @@ fn nothing_is_taken_from_the_current_directory() {
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
     let model = r["models"][0]["path"].as_str().unwrap();
-    assert_eq!(Path::new(model), common::repo("models/depth.onnx"));
+    assert_eq!(Path::new(model), crate::common::repo("models/depth.onnx"));
     assert_ne!(r["options"]["max_blur"]["value"], "0px", "the planted preset was read");
     let _ = input;
 }
@@ -146,7 +145,7 @@ fn tiny_pictures_huge_blur_y4m_and_a_closed_stdout() {
     let o = run(&["convert", s(&input), "-", "--output-format", "y4m", "--focus", "0.5"]);
     assert!(o.status.success() && o.stdout.starts_with(b"YUV4MPEG2"), "{}", stderr(&o));
     // `bench | head -1`: no panic when stdout closes.
-    let mut child = common::bin()
+    let mut child = crate::common::bin()
         .args(["bench", s(&input), "--focus", "0.5"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -165,7 +164,7 @@ fn unreadable_pipes_end_and_a_given_depth_follows_start() {
     ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "8", "-pix_fmt", "yuv420p", s(&late)]);
     let out = dir.path().join("o.mp4");
     let t = std::time::Instant::now();
-    let o = common::bin().args(["convert", "-", s(&out), "--focus", "0.5"]).stdin(std::fs::File::open(&late).unwrap()).output().unwrap();
+    let o = crate::common::bin().args(["convert", "-", s(&out), "--focus", "0.5"]).stdin(std::fs::File::open(&late).unwrap()).output().unwrap();
     assert!(!o.status.success());
     assert!(stderr(&o).contains("cannot be read from a pipe") || stderr(&o).contains("errors in a row"), "{}", stderr(&o));
     assert!(t.elapsed().as_secs() < 60);
@@ -205,7 +204,7 @@ fn pcm_and_flac_audio_go_into_mp4_re_encoded() {
         let out = dir.path().join(format!("{codec}.mp4"));
         let o = run(&["convert", s(&input), s(&out), "--focus", "0.5"]);
         assert!(o.status.success(), "{codec}: {}", stderr(&o));
-        let audio = common::probe(&out, "codec_type,codec_name").into_iter().find(|st| st["codec_type"] == "audio").expect("audio kept");
+        let audio = crate::common::probe(&out, "codec_type,codec_name").into_iter().find(|st| st["codec_type"] == "audio").expect("audio kept");
         assert_eq!(audio["codec_name"], "aac");
     }
 }
@@ -217,7 +216,7 @@ fn surround_audio_keeps_its_channels_or_says_it_downmixes() {
     ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-f", "lavfi", "-i", "sine", "-t", "0.4", "-shortest",
              "-af", "pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0", "-c:v", "ffv1", "-c:a", "pcm_s16le", s(&input)]);
     let channels = |p: &Path| {
-        let a = common::probe(p, "codec_type,channels").into_iter().find(|st| st["codec_type"] == "audio").expect("audio kept");
+        let a = crate::common::probe(p, "codec_type,channels").into_iter().find(|st| st["codec_type"] == "audio").expect("audio kept");
         a["channels"].clone()
     };
     // AAC (mp4) and Opus (webm) carry 5.1: all six channels stay, with no downmix warning.

@@ -1,6 +1,8 @@
-//! Helpers for the integration tests: run the real binary and the ffmpeg/ffprobe CLIs.
+//! The fixtures of the integration tests: run the real binary and the ffmpeg/ffprobe CLIs, lavfi
+//! clips, ONNX graphs built in the test (`onnx`), focus-controller drivers (`focus`).
 #![allow(dead_code)]
 
+pub mod focus;
 pub mod onnx;
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,6 @@
 //! Every shipped preset parses, and explicit flags override presets.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn shipped_presets_parse() {

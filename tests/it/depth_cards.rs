@@ -2,9 +2,8 @@
 //! value range, normalisation) and reads its output the right way round, on graphs of the same
 //! shapes and contract built here; card files, `--depth-model-kind` and wrong cards.
 
-mod common;
-use common::onnx::{Dim, Fixed, Graph, Named};
-use common::*;
+use crate::common::onnx::{Dim, Fixed, Graph, Named};
+use crate::common::*;
 use deeplens_core::depth::card::CardChoice;
 use deeplens_onnx::OnnxDepth;
 use deeplens_core::depth::{DepthModel, Prediction};

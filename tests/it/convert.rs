@@ -1,7 +1,6 @@
 //! `deeplens convert` on real media: lavfi test clips and the shipped sample.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn lavfi_clip(dir: &Path, name: &str, size: &str, seconds: &str, extra: &[&str]) -> std::path::PathBuf {

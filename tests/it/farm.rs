@@ -1,9 +1,8 @@
 //! Scale-out without a scheduler: `plan` + `render-segment` (in reverse order, one of them twice)
 //! + `join` against a single `convert` with the same flags; the engines' job files.
 
-mod common;
 
-use common::{audio_packets, ffmpeg, run, stderr};
+use crate::common::{audio_packets, ffmpeg, run, stderr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -76,7 +75,7 @@ fn segmented_equals_single(dir: &Path, input: &Path, flags: &[&str]) {
     let joined_track = dir.join("joined.json");
     assert_eq!(PathBuf::from(ok(&["join", s(&plan), "--write-focus-track", s(&joined_track)])), out);
 
-    let (a, b) = (common::video_stream(&single), common::video_stream(&out));
+    let (a, b) = (crate::common::video_stream(&single), crate::common::video_stream(&out));
     assert_eq!(a.get("nb_read_frames"), b.get("nb_read_frames"));
     assert_eq!(a.get("duration"), b.get("duration"));
     assert_eq!(frame_times(&single), frame_times(&out));
@@ -144,11 +143,11 @@ fn join_refuses_a_missing_or_wrong_segment_and_writes_nothing() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("segment 1"), "{}", stderr(&o));
     assert!(!out.exists());
-    assert!(common::listing(dir.path()).iter().all(|n| !n.contains("tmp")), "{:?}", common::listing(dir.path()));
+    assert!(crate::common::listing(dir.path()).iter().all(|n| !n.contains("tmp")), "{:?}", crate::common::listing(dir.path()));
     // Rendered, it joins.
     ok(&["render-segment", s(&plan), "1"]);
     ok(&["join", s(&plan)]);
-    assert_eq!(common::video_stream(&out).get("nb_read_frames").map(String::as_str), Some("72"));
+    assert_eq!(crate::common::video_stream(&out).get("nb_read_frames").map(String::as_str), Some("72"));
 }
 
 #[test]
@@ -229,7 +228,7 @@ fn engines_write_their_own_job_files() {
 }
 
 fn bin_in(dir: &Path, args: &[&str]) -> std::process::Output {
-    let mut c = common::bin();
+    let mut c = crate::common::bin();
     c.current_dir(dir);
     c.args(args).output().unwrap()
 }

@@ -1,7 +1,6 @@
 //! `deeplens image`: the same stages for one still.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn given_depth_blurs_the_far_half_and_keeps_the_focal_plane() {

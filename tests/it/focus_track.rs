@@ -1,10 +1,9 @@
 //! Focus tracks: key values, eases, timing on variable frame rates, blur, and the picture's part.
 
-mod focus_common;
 
 use deeplens_core::focus::{BlurAmount, FocusController, FocusSpec, RelPoint, Rotation, Track};
 use deeplens_core::Plane;
-use focus_common::{constant_rate, play, run};
+use crate::common::focus::{constant_rate, play, run};
 
 const FRAME_TRACK: &str = r#"{ "keyframes": [
     { "frame": 0,  "focus": 0.8 },

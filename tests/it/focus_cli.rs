@@ -1,7 +1,6 @@
 //! Focus tracks through the binary: applied, written, fed back; invalid ones refused up front.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn clip(dir: &std::path::Path) -> std::path::PathBuf {
     let p = dir.join("clip.mp4");

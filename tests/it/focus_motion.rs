@@ -1,12 +1,11 @@
 //! Smoothing of depths read from the picture: step response, still subjects, moving subjects,
 //! autofocus.
 
-mod focus_common;
 
 use deeplens_core::focus::{BlurAmount, FocusController, FocusSmoother, FocusSpec, RelPoint, Rotation};
 use deeplens_eval::{motion_lag, SyntheticClip};
 use deeplens_core::Plane;
-use focus_common::{constant_rate, run, Noise};
+use crate::common::focus::{constant_rate, run, Noise};
 
 /// A picture whose centre (a third of each side) is at `subject` and the rest at 0.1.
 fn centre_subject(subject: f32) -> Plane {
