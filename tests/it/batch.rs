@@ -1,11 +1,11 @@
 //! `convert INPUT_DIR OUTPUT_DIR`: a folder of clips, one broken.
 
 
-use crate::common::{ffmpeg, run, stderr};
+use crate::common::{run, stderr};
 use std::path::Path;
 
 fn tiny(p: &Path) {
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-f", "lavfi", "-i", "sine", "-t", "0.4", "-shortest", "-pix_fmt", "yuv420p", p.to_str().unwrap()]);
+    crate::common::lavfi_clip(p, "96x64", "0.4", true, &["-pix_fmt", "yuv420p"]);
 }
 
 #[test]

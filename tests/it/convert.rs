@@ -3,17 +3,11 @@
 use crate::common::*;
 use std::path::Path;
 
+/// A clip with AAC audio in `dir`.
 fn lavfi_clip(dir: &Path, name: &str, size: &str, seconds: &str, extra: &[&str]) -> std::path::PathBuf {
-    let p = dir.join(name);
-    let mut args = vec![
-        "-f", "lavfi", "-i", &*Box::leak(format!("testsrc2=size={size}:rate=25").into_boxed_str()),
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-t", seconds, "-shortest", "-c:a", "aac",
-    ];
+    let mut args = vec!["-c:a", "aac"];
     args.extend_from_slice(extra);
-    args.push(p.to_str().unwrap());
-    ffmpeg(&args);
-    p
+    crate::common::lavfi_clip(&dir.join(name), size, seconds, true, &args)
 }
 
 /// A grey depth video: the left half far (0), the right half near (1).

@@ -4,9 +4,7 @@ use crate::common::*;
 use std::path::Path;
 
 fn clip(dir: &Path) -> String {
-    let p = dir.join("clip.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-f", "lavfi", "-i", "sine", "-t", "1", "-shortest", "-pix_fmt", "yuv420p", p.to_str().unwrap()]);
-    p.display().to_string()
+    lavfi_clip(&dir.join("clip.mp4"), "160x120", "1", true, &["-pix_fmt", "yuv420p"]).display().to_string()
 }
 
 #[test]

@@ -1,17 +1,11 @@
 //! What convert writes besides the video: depth and matte exports, the run report, progress.
 
 
-use crate::common::{ffmpeg, run, stderr, video_stream};
+use crate::common::{ffmpeg, run, s, stderr, video_stream};
 use std::path::{Path, PathBuf};
 
 fn clip(dir: &Path) -> PathBuf {
-    let p = dir.join("in.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-f", "lavfi", "-i", "sine", "-t", "1", "-shortest", "-pix_fmt", "yuv420p", p.to_str().unwrap()]);
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    crate::common::lavfi_clip(&dir.join("in.mp4"), "160x120", "1", true, &["-pix_fmt", "yuv420p"])
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! + `join` against a single `convert` with the same flags; the engines' job files.
 
 
-use crate::common::{audio_packets, ffmpeg, run, stderr};
+use crate::common::{audio_packets, ffmpeg, run, s, stderr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,9 +16,6 @@ fn clip(dir: &Path) -> PathBuf {
     p
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn ok(args: &[&str]) -> String {
     let o = run(args);

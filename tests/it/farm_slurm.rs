@@ -3,7 +3,7 @@
 //! while it runs and requeued.
 
 
-use crate::common::{audio_packets, ffmpeg, repo, run, stderr};
+use crate::common::{audio_packets, ffmpeg, repo, run, s, stderr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -80,9 +80,6 @@ fn have_slurm() -> bool {
     })
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Submit the plan's jobs; (array id, join id).
 fn submit(c: &Cluster, plan: &Path) -> (String, String) {

@@ -1,17 +1,11 @@
 //! Files deeplens must never destroy or leave behind (issue 19's file cases).
 
 
-use crate::common::{ffmpeg, run, stderr};
+use crate::common::{ffmpeg, run, s, stderr};
 use std::path::Path;
 
 fn clip(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("in.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "0.4", "-pix_fmt", "yuv420p", p.to_str().unwrap()]);
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    crate::common::lavfi_clip(&dir.join("in.mp4"), "96x64", "0.4", false, &["-pix_fmt", "yuv420p"])
 }
 
 fn refused(args: &[&str], needle: &str) {

@@ -8,6 +8,26 @@ pub mod onnx;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A test clip made by FFmpeg's lavfi at PATH: `testsrc2` of SIZE at 25 fps for SECONDS, with a
+/// 440 Hz sine when `audio`, then `extra` output options (codec, pixel format …).
+pub fn lavfi_clip(path: &Path, size: &str, seconds: &str, audio: bool, extra: &[&str]) -> PathBuf {
+    let video = format!("testsrc2=size={size}:rate=25");
+    let mut args = vec!["-f", "lavfi", "-i", video.as_str()];
+    if audio {
+        args.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-shortest"]);
+    }
+    args.extend(["-t", seconds]);
+    args.extend_from_slice(extra);
+    args.push(path.to_str().unwrap());
+    ffmpeg(&args);
+    path.to_path_buf()
+}
+
+/// A path as the `&str` an argument list takes.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_deeplens"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
