@@ -214,7 +214,6 @@ impl LiveStats {
 }
 
 /// FFmpeg input formats that are live devices: never paced.
-const DEVICE_FORMATS: &[&str] = &["v4l2", "video4linux2", "x11grab", "kmsgrab", "fbdev", "xcbgrab", "avfoundation", "dshow", "gdigrab", "decklink", "android_camera"];
 
 /// The source to open: `/dev/video0` by default, V4L2 implied for `/dev/video*`.
 pub fn resolve_source(source: Option<&str>, format: Option<&str>, options: Vec<(String, String)>) -> InputSpec {
@@ -224,7 +223,7 @@ pub fn resolve_source(source: Option<&str>, format: Option<&str>, options: Vec<(
 }
 
 fn is_device(spec: &InputSpec) -> bool {
-    spec.format.as_deref().is_some_and(|f| DEVICE_FORMATS.contains(&f))
+    spec.format.as_deref().is_some_and(|f| crate::video::DEVICE_FORMATS.contains(&f))
 }
 
 fn is_v4l2(spec: &InputSpec) -> bool {
@@ -239,24 +238,15 @@ fn cameras() -> Vec<String> {
     v
 }
 
-/// Open the source, with a clear message for a missing or busy camera.
+/// Open the source, with a clear message for a missing camera (a busy one, or one this user may
+/// not open, is a typed [`DeviceError`](crate::video::DeviceError) from the video crate).
 pub fn open_source(spec: &InputSpec) -> Result<Demuxer> {
     if is_v4l2(spec) && !Path::new(&spec.url).exists() {
         let found = cameras();
         let list = if found.is_empty() { "no camera found".to_string() } else { format!("cameras: {}", found.join(", ")) };
         bail!("no camera at {} ({list}); a file or `-f lavfi testsrc2` works too", spec.url);
     }
-    Demuxer::open(spec).map_err(|e| {
-        let e = anyhow::Error::from(e);
-        let msg = format!("{e:#}");
-        if is_device(spec) && (msg.contains("busy") || msg.contains("Resource temporarily unavailable")) {
-            anyhow!("camera {} is busy: another program is using it", spec.url)
-        } else if is_device(spec) && msg.contains("ermission denied") {
-            anyhow!("camera {}: permission denied (is this user in the 'video' group?)", spec.url)
-        } else {
-            e
-        }
-    })
+    Ok(Demuxer::open(spec)?)
 }
 
 /// Settings the viewer changes while the preview runs.

@@ -131,7 +131,10 @@ impl Demuxer {
                 if ptr.is_null() {
                     deeplens_core::fail!(Input, "unknown input format '{f}' (see `ffmpeg -formats` / `ffmpeg -devices`)");
                 }
-                open_input(&url, ptr, dict).map_err(|e| deeplens_core::err!(Input, "{}: cannot open as '{f}': {}", spec.url, describe(e)))?
+                open_input(&url, ptr, dict).map_err(|e| match DeviceError::from_errno(f, &spec.url, &e) {
+                    Some(d) => deeplens_core::Error::new(deeplens_core::Kind::Device, d),
+                    None => deeplens_core::err!(Input, "{}: cannot open as '{f}': {}", spec.url, describe(e)),
+                })?
             }
             None => open_input(&url, std::ptr::null(), dict).map_err(|e| deeplens_core::err!(Input, "{}: {}", spec.url, describe(e)))?,
         };
@@ -325,6 +328,37 @@ pub fn interrupt() {
 
 extern "C" fn interrupt_cb(_: *mut std::ffi::c_void) -> std::ffi::c_int {
     INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) as std::ffi::c_int
+}
+
+/// Capture formats of libavdevice: cameras and screens.
+pub const DEVICE_FORMATS: &[&str] = &["v4l2", "video4linux2", "x11grab", "kmsgrab", "fbdev", "xcbgrab", "avfoundation", "dshow", "gdigrab", "decklink", "android_camera"];
+
+/// A capture device that could not be opened, by cause: a variant to match on (in the core's
+/// [`Device`](deeplens_core::Error::Device) error), not a message to search.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    /// Another program holds the device.
+    #[error("camera {0} is busy: another program is using it")]
+    Busy(String),
+    /// This user may not open it.
+    #[error("camera {0}: permission denied (is this user in the 'video' group?)")]
+    PermissionDenied(String),
+}
+
+impl DeviceError {
+    /// What an FFmpeg error opening `url` as `format` means, when the format is a capture device
+    /// and the error is one of these causes.
+    pub fn from_errno(format: &str, url: &str, e: &ffmpeg::Error) -> Option<Self> {
+        let ffmpeg::Error::Other { errno } = *e else { return None };
+        if !DEVICE_FORMATS.contains(&format) {
+            return None;
+        }
+        match std::io::Error::from_raw_os_error(errno).kind() {
+            std::io::ErrorKind::ResourceBusy | std::io::ErrorKind::WouldBlock => Some(Self::Busy(url.to_string())),
+            std::io::ErrorKind::PermissionDenied => Some(Self::PermissionDenied(url.to_string())),
+            _ => None,
+        }
+    }
 }
 
 /// `avformat_open_input` + `avformat_find_stream_info` with the interrupt callback set; the input
@@ -574,4 +608,26 @@ fn grey16_to_rgb(src: &frame::Video, w: usize, h: usize) -> RgbImage {
         }
     }
     img
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_errors_are_variants_by_errno() {
+        let e = |errno| ffmpeg::Error::Other { errno };
+        const EPERM: i32 = 1;
+        const EACCES: i32 = 13;
+        const EBUSY: i32 = 16;
+        assert_eq!(DeviceError::from_errno("v4l2", "/dev/video0", &e(EBUSY)), Some(DeviceError::Busy("/dev/video0".into())));
+        assert_eq!(DeviceError::from_errno("v4l2", "/dev/video0", &e(ffmpeg::util::error::EAGAIN)), Some(DeviceError::Busy("/dev/video0".into())));
+        assert_eq!(DeviceError::from_errno("video4linux2", "/dev/video1", &e(EACCES)), Some(DeviceError::PermissionDenied("/dev/video1".into())));
+        assert_eq!(DeviceError::from_errno("x11grab", ":0", &e(EPERM)), Some(DeviceError::PermissionDenied(":0".into())));
+        // Not a device format, or not one of these causes: no device error.
+        assert_eq!(DeviceError::from_errno("mp4", "a.mp4", &e(EBUSY)), None);
+        assert_eq!(DeviceError::from_errno("v4l2", "/dev/video0", &ffmpeg::Error::InvalidData), None);
+        let msg = deeplens_core::Error::new(deeplens_core::Kind::Device, DeviceError::Busy("/dev/video0".into())).to_string();
+        assert_eq!(msg, "camera /dev/video0 is busy: another program is using it");
+    }
 }
