@@ -54,7 +54,11 @@ class Mix:
             path, sep, weight = spec.rpartition(":")
             if not sep or not weight.replace(".", "", 1).isdigit():
                 path, weight = spec, ""
-            self.sets.append(Batches(path, rng, **kw))
+            if path == "online":  # fresh crops labelled by the teachers as training runs (online_teacher.py)
+                from online_teacher import OnlineTeacher
+                self.sets.append(OnlineTeacher(rng, kw["size"], photo_aug=kw.get("photo_aug", 0.0)))
+            else:
+                self.sets.append(Batches(path, rng, **kw))
             w.append(float(weight) if weight else float(len(self.sets[-1])))
         self.w = np.array(w) / sum(w)
         self.rng = rng
@@ -164,7 +168,8 @@ class Batches:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", nargs="+", default=["/work/data/depth/depth_0.npz"],
-                    help="training sets, PATH or PATH:WEIGHT (share of each batch; default: by size)")
+                    help="training sets, PATH or PATH:WEIGHT (share of each batch; default: by size); the path "
+                         "`online` labels fresh crops with the teachers as it trains (online_teacher.py)")
     ap.add_argument("--val", default=None, help="held-out synthetic set (other seed)")
     ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--batch", type=int, default=8)
