@@ -13,7 +13,7 @@ use deeplens_core::lens::{physical::PhysicalRenderer, LensParams};
 use deeplens_core::pipeline::{DepthStage, Job, StageTimes, Stages, WorkingPolicy};
 use deeplens_core::upsample::PhysicalUpsampler;
 use deeplens_eval::lens_eval::{edge_band, score};
-use deeplens_eval::synth::{sample_seed, Rng, Scene};
+use deeplens_eval::synth::{case_focus, sample_seed, Rng, Scene};
 use std::time::Instant;
 
 fn main() {
@@ -30,11 +30,7 @@ fn main() {
     for i in 0..count {
         let mut rng = Rng::new(sample_seed(7000, i));
         let scene = Scene::random(&mut rng, w, h, blur, &[]);
-        let focus = match i % 3 {
-            0 => scene.layers[1].depth.data[0],
-            1 => scene.layers[0].depth.data.iter().cloned().fold(1.0, f32::min),
-            _ => scene.layers[2].depth.data[0],
-        };
+        let focus = case_focus(&scene, i);
         let p = LensParams::new(focus, blur);
         let (input, depth) = (scene.input(), scene.depth());
         let truth = scene.ground_truth(&p);

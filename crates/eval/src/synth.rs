@@ -322,12 +322,18 @@ pub fn generate_with(seed: u64, width: usize, height: usize, max_blur: f32, text
 pub fn eval_case(i: u64, size: usize, max_blur: f32) -> (Scene, LensParams) {
     let mut rng = Rng::new(sample_seed(1000, i));
     let scene = Scene::random(&mut rng, size, size, max_blur, &[]);
-    let focus = match i % 3 {
+    let focus = case_focus(&scene, i);
+    (scene, LensParams::new(focus, max_blur))
+}
+
+/// The focus of evaluation case `i`: the middle layer, the background's far end, the front layer
+/// in turn.
+pub fn case_focus(scene: &Scene, i: u64) -> f32 {
+    match i % 3 {
         0 => scene.layers[1].depth.data[0],
         1 => scene.layers[0].depth.data.iter().cloned().fold(1.0, f32::min),
         _ => scene.layers[2].depth.data[0],
-    };
-    (scene, LensParams::new(focus, max_blur))
+    }
 }
 
 /// Grow (`k > 0`) or shrink (`k < 0`) a mask by `|k|` pixels with a disc.
