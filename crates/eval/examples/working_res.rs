@@ -55,6 +55,25 @@ fn main() {
             let out = stages.process(job, &mut StageTimes::default()).expect("render");
             let ms = t.elapsed().as_secs_f64() * 1e3;
             let (a, b) = score(&out.output, &truth, &band);
+            if std::env::var_os("BINS").is_some() {
+                let edges = [0.0f32, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 1e9];
+                let mut sse = [0.0f64; 7];
+                let mut cnt = [0usize; 7];
+                for (idx, &dv) in depth.data.iter().enumerate() {
+                    let c = p.coc(dv);
+                    let bi = edges.windows(2).position(|e| c >= e[0] && c < e[1]).unwrap_or(6);
+                    let mut e2 = 0.0f64;
+                    for ch in 0..3 {
+                        let d = (out.output.data[idx * 3 + ch] - truth.data[idx * 3 + ch]) as f64;
+                        e2 += d * d;
+                    }
+                    sse[bi] += e2;
+                    cnt[bi] += 1;
+                }
+                let tot: f64 = sse.iter().sum();
+                let n = depth.data.len() as f64;
+                println!("   w{mw} bins (coc px: share of pixels / share of error): {}", (0..7).map(|b| format!("[{}-{}) {:.0}%/{:.0}%", edges[b], edges[b + 1], 100.0 * cnt[b] as f64 / n, 100.0 * sse[b] / tot)).collect::<Vec<_>>().join(" "));
+            }
             sums[k][0] += a;
             sums[k][1] += b;
             sums[k][2] += ms;
