@@ -1,15 +1,22 @@
 //! Audio re-encoding, for the one case where a stream cannot be copied: the output container
-//! cannot hold the input's audio codec (AAC into WebM, say). Decode, convert with an FFmpeg
-//! filter graph (`aresample`, frame sizing for encoders with fixed frame sizes), encode.
+//! cannot hold the input's audio codec (AAC into WebM, say). Decode, convert with libswresample
+//! (format, layout, rate), cut into the encoder's frame size through an audio FIFO, encode.
+//! (Not libavfilter: linking it loads some 70 more shared libraries at every start of the
+//! program, about 15 ms, for one resampler.)
 
 use super::ffmpeg;
 use deeplens_core::{ErrorKind, Kind, Result};
-use ffmpeg::{codec, filter, format, frame, Packet, Rational};
+use ffmpeg::{codec, format, frame, Packet, Rational};
 
 pub(crate) struct AudioTranscoder {
     decoder: codec::decoder::Audio,
     encoder: codec::encoder::Audio,
-    graph: filter::Graph,
+    resampler: ffmpeg::software::resampling::Context,
+    fifo: Fifo,
+    /// Samples per encoded frame (0: any number).
+    frame_size: usize,
+    /// Timestamp of the next encoded frame, in the encoder's time base (1 / rate).
+    next_pts: Option<i64>,
     pub ost: usize,
     in_tb: Rational,
     enc_tb: Rational,
@@ -124,35 +131,18 @@ impl AudioTranscoder {
             s.set_time_base((1, rate));
             s.index()
         };
-        let graph = Self::graph(&decoder, &encoder, in_tb)?;
+        let resampler = ffmpeg::software::resampling::Context::get(decoder.format(), input_layout(&decoder), decoder.rate(), encoder.format(), encoder.channel_layout(), encoder.rate())
+            .map_err(|e| deeplens_core::err!(Output, "cannot convert the audio for '{}': {e}", codec.name()))?;
+        let fifo = Fifo::new(encoder.format(), encoder.channel_layout().channels())?;
+        let fixed = !acodec.capabilities().contains(codec::capabilities::Capabilities::VARIABLE_FRAME_SIZE);
+        let frame_size = if fixed { encoder.frame_size() as usize } else { 0 };
         tracing::warn!(
             "the {} container cannot hold {:?} audio: re-encoding it as {} (choose with --audio-codec)",
             octx.format().name(),
             params.id(),
             codec.name()
         );
-        Ok(Self { decoder, encoder, graph, ost, in_tb, enc_tb: Rational(1, rate), out_tb: Rational(1, rate), offset: 0 })
-    }
-
-    fn graph(dec: &codec::decoder::Audio, enc: &codec::encoder::Audio, in_tb: Rational) -> Result<filter::Graph> {
-        let mut g = filter::Graph::new();
-        let layout = input_layout(dec);
-        let args = format!("time_base={}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}", in_tb, dec.rate(), dec.format().name(), layout.bits());
-        g.add(&filter::find("abuffer").ok_or_else(|| deeplens_core::err!(Output, "FFmpeg lacks abuffer"))?, "in", &args).or_kind(Kind::Output)?;
-        g.add(&filter::find("abuffersink").ok_or_else(|| deeplens_core::err!(Output, "FFmpeg lacks abuffersink"))?, "out", "").or_kind(Kind::Output)?;
-        {
-            let mut out = g.get("out").expect("sink added");
-            out.set_sample_format(enc.format());
-            out.set_channel_layout(enc.channel_layout());
-            out.set_sample_rate(enc.rate());
-        }
-        g.output("in", 0).or_kind(Kind::Output)?.input("out", 0).or_kind(Kind::Output)?.parse("aresample").or_kind(Kind::Output)?;
-        g.validate().or_kind(Kind::Output)?;
-        let fixed = enc.codec().is_some_and(|c| !c.capabilities().contains(codec::capabilities::Capabilities::VARIABLE_FRAME_SIZE));
-        if fixed && enc.frame_size() > 0 {
-            g.get("out").expect("sink added").sink().set_frame_size(enc.frame_size());
-        }
-        Ok(g)
+        Ok(Self { decoder, encoder, resampler, fifo, frame_size, next_pts: None, ost, in_tb, enc_tb: Rational(1, rate), out_tb: Rational(1, rate), offset: 0 })
     }
 
     /// Feed one input packet; write what comes out.
@@ -171,21 +161,63 @@ impl AudioTranscoder {
     fn pump(&mut self, octx: &mut format::context::Output) -> Result<()> {
         let mut decoded = frame::Audio::empty();
         while self.decoder.receive_frame(&mut decoded).is_ok() {
-            let ts = decoded.timestamp();
-            decoded.set_pts(ts);
-            self.graph.get("in").expect("source").source().add(&decoded).map_err(|e| deeplens_core::err!(Output, "audio filter: {e}"))?;
-            self.drain_graph(octx)?;
+            if self.next_pts.is_none() {
+                let ts = decoded.timestamp().unwrap_or(0);
+                self.next_pts = Some(ffmpeg::Rescale::rescale(&ts, self.in_tb, self.enc_tb));
+            }
+            self.resample(Some(&decoded))?;
+            self.encode_fifo(octx, false)?;
         }
         Ok(())
     }
 
-    fn drain_graph(&mut self, octx: &mut format::context::Output) -> Result<()> {
-        let mut filtered = frame::Audio::empty();
-        while self.graph.get("out").expect("sink").sink().frame(&mut filtered).is_ok() {
-            self.encoder.send_frame(&filtered).map_err(|e| deeplens_core::err!(Output, "audio encoder: {e}"))?;
+    /// Convert `input` (or, with `None`, what the resampler still holds) into the FIFO.
+    fn resample(&mut self, input: Option<&frame::Audio>) -> Result<()> {
+        use ffmpeg::ffi::*;
+        let swr = unsafe { self.resampler.as_mut_ptr() };
+        let (in_data, in_n) = match input {
+            Some(f) => (unsafe { (*f.as_ptr()).extended_data as *mut *const u8 }, f.samples() as i32),
+            None => (std::ptr::null_mut(), 0),
+        };
+        loop {
+            let room = unsafe { swr_get_out_samples(swr, in_n) }.max(in_n).max(256);
+            let mut out = frame::Audio::new(self.encoder.format(), room as usize, self.encoder.channel_layout());
+            let n = unsafe { swr_convert(swr, (*out.as_mut_ptr()).extended_data, room, in_data, in_n) };
+            if n < 0 {
+                deeplens_core::fail!(Output, "cannot convert the audio: {}", ffmpeg::Error::from(n));
+            }
+            if n > 0 {
+                self.fifo.write(&out, n)?;
+            }
+            // Input is taken whole in one call; a flush repeats until nothing is left.
+            if input.is_some() || n == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Encode whole frames from the FIFO; at the end (`last`) also the short rest.
+    fn encode_fifo(&mut self, octx: &mut format::context::Output, last: bool) -> Result<()> {
+        loop {
+            let have = self.fifo.len();
+            let n = match self.frame_size {
+                0 => have,
+                f if have >= f => f,
+                _ if last => have,
+                _ => 0,
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            let mut f = frame::Audio::new(self.encoder.format(), n, self.encoder.channel_layout());
+            f.set_rate(self.encoder.rate());
+            self.fifo.read(&mut f, n)?;
+            let pts = self.next_pts.unwrap_or(0);
+            f.set_pts(Some(pts));
+            self.next_pts = Some(pts + n as i64);
+            self.encoder.send_frame(&f).map_err(|e| deeplens_core::err!(Output, "audio encoder: {e}"))?;
             self.drain_encoder(octx)?;
         }
-        Ok(())
     }
 
     fn drain_encoder(&mut self, octx: &mut format::context::Output) -> Result<()> {
@@ -198,17 +230,59 @@ impl AudioTranscoder {
         Ok(())
     }
 
-    /// Flush decoder, filter and encoder.
+    /// Flush decoder, resampler, FIFO and encoder.
     pub(crate) fn finish(&mut self, octx: &mut format::context::Output) -> Result<()> {
         let _ = self.decoder.send_eof();
         self.pump(octx)?;
-        let _ = self.graph.get("in").expect("source").source().flush();
-        self.drain_graph(octx)?;
+        self.resample(None)?;
+        self.encode_fifo(octx, true)?;
         let _ = self.encoder.send_eof();
         self.drain_encoder(octx)
     }
 
     pub(crate) fn in_time_base(&self) -> Rational {
         self.in_tb
+    }
+}
+
+/// libavutil's audio FIFO, owned.
+struct Fifo(*mut ffmpeg::ffi::AVAudioFifo);
+
+// The FIFO is used by one thread at a time (the muxer's), like the codec contexts beside it.
+unsafe impl Send for Fifo {}
+
+impl Fifo {
+    fn new(fmt: format::Sample, channels: i32) -> Result<Self> {
+        let p = unsafe { ffmpeg::ffi::av_audio_fifo_alloc(fmt.into(), channels, 1024) };
+        if p.is_null() {
+            deeplens_core::fail!(Output, "cannot allocate the audio FIFO");
+        }
+        Ok(Self(p))
+    }
+
+    fn len(&self) -> usize {
+        unsafe { ffmpeg::ffi::av_audio_fifo_size(self.0) }.max(0) as usize
+    }
+
+    fn write(&mut self, f: &frame::Audio, n: i32) -> Result<()> {
+        let w = unsafe { ffmpeg::ffi::av_audio_fifo_write(self.0, (*f.as_ptr()).extended_data as *mut *mut std::ffi::c_void, n) };
+        if w < n {
+            deeplens_core::fail!(Output, "cannot buffer the audio");
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, f: &mut frame::Audio, n: usize) -> Result<()> {
+        let r = unsafe { ffmpeg::ffi::av_audio_fifo_read(self.0, (*f.as_mut_ptr()).extended_data as *mut *mut std::ffi::c_void, n as i32) };
+        if r < n as i32 {
+            deeplens_core::fail!(Output, "cannot read the buffered audio");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Fifo {
+    fn drop(&mut self) {
+        unsafe { ffmpeg::ffi::av_audio_fifo_free(self.0) }
     }
 }

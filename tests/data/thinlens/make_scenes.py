@@ -4,6 +4,8 @@ Run from the repository root (Debian's blender 3.4, CPU):
 
     blender -b -P tests/data/thinlens/make_scenes.py -- [--only NAME] [--samples N]
     blender -b -P tests/data/thinlens/make_scenes.py -- --defocus-only   # re-time the peer
+    blender -b -P tests/data/thinlens/make_scenes.py -- --time-640 target/release/deeplens
+                     # issue 15's still bar: the scenes at 640x360, 5 % blur, both timed in turn
 
 For every scene this writes, next to this script:
 
@@ -276,12 +278,11 @@ def read_depth():
     return [px[((h - 1 - y) * w + x) * 4] for y in range(h) for x in range(w)]
 
 
-def defocus_peer(name, max_blur, coc_path, repeats=3):
+def defocus_peer(name, max_blur, coc_path, repeats=3, input_path=None, out_path=None, size=None):
     """Blender's Defocus node on the 8-bit input with the exact radius map; returns seconds."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    scene.render.resolution_x = W
-    scene.render.resolution_y = H
+    scene.render.resolution_x, scene.render.resolution_y = size or (W, H)
     scene.render.resolution_percentage = 100
     scene.render.threads_mode = "FIXED"
     scene.render.threads = THREADS
@@ -291,7 +292,7 @@ def defocus_peer(name, max_blur, coc_path, repeats=3):
     nt = scene.node_tree
     nt.nodes.clear()
     img = nt.nodes.new("CompositorNodeImage")
-    img.image = bpy.data.images.load(os.path.join(HERE, name + "_input.png"))
+    img.image = bpy.data.images.load(input_path or os.path.join(HERE, name + "_input.png"))
     coc = nt.nodes.new("CompositorNodeImage")
     coc.image = bpy.data.images.load(coc_path)
     coc.image.colorspace_settings.name = "Non-Color"
@@ -308,7 +309,7 @@ def defocus_peer(name, max_blur, coc_path, repeats=3):
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        render_to(scene, os.path.join(HERE, name + "_defocus.png"), True)
+        render_to(scene, out_path or os.path.join(HERE, name + "_defocus.png"), True)
         times.append(time.perf_counter() - t)
     times.sort()
     return times[len(times) // 2]
@@ -399,8 +400,51 @@ def retime_defocus(name):
     print("defocus", name, meta["defocus_node_seconds"])
 
 
+def time_640(binary, blur_share=0.05, runs=5):
+    """Issue 15's still bar: each scene's input and depth scaled to 640x360, blur 5 % of the width
+    (32 px); the Defocus node's render time (median of 3) beside the whole `deeplens image ...
+    --renderer physical` process (median of `runs`), in turn, in this one run."""
+    import subprocess
+    size = (640, 360)
+    blur = blur_share * size[0]
+    tmp = "/tmp/deeplens_time640"
+    os.makedirs(tmp, exist_ok=True)
+    for name in SCENES:
+        with open(os.path.join(HERE, name + ".json")) as f:
+            focus = json.load(f)["focus"]
+        im = bpy.data.images.load(os.path.join(HERE, name + "_input.png"))
+        im.scale(*size)
+        inp = os.path.join(tmp, name + "_input.png")
+        im.filepath_raw, im.file_format = inp, "PNG"
+        im.save()
+        dep = bpy.data.images.load(os.path.join(HERE, name + "_depth.png"))
+        dep.colorspace_settings.name = "Non-Color"
+        dep.scale(*size)
+        w, h = size
+        px = [0.0] * (w * h * 4)
+        dep.pixels.foreach_get(px)
+        disp = [px[((h - 1 - y) * w + x) * 4] for y in range(h) for x in range(w)]
+        depth_path, coc_path = os.path.join(tmp, name + "_depth.png"), os.path.join(tmp, name + "_coc.png")
+        png16(depth_path, w, h, 1, disp)
+        png16(coc_path, w, h, 1, [abs(d - focus) for d in disp])
+        node_s = defocus_peer(name, blur, coc_path, repeats=3, input_path=inp, out_path=os.path.join(tmp, name + "_defocus.png"), size=size)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            subprocess.run([binary, "image", inp, os.path.join(tmp, name + "_physical.png"), "-y", "--depth", depth_path,
+                            "--focus", str(focus), "--max-blur", str(blur), "--renderer", "physical"], check=True)
+            times.append(time.perf_counter() - t)
+        times.sort()
+        ours = times[len(times) // 2]
+        print("time640 %s: Defocus node %.3f s, deeplens image whole process %.3f s (runs %s), ratio 1/%.1f"
+              % (name, node_s, ours, " ".join("%.3f" % t for t in times), node_s / ours), flush=True)
+
+
 def main():
     argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+    if "--time-640" in argv:
+        time_640(argv[argv.index("--time-640") + 1])
+        return
     only = argv[argv.index("--only") + 1] if "--only" in argv else None
     samples = int(argv[argv.index("--samples") + 1]) if "--samples" in argv else 1024
     for name in SCENES:
