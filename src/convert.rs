@@ -11,7 +11,7 @@ use crate::config::RenderOptions;
 use crate::exports::{PlaneExport, PlaneKind, Progress};
 use crate::outfile::TempOutput;
 use crate::focus::Rotation;
-use crate::pipeline::{self, Finished, Job, StageTimes, Stats};
+use crate::pipeline::{self, Finished, Job, Stats};
 use crate::video::{Cut, Demuxer, InputSpec, Muxer, OutputSpec, StreamPacket, VideoInfo};
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::{bounded, select};
@@ -184,12 +184,10 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
 
     let abort = Arc::new(AtomicBool::new(false));
     let cap = job.capacity.max(1);
-    let (job_tx, job_rx) = bounded::<Job>(cap);
     let (pkt_tx, pkt_rx) = bounded::<StreamPacket>(256);
     let (focus_tx, focus_rx) = bounded(1);
     let mut opts = pipeline::EngineOptions::new(cap, pipeline::Schedule::Bounded, abort.clone());
     opts.on_focus_done = job.write_focus_track.as_ref().map(|_| focus_tx);
-    let (out_rx, running) = pipeline::spawn(stages, job_rx, opts);
 
     let (dv_tx, dv_rx) = bounded::<crate::frame::Plane>(cap);
     // A given depth video is on the input's timeline: `--start` cuts it the same way (a plan's
@@ -205,9 +203,9 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     let has_given = dv_handle.is_some();
 
     let cut = job.cut;
-    let decode = spawn_decode(demux, cut, job.segment, job_tx, pkt_tx, has_given.then_some(dv_rx), cancel.clone(), abort.clone());
+    let decode = Decode { demux, cut, segment: job.segment, pkt_tx, depth: has_given.then_some(dv_rx), cancel: cancel.clone() };
 
-    // Encode and mux on this thread.
+    // Decode → stages → encode and mux on this thread, through the frame engine.
     let start = Instant::now();
     let total = job.segment.map(|s| s.frames).or(info.frames.map(|n| match (cut.start, cut.duration) {
         (_, Some(d)) => ((d * info.fps).round() as u64).min(n),
@@ -215,22 +213,19 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
         _ => n,
     }));
     let show_progress = job.progress && std::io::stderr().is_terminal();
-    let (frames, encode_times, enc_err) = encode_loop(&out_rx, &pkt_rx, &mut muxer, job.observer.as_mut(), &mut side, show_progress, total, start);
-    if enc_err.is_some() {
-        abort.store(true, Ordering::Relaxed);
-    }
-    drop(out_rx);
-    drop(pkt_rx);
-    let decode_res = decode.join().map_err(|_| anyhow::anyhow!("the decode thread panicked"))?;
-    let mut times = StageTimes::default();
-    let stage_res = running.join(&mut times);
+    let mut sink = Encode { packets: pkt_rx, muxer: &mut muxer, observer: job.observer.as_mut(), side: &mut side, show_progress, total, start };
+    let ran = pipeline::run(stages, decode, &mut sink, opts);
+    let (frames, encode_times, enc_err) = ran.sink;
+    let decode_res = ran.source.expect("a file's source is waited for");
+    let (stage_res, mut times) = (ran.stages, ran.times);
     if let Some(h) = dv_handle {
         let _ = h.join();
     }
     if let Some(e) = enc_err {
         return Err(e);
     }
-    let (_, decode_times) = decode_res?;
+    let (_, decode_times) = decode_res.map_err(anyhow::Error::from)?;
+    drop(sink);
     stage_res?;
     times.decode = decode_times;
     times.encode = encode_times;
@@ -296,115 +291,122 @@ fn write_report(job: &ConvertJob, path: &Path, info: &VideoInfo, output: &str, e
     Ok(())
 }
 
-/// The decode thread: frames (with their given depth, if any) into the stages, packets of the
-/// copied streams to the muxer. Returns the frames decoded and the milliseconds each took.
-#[allow(clippy::too_many_arguments)]
-fn spawn_decode(
+/// The source of a conversion: decode frames (with their given depth, if any) into the stages,
+/// packets of the copied streams to the muxer. Reports the frames decoded and the milliseconds
+/// each took.
+struct Decode {
     demux: Demuxer,
     cut: Cut,
     segment: Option<SegmentRange>,
-    job_tx: crossbeam_channel::Sender<Job>,
     pkt_tx: crossbeam_channel::Sender<StreamPacket>,
-    dv_rx: Option<crossbeam_channel::Receiver<crate::frame::Plane>>,
-    cancel_d: Arc<AtomicBool>,
-    abort_d: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Result<(u64, Vec<f64>)>> {
-    std::thread::Builder::new()
-        .name("decode".into())
-        .spawn(move || -> Result<(u64, Vec<f64>)> {
-            let mut times = Vec::new();
-            let mut t0 = Instant::now();
-            let mut missing_depth = false;
-            let n = demux.run(
-                cut,
-                &|| cancel_d.load(Ordering::Relaxed) || abort_d.load(Ordering::Relaxed),
-                |f| {
-                    times.push(t0.elapsed().as_secs_f64() * 1e3);
-                    let mut j = match segment {
-                        Some(s) => Job::new(s.first_index + f.index, f.pts, s.t0 + f.t, f.rgb),
-                        None => Job::new(f.index, f.pts, f.t, f.rgb),
-                    };
-                    let last = segment.is_some_and(|s| f.index + 1 >= s.frames);
-                    if let Some(dv_rx) = &dv_rx {
-                        match dv_rx.recv() {
-                            Ok(d) => j.given_depth = Some(d),
-                            Err(_) => {
-                                missing_depth = true;
-                                return false;
-                            }
-                        }
-                    }
-                    let ok = job_tx.send(j).is_ok();
-                    t0 = Instant::now();
-                    ok && !last
-                },
-                |p| pkt_tx.send(p).is_ok(),
-            )?;
-            if missing_depth {
-                bail!("--depth video has fewer frames than the input (ran out at frame {n})");
-            }
-            Ok((n, times))
-        })
-        .expect("spawn decode thread")
+    /// A given depth video's frames, decoded on their own thread.
+    depth: Option<crossbeam_channel::Receiver<crate::frame::Plane>>,
+    cancel: Arc<AtomicBool>,
 }
 
-/// Encode and mux on this thread until both the stages and the copied streams end (or the
-/// muxer fails): the frames written, the milliseconds each took to encode, and the error.
-#[allow(clippy::type_complexity, clippy::too_many_arguments)]
-fn encode_loop(
-    out_rx: &crossbeam_channel::Receiver<Finished>,
-    pkt_rx: &crossbeam_channel::Receiver<StreamPacket>,
-    muxer: &mut Muxer,
-    mut observer: Option<&mut Box<dyn FnMut(&Finished)>>,
-    side: &mut SideSinks,
+impl pipeline::Source for Decode {
+    type Output = (u64, Vec<f64>);
+
+    fn run(self, feed: &pipeline::Feed) -> deeplens_core::Result<(u64, Vec<f64>)> {
+        let Decode { demux, cut, segment, pkt_tx, depth, cancel } = self;
+        let mut times = Vec::new();
+        let mut t0 = Instant::now();
+        let mut missing_depth = false;
+        let n = demux.run(
+            cut,
+            &|| cancel.load(Ordering::Relaxed) || feed.stopped(),
+            |f| {
+                times.push(t0.elapsed().as_secs_f64() * 1e3);
+                let mut j = match segment {
+                    Some(s) => Job::new(s.first_index + f.index, f.pts, s.t0 + f.t, f.rgb),
+                    None => Job::new(f.index, f.pts, f.t, f.rgb),
+                };
+                let last = segment.is_some_and(|s| f.index + 1 >= s.frames);
+                if let Some(rx) = &depth {
+                    match rx.recv() {
+                        Ok(d) => j.given_depth = Some(d),
+                        Err(_) => {
+                            missing_depth = true;
+                            return false;
+                        }
+                    }
+                }
+                let ok = matches!(feed.send(j), pipeline::Put::Taken { .. });
+                t0 = Instant::now();
+                ok && !last
+            },
+            |p| pkt_tx.send(p).is_ok(),
+        )?;
+        if missing_depth {
+            deeplens_core::fail!(Input, "--depth video has fewer frames than the input (ran out at frame {n})");
+        }
+        Ok((n, times))
+    }
+}
+
+/// The sink of a conversion: encode and mux until both the stages and the copied streams end
+/// (or the muxer fails). Reports the frames written, the milliseconds each took to encode, and
+/// the error.
+struct Encode<'a> {
+    packets: crossbeam_channel::Receiver<StreamPacket>,
+    muxer: &'a mut Muxer,
+    observer: Option<&'a mut Box<dyn FnMut(&Finished)>>,
+    side: &'a mut SideSinks,
     show_progress: bool,
     total: Option<u64>,
     start: Instant,
-) -> (u64, Vec<f64>, Option<anyhow::Error>) {
-    let mut encode_times = Vec::new();
-    let mut frames = 0u64;
-    let mut enc_err: Option<anyhow::Error> = None;
-    let mut jobs_open = true;
-    let mut pkts_open = true;
-    while jobs_open || pkts_open {
-        select! {
-            recv(out_rx) -> msg => match msg {
-                Ok(j) => {
-                    if let Some(obs) = observer.as_mut() {
-                        obs(&j);
+}
+
+impl pipeline::Sink for Encode<'_> {
+    type Output = (u64, Vec<f64>, Option<anyhow::Error>);
+
+    fn run(&mut self, out_rx: &crossbeam_channel::Receiver<Finished>, _engine: &pipeline::Running) -> Self::Output {
+        let mut encode_times = Vec::new();
+        let mut frames = 0u64;
+        let mut enc_err: Option<anyhow::Error> = None;
+        let mut jobs_open = true;
+        let mut pkts_open = true;
+        let pkt_rx = &self.packets;
+        while jobs_open || pkts_open {
+            select! {
+                recv(out_rx) -> msg => match msg {
+                    Ok(j) => {
+                        if let Some(obs) = self.observer.as_mut() {
+                            obs(&j);
+                        }
+                        if let Err(e) = self.side.frame(&j, (j.full.width, j.full.height)) {
+                            enc_err = Some(e);
+                            break;
+                        }
+                        let t = Instant::now();
+                        if let Err(e) = self.muxer.write_frame(&j.output, j.pts) {
+                            enc_err = Some(e.into());
+                            break;
+                        }
+                        encode_times.push(t.elapsed().as_secs_f64() * 1e3);
+                        frames += 1;
+                        if self.show_progress {
+                            progress_line(frames, self.total, self.start.elapsed().as_secs_f64());
+                        }
                     }
-                    if let Err(e) = side.frame(&j, (j.full.width, j.full.height)) {
-                        enc_err = Some(e);
-                        break;
+                    Err(_) => jobs_open = false,
+                },
+                recv(pkt_rx) -> msg => match msg {
+                    Ok(p) => {
+                        if let Err(e) = self.muxer.write_packet(p) {
+                            enc_err = Some(e.into());
+                            break;
+                        }
                     }
-                    let t = Instant::now();
-                    if let Err(e) = muxer.write_frame(&j.output, j.pts) {
-                        enc_err = Some(e.into());
-                        break;
-                    }
-                    encode_times.push(t.elapsed().as_secs_f64() * 1e3);
-                    frames += 1;
-                    if show_progress {
-                        progress_line(frames, total, start.elapsed().as_secs_f64());
-                    }
-                }
-                Err(_) => jobs_open = false,
-            },
-            recv(pkt_rx) -> msg => match msg {
-                Ok(p) => {
-                    if let Err(e) = muxer.write_packet(p) {
-                        enc_err = Some(e.into());
-                        break;
-                    }
-                }
-                Err(_) => pkts_open = false,
-            },
+                    Err(_) => pkts_open = false,
+                },
+            }
         }
+        if self.show_progress {
+            eprintln!();
+        }
+        (frames, encode_times, enc_err)
     }
-    if show_progress {
-        eprintln!();
-    }
-    (frames, encode_times, enc_err)
 }
 
 fn progress_line(done: u64, total: Option<u64>, secs: f64) {

@@ -8,13 +8,13 @@
 //!                                                           ▲ at most `in_flight` frames past the slot ─┘ (tokens)
 //! ```
 //!
-//! The capture thread (the source) never waits: it puts each frame in a one-frame
-//! [`NewestSlot`], evicting (and counting as dropped) a frame still waiting there. The stages run
-//! in the core's frame engine ([`pipeline::spawn`] with [`Schedule::NewestWins`]): its depth
+//! The capture (a [`pipeline::Source`]) never waits: it puts each frame in the engine's one-frame
+//! slot, evicting (and counting as dropped) a frame still waiting there. The stages run in the
+//! core's frame engine ([`pipeline::run`] with [`Schedule::NewestWins`]): its depth
 //! thread takes a frame only when fewer than `in_flight` frames are being processed, so queues
 //! between stages stay short and a frame is never older than the work ahead of it; its `prepare`
 //! hook applies the viewer's focus and blur and the working-resolution level. This module is an
-//! adapter: a source, a sink ([`LiveSink`]) and those options; it spawns no stage thread. The display thread (the caller's) measures latency and
+//! adapter: a source ([`Capture`]), a sink ([`LiveSink`]) and those options; it spawns no thread. The display thread (the caller's) measures latency and
 //! feeds the [`RateController`], which asks for a smaller working picture when frames are being
 //! dropped and a smaller picture would help, and for a larger one again when there is room.
 //!
@@ -35,7 +35,7 @@ use crate::focus::{BlurAmount, FocusSpec, Rotation};
 use crate::frame::{Plane, RgbImage};
 use crate::lens::{LensBlur, LensParams};
 use crate::outfile::TempOutput;
-use crate::pipeline::{self, current_rss_mib, peak_rss_mib, DepthStage, EngineOptions, Finished, Job, NewestSlot, Put, Running, Schedule, StageTimes, Stages, WorkingPolicy};
+use crate::pipeline::{self, current_rss_mib, peak_rss_mib, DepthStage, EngineOptions, Finished, Job, Put, Running, Schedule, Stages, WorkingPolicy};
 use crate::upsample;
 use crate::video::{Cut, Demuxer, InputSpec, Muxer, OutputSpec, VideoInfo};
 use anyhow::{anyhow, bail, Result};
@@ -431,19 +431,15 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
         run_start,
     };
     let in_flight = job.in_flight.max(1);
-    // The capture thread owns the slot's sending side: when it ends, the stages see the end.
-    let slot = NewestSlot::default();
-    let (stage_input, slot_probe) = (slot.receiver(), slot.receiver());
-    let capture = spawn_capture(demux, slot, &shared, geo.interval_ms, job.duration, is_device(&job.input));
+    let capture = Capture { demux, counters: shared.counters.clone(), halt: shared.halt.clone(), run_start: shared.run_start, interval_ms: geo.interval_ms, duration: job.duration, device: is_device(&job.input) };
 
-    // Slot → depth → lens → upsample → here, in the frame engine.
+    // Capture → slot → depth → lens → upsample → shown here, in the frame engine.
     let mut opts = EngineOptions::new(1, Schedule::NewestWins { in_flight }, shared.halt.clone());
     opts.prepare = Some(prepare_hook(&shared, geo, base_policy, given_depth));
     let counters = shared.counters.clone();
     opts.queue_probe = Some(Arc::new(move |len| counters.saw_queue(len)));
-    let (out_rx, running) = pipeline::spawn(stages, stage_input, opts);
-
-    // Show, on this thread.
+    // A camera stuck in a read is left behind after half a second rather than hanging the end.
+    opts.source_grace = Some(Duration::from_millis(500));
     let mut sink = LiveSink::new(&job, geo, base_policy, shared.run_start);
     #[cfg(feature = "window")]
     {
@@ -451,16 +447,21 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
     }
     sink.muxer = muxer;
     sink.side = Some(side);
-    sink.run(&out_rx, &running, &shared, &cancel);
+    let ran = pipeline::run(stages, capture, &mut Show { sink: &mut sink, shared: &shared, cancel: &cancel }, opts);
 
-    // Wind down: the stage threads have ended (their last channel closed).
-    shared.halt.store(true, Ordering::Relaxed);
+    // Wound down: the sink ended the run, the stage threads have ended.
     let mut first_err: Option<anyhow::Error> = sink.out_err.take();
-    let mut times = StageTimes::default();
-    if let Err(e) = running.join(&mut times) {
+    let times = ran.times;
+    if let Err(e) = ran.stages {
         first_err.get_or_insert(e.into());
     }
-    join_capture(capture, &job, &shared.counters, &mut sink.end, &mut first_err);
+    match ran.source {
+        Some(Err(e)) => {
+            tracing::warn!("{}: {:#}", job.input.url, anyhow::Error::from(e));
+            sink.end.get_or_insert(EndReason::SourceEnded);
+        }
+        Some(Ok(_)) | None => {}
+    }
     let end = sink.end.unwrap_or(if shared.counters.reached_duration.load(Ordering::Relaxed) { EndReason::Duration } else { EndReason::SourceEnded });
     let end = if first_err.is_some() { EndReason::Error } else { end };
     if let Some(m) = sink.muxer.take() {
@@ -476,7 +477,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
             side.finish()?;
         }
     }
-    let stats = sink.stats(&job, &info, end, &shared.counters, slot_probe.try_iter().count() as u64, in_flight);
+    let stats = sink.stats(&job, &info, end, &shared.counters, ran.left_waiting, in_flight);
     if let Some(p) = &job.stats {
         stats.write(p)?;
     }
@@ -541,13 +542,24 @@ fn open_output(job: &PreviewJob, info: &VideoInfo) -> Result<(Option<TempOutput>
     Ok((temp, muxer))
 }
 
-/// The capture thread: decode, pace a file source to its own clock, and put each frame in the
-/// slot, where a newer frame replaces one still waiting.
-fn spawn_capture(demux: Demuxer, slot: NewestSlot, shared: &Shared, interval_ms: f64, duration: Option<f64>, device: bool) -> std::thread::JoinHandle<deeplens_core::Result<u64>> {
-    let counters = shared.counters.clone();
-    let halt = shared.halt.clone();
-    let run_start = shared.run_start;
-    let capture = move || {
+/// The source of a live run: decode, pace a file source to its own clock, and put each frame
+/// in the engine's slot, where a newer frame replaces one still waiting. Reports the frames
+/// captured.
+struct Capture {
+    demux: Demuxer,
+    counters: Arc<Counters>,
+    halt: Arc<AtomicBool>,
+    run_start: Instant,
+    interval_ms: f64,
+    duration: Option<f64>,
+    device: bool,
+}
+
+impl pipeline::Source for Capture {
+    type Output = u64;
+
+    fn run(self, feed: &pipeline::Feed) -> deeplens_core::Result<u64> {
+        let Capture { demux, counters, halt, run_start, interval_ms, duration, device } = self;
         let mut first: Option<Instant> = None;
         // Wall-clock time of source time 0, for pacing.
         let mut anchor: Option<Instant> = None;
@@ -568,21 +580,35 @@ fn spawn_capture(demux: Demuxer, slot: NewestSlot, shared: &Shared, interval_ms:
                 j.born = Instant::now();
                 counters.captured.fetch_add(1, Ordering::Relaxed);
                 counters.last_capture_ms.store(run_start.elapsed().as_millis() as u64, Ordering::Relaxed);
-                match slot.put(j) {
+                match feed.send(j) {
                     Put::Taken { replaced } => {
                         counters.replaced.fetch_add(replaced, Ordering::Relaxed);
                     }
                     Put::Closed => return false,
                 }
-                counters.saw_queue(slot.len());
+                counters.saw_queue(feed.waiting());
                 true
             },
             |_| true,
         );
         counters.capture_done.store(true, Ordering::Relaxed);
         r
-    };
-    std::thread::Builder::new().name("capture".into()).spawn(capture).expect("spawn capture thread")
+    }
+}
+
+/// The sink of a live run: the [`LiveSink`] with what it reads besides the frames.
+struct Show<'a> {
+    sink: &'a mut LiveSink,
+    shared: &'a Shared,
+    cancel: &'a AtomicBool,
+}
+
+impl pipeline::Sink for Show<'_> {
+    type Output = ();
+
+    fn run(&mut self, frames: &Receiver<Finished>, engine: &Running) {
+        self.sink.run(frames, engine, self.shared, self.cancel);
+    }
 }
 
 /// A source played at its own pace: wait until the frame at `t` seconds is due (as ffmpeg -re).
@@ -643,27 +669,6 @@ fn prepare_hook(shared: &Shared, geo: Geometry, base_policy: WorkingPolicy, give
         }
         j.mark = level;
     })
-}
-
-/// Wait a little for the capture thread; one stuck in a read (a camera that stopped
-/// delivering) is left behind.
-fn join_capture(capture: std::thread::JoinHandle<deeplens_core::Result<u64>>, job: &PreviewJob, counters: &Counters, end: &mut Option<EndReason>, first_err: &mut Option<anyhow::Error>) {
-    let t = Instant::now();
-    while !counters.capture_done.load(Ordering::Relaxed) && t.elapsed() < Duration::from_millis(500) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if counters.capture_done.load(Ordering::Relaxed) {
-        match capture.join() {
-            Ok(Err(e)) => {
-                tracing::warn!("{}: {:#}", job.input.url, anyhow::Error::from(e));
-                end.get_or_insert(EndReason::SourceEnded);
-            }
-            Err(_) => {
-                first_err.get_or_insert(anyhow!("the capture thread panicked"));
-            }
-            _ => {}
-        }
-    }
 }
 
 /// The end of a live run, on the caller's thread: the window, the output, latency and the

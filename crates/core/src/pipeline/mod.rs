@@ -9,8 +9,11 @@
 //!
 //! A [`Schedule`] says how frames are let in: [`Schedule::Bounded`] for files (the source waits
 //! when the stages are full), [`Schedule::NewestWins`] for live sources (a [`NewestSlot`] that
-//! never waits, and a limit on frames in flight). The front ends (`image`, `convert`,
-//! `preview`) are adapters: a source feeding the input channel, a sink reading the output one.
+//! never waits, and a limit on frames in flight). [`run`] drives a whole stream: a [`Source`]
+//! on its own thread feeding the stages through a [`Feed`], a [`Sink`] on the caller's thread
+//! taking the [`Finished`] frames; the front ends (`convert` and `render-segment`, `preview`)
+//! are a source, a sink and [`EngineOptions`]. A still (`image`) has no stream and calls
+//! [`Stages::process_until`] on its own thread.
 
 mod stats;
 
@@ -261,11 +264,14 @@ pub struct EngineOptions {
     pub queue_probe: Option<Arc<dyn Fn(usize) + Send + Sync>>,
     /// Receives the focus controller (and so its history) when the depth thread ends.
     pub on_focus_done: Option<Sender<FocusController>>,
+    /// How long [`run`] waits for the source to end once the sink has: `None`, as long as it
+    /// takes (files); a live source stuck in a device read is left behind after this.
+    pub source_grace: Option<std::time::Duration>,
 }
 
 impl EngineOptions {
     pub fn new(capacity: usize, schedule: Schedule, abort: Arc<AtomicBool>) -> Self {
-        Self { capacity, schedule, abort, prepare: None, queue_probe: None, on_focus_done: None }
+        Self { capacity, schedule, abort, prepare: None, queue_probe: None, on_focus_done: None, source_grace: None }
     }
 }
 
@@ -305,12 +311,132 @@ impl Running {
     }
 }
 
+/// Where frames come from: a file's decoder, a camera. [`run`] gives it its own thread; it hands
+/// each frame to the [`Feed`] until its input ends, the feed closes (the stages stopped) or it
+/// fails.
+pub trait Source: Send + 'static {
+    /// What the source reports when it ends (frames decoded, timings …).
+    type Output: Send + 'static;
+    fn run(self, feed: &Feed) -> Result<Self::Output>;
+}
+
+/// Where finished frames go: an encoder, a window. It runs on the thread that called [`run`],
+/// reading frames until the engine closes the channel, or stopping early (an error, a closed
+/// window): the end of the run is the sink's to decide.
+pub trait Sink {
+    type Output;
+    /// Take finished frames from `frames`; `engine` gives back a frame's place under
+    /// [`Schedule::NewestWins`] ([`Running::release`]).
+    fn run(&mut self, frames: &Receiver<Finished>, engine: &Running) -> Self::Output;
+}
+
+/// The entrance of the stages, as a source sees it: bounded (a full entrance makes the source
+/// wait) or a newest-wins slot, by the run's [`Schedule`].
+pub struct Feed {
+    entrance: Entrance,
+    abort: Arc<AtomicBool>,
+}
+
+enum Entrance {
+    Channel(Sender<Job>),
+    Slot(NewestSlot),
+}
+
+impl Feed {
+    /// Hand a frame to the stages: taken (with the frames it replaced under newest-wins), or
+    /// closed when the stages have stopped.
+    pub fn send(&self, job: Job) -> Put {
+        match &self.entrance {
+            Entrance::Channel(tx) => match tx.send(job) {
+                Ok(()) => Put::Taken { replaced: 0 },
+                Err(_) => Put::Closed,
+            },
+            Entrance::Slot(slot) => slot.put(job),
+        }
+    }
+
+    /// Frames waiting at the entrance.
+    pub fn waiting(&self) -> usize {
+        match &self.entrance {
+            Entrance::Channel(tx) => tx.len(),
+            Entrance::Slot(slot) => slot.len(),
+        }
+    }
+
+    /// The run is stopping (an error, or the sink ended it): a source waiting on its input gives up.
+    pub fn stopped(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+}
+
+/// What a [`run`] gives back: each side's own result, for the front end to weigh (which error
+/// a user sees first is the front end's choice), and the stages' timings.
+pub struct Ran<S, K> {
+    /// `None`: the source had not ended within `source_grace` and was left behind.
+    pub source: Option<Result<S>>,
+    pub sink: K,
+    pub stages: Result<()>,
+    pub times: StageTimes,
+    /// Frames the source handed in that never reached the stages (left in a newest-wins slot).
+    pub left_waiting: u64,
+}
+
+/// The frame engine: `source` on its own thread, the stages on theirs ([`spawn`]), `sink` on
+/// this one; returns when all have ended. When the sink returns, the run stops (`opts.abort` is
+/// set) and everything winds down. This is how `convert`, `render-segment` and `preview` run.
+pub fn run<S: Source, K: Sink>(stages: Stages, source: S, sink: &mut K, opts: EngineOptions) -> Ran<S::Output, K::Output> {
+    let abort = opts.abort.clone();
+    let (entrance, input) = match opts.schedule {
+        Schedule::Bounded => {
+            let (tx, rx) = bounded::<Job>(opts.capacity.max(1));
+            (Entrance::Channel(tx), rx)
+        }
+        Schedule::NewestWins { .. } => {
+            let slot = NewestSlot::default();
+            let rx = slot.receiver();
+            (Entrance::Slot(slot), rx)
+        }
+    };
+    // Under newest-wins the slot keeps a receiving end anyway; a bounded entrance must not (a
+    // source blocked on a full channel learns that the stages stopped when the last receiver goes).
+    let leftovers = matches!(entrance, Entrance::Slot(_)).then(|| input.clone());
+    let feed = Feed { entrance, abort: abort.clone() };
+    let grace = opts.source_grace;
+    let done = Arc::new(AtomicBool::new(false));
+    let source_done = done.clone();
+    // The source owns the feed: when it ends, the entrance closes and the stages see the end.
+    let source_thread = std::thread::Builder::new()
+        .name("source".into())
+        .spawn(move || {
+            let r = source.run(&feed);
+            drop(feed);
+            source_done.store(true, Ordering::Release);
+            r
+        })
+        .expect("spawn source thread");
+    let (frames, running) = spawn(stages, input, opts);
+    let k = sink.run(&frames, &running);
+    abort.store(true, Ordering::Relaxed);
+    drop(frames);
+    if let Some(g) = grace {
+        let t = Instant::now();
+        while !done.load(Ordering::Acquire) && t.elapsed() < g {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    let source = (grace.is_none() || done.load(Ordering::Acquire)).then(|| source_thread.join().unwrap_or_else(|_| Err(crate::err!(Input, "the source thread panicked"))));
+    let mut times = StageTimes::default();
+    let stages = running.join(&mut times);
+    let left_waiting = leftovers.map_or(0, |l| l.try_iter().count() as u64);
+    Ran { source, sink: k, stages, times, left_waiting }
+}
+
 /// The frame engine: spawn the depth, lens and upsampling threads reading `input`; finished
 /// jobs come out of the returned receiver in order. This is the one place stage threads are
 /// made, for stills' batches, files and live sources alike. On an error a stage stops, sets
 /// `abort`, and its channels close, which winds down the others.
 pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Receiver<Finished>, Running) {
-    let EngineOptions { capacity, schedule, abort, prepare, queue_probe, on_focus_done } = opts;
+    let EngineOptions { capacity, schedule, abort, prepare, queue_probe, on_focus_done, .. } = opts;
     let (mut depth, mut lens, mut up) = stages.split();
     let (tx1, rx1) = bounded::<Planned>(capacity);
     let (tx2, rx2) = bounded::<Rendered>(capacity);
