@@ -171,49 +171,40 @@ impl RateController {
     }
 }
 
-/// Latencies in a fixed histogram (memory stays flat however long the run): 0.25 ms bins up to
-/// 10 s, the exact maximum kept aside.
+/// Latencies in a fixed-size histogram (memory stays flat however long the run), the exact
+/// maximum kept aside.
 pub struct LatencyHistogram {
-    bins: Vec<u32>,
-    count: u64,
+    /// Microseconds, 3 significant digits (the `hdrhistogram` crate), up to a minute.
+    hist: hdrhistogram::Histogram<u64>,
     max: f64,
 }
 
-const BIN_MS: f64 = 0.25;
+/// The largest latency kept exactly (longer ones count as this).
+const MAX_US: u64 = 60_000_000;
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        Self { bins: vec![0; (10_000.0 / BIN_MS) as usize], count: 0, max: 0.0 }
+        Self { hist: hdrhistogram::Histogram::new_with_bounds(1, MAX_US, 3).expect("valid bounds"), max: 0.0 }
     }
 }
 
 impl LatencyHistogram {
     pub fn add(&mut self, ms: f64) {
-        let i = ((ms.max(0.0) / BIN_MS) as usize).min(self.bins.len() - 1);
-        self.bins[i] += 1;
-        self.count += 1;
+        let us = (ms.max(0.0) * 1e3).round().clamp(1.0, MAX_US as f64) as u64;
+        self.hist.saturating_record(us);
         self.max = self.max.max(ms);
     }
-
 
     pub fn max(&self) -> f64 {
         self.max
     }
 
-    /// The `q` quantile (0..=1), to the bin's middle (never above the maximum); NaN when empty.
+    /// The `q` quantile (0..=1) in milliseconds (never above the maximum); NaN when empty.
     pub fn quantile(&self, q: f64) -> f64 {
-        if self.count == 0 {
+        if self.hist.is_empty() {
             return f64::NAN;
         }
-        let rank = ((q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64).max(1);
-        let mut seen = 0u64;
-        for (i, &n) in self.bins.iter().enumerate() {
-            seen += n as u64;
-            if seen >= rank {
-                return ((i as f64 + 0.5) * BIN_MS).min(self.max);
-            }
-        }
-        self.max
+        (self.hist.value_at_quantile(q.clamp(0.0, 1.0)) as f64 / 1e3).min(self.max)
     }
 }
 
