@@ -431,7 +431,7 @@ pub fn preview(job: PreviewJob, cancel: Arc<AtomicBool>) -> Result<LiveStats> {
         run_start,
     };
     let in_flight = job.in_flight.max(1);
-    let capture = Capture { demux, counters: shared.counters.clone(), halt: shared.halt.clone(), run_start: shared.run_start, interval_ms: geo.interval_ms, duration: job.duration, device: is_device(&job.input) };
+    let capture = Capture { demux, counters: shared.counters.clone(), run_start: shared.run_start, interval_ms: geo.interval_ms, duration: job.duration, device: is_device(&job.input) };
 
     // Capture → slot → depth → lens → upsample → shown here, in the frame engine.
     let mut opts = EngineOptions::new(1, Schedule::NewestWins { in_flight }, shared.halt.clone());
@@ -548,7 +548,6 @@ fn open_output(job: &PreviewJob, info: &VideoInfo) -> Result<(Option<TempOutput>
 struct Capture {
     demux: Demuxer,
     counters: Arc<Counters>,
-    halt: Arc<AtomicBool>,
     run_start: Instant,
     interval_ms: f64,
     duration: Option<f64>,
@@ -559,21 +558,23 @@ impl pipeline::Source for Capture {
     type Output = u64;
 
     fn run(self, feed: &pipeline::Feed) -> deeplens_core::Result<u64> {
-        let Capture { demux, counters, halt, run_start, interval_ms, duration, device } = self;
+        let Capture { demux, counters, run_start, interval_ms, duration, device } = self;
+        // The run's halt flag is the engine's: the feed says when it is set.
+        let halted = || feed.stopped();
         let mut first: Option<Instant> = None;
         // Wall-clock time of source time 0, for pacing.
         let mut anchor: Option<Instant> = None;
         let late_ms = (2.0 * interval_ms).max(100.0);
         let r = demux.run(
             Cut::default(),
-            &|| halt.load(Ordering::Relaxed),
+            &halted,
             |f| {
                 let t0 = *first.get_or_insert_with(Instant::now);
                 if duration.is_some_and(|d| if device { t0.elapsed().as_secs_f64() >= d } else { f.t >= d - 1e-6 }) {
                     counters.reached_duration.store(true, Ordering::Relaxed);
                     return false;
                 }
-                if !device && !wait_until_due(&mut anchor, t0, f.t, late_ms, &halt) {
+                if !device && !wait_until_due(&mut anchor, t0, f.t, late_ms, &halted) {
                     return false;
                 }
                 let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
@@ -614,7 +615,7 @@ impl pipeline::Sink for Show<'_> {
 /// A source played at its own pace: wait until the frame at `t` seconds is due (as ffmpeg -re).
 /// A frame that comes late (a slow source) moves the clock instead of a burst of frames catching
 /// up, as a camera would. False when the run halts while waiting.
-fn wait_until_due(anchor: &mut Option<Instant>, t0: Instant, t: f64, late_ms: f64, halt: &AtomicBool) -> bool {
+fn wait_until_due(anchor: &mut Option<Instant>, t0: Instant, t: f64, late_ms: f64, halted: &dyn Fn() -> bool) -> bool {
     let a = anchor.get_or_insert(t0);
     let due = *a + Duration::from_secs_f64(t.max(0.0));
     let now = Instant::now();
@@ -623,7 +624,7 @@ fn wait_until_due(anchor: &mut Option<Instant>, t0: Instant, t: f64, late_ms: f6
     }
     let due = *a + Duration::from_secs_f64(t.max(0.0));
     while let Some(left) = due.checked_duration_since(Instant::now()) {
-        if halt.load(Ordering::Relaxed) {
+        if halted() {
             return false;
         }
         std::thread::sleep(left.min(Duration::from_millis(50)));

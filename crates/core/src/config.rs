@@ -245,11 +245,7 @@ impl RenderOptions {
             FocusSpec::Point(p) if !(0.0..=1.0).contains(&p.x) || !(0.0..=1.0).contains(&p.y) => return fail("--focus-at must be X,Y with both in [0,1]"),
             _ => {}
         }
-        let blur_ok = match self.blur {
-            BlurAmount::Pixels(v) => v.is_finite() && (0.0..=1000.0).contains(&v),
-            BlurAmount::WidthShare(v) => v.is_finite() && (0.0..=0.25).contains(&v),
-        };
-        if !blur_ok {
+        if !self.blur.in_range() {
             return fail("--max-blur must be 0 to 1000 px or 0% to 25% of the width");
         }
         if let ApertureShape::Blades { blades, rotation_deg } = self.aperture {

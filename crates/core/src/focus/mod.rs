@@ -40,6 +40,18 @@ pub enum BlurAmount {
 impl BlurAmount {
     /// The default: 2.5 % of the displayed width.
     pub const DEFAULT: BlurAmount = BlurAmount::WidthShare(0.025);
+    /// The largest blur in pixels.
+    pub const MAX_PIXELS: f32 = 1000.0;
+    /// The largest blur as a share of the width (25 %).
+    pub const MAX_SHARE: f32 = 0.25;
+
+    /// Finite and within [0, MAX_PIXELS] px or [0, MAX_SHARE] of the width.
+    pub fn in_range(self) -> bool {
+        match self {
+            BlurAmount::Pixels(v) => v.is_finite() && (0.0..=Self::MAX_PIXELS).contains(&v),
+            BlurAmount::WidthShare(v) => v.is_finite() && (0.0..=Self::MAX_SHARE).contains(&v),
+        }
+    }
 
     pub fn to_pixels(self, display_width: usize) -> f32 {
         match self {
@@ -65,12 +77,12 @@ impl FromStr for BlurAmount {
             return Err(format!("invalid blur '{s}': must be a finite number ≥ 0"));
         }
         if pct {
-            if v > 25.0 {
+            if v > BlurAmount::MAX_SHARE * 100.0 {
                 return Err(format!("invalid blur '{s}': at most 25% of the width"));
             }
             Ok(BlurAmount::WidthShare(v / 100.0))
         } else {
-            if v > 1000.0 {
+            if v > BlurAmount::MAX_PIXELS {
                 return Err(format!("invalid blur '{s}': at most 1000 px"));
             }
             Ok(BlurAmount::Pixels(v))
