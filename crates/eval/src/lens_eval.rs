@@ -25,10 +25,15 @@ pub fn edge_band(depth: &Plane, params: &LensParams) -> Vec<bool> {
             }
         }
     }
-    let mut band = vec![false; w * h];
+    disc_mask(w, h, &grow)
+}
+
+/// Every pixel within `radius[i]` of a pixel `i` whose radius is positive (a `w`×`h` mask).
+pub fn disc_mask(w: usize, h: usize, radius: &[f32]) -> Vec<bool> {
+    let mut mask = vec![false; w * h];
     for y in 0..h {
         for x in 0..w {
-            let r = grow[y * w + x];
+            let r = radius[y * w + x];
             if r <= 0.0 {
                 continue;
             }
@@ -37,13 +42,13 @@ pub fn edge_band(depth: &Plane, params: &LensParams) -> Vec<bool> {
                 for dx in -ri..=ri {
                     let (xx, yy) = (x as isize + dx, y as isize + dy);
                     if xx >= 0 && yy >= 0 && xx < w as isize && yy < h as isize && ((dx * dx + dy * dy) as f32) <= r * r {
-                        band[yy as usize * w + xx as usize] = true;
+                        mask[yy as usize * w + xx as usize] = true;
                     }
                 }
             }
         }
     }
-    band
+    mask
 }
 
 /// PSNR over the frame and over the edge band (NaN when there is no edge).

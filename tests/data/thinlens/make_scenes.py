@@ -455,4 +455,5 @@ def main():
                 make(name, samples)
 
 
-main()
+if __name__ == "__main__":  # Blender runs -P scripts as __main__; gen_thinlens.py imports this file
+    main()
