@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(track preset card)
+[ ${#targets[@]} -gt 0 ] || targets=(track preset card plan demux)
 out=${FUZZ_OUT:-/tmp/deeplens-fuzz}
 
 if ! cargo afl --version >/dev/null 2>&1; then
@@ -23,12 +23,13 @@ fi
 cargo afl config --build >/dev/null 2>&1 || true
 (cd fuzz && cargo afl build --release) || { echo "fuzz: the targets did not build; skipped" >&2; exit 0; }
 
-export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_SKIP_BIN_CHECK=1
+# No AFL_SKIP_BIN_CHECK: it also skips detecting the persistent-mode harness, and every input then times out.
+export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1
 status=0
 for t in "${targets[@]}"; do
   rm -rf "${out:?}/$t"
   mkdir -p "$out"
-  cargo afl fuzz -i "fuzz/corpus/$t" -o "$out/$t" -V "$seconds" "fuzz/target/release/$t" >"$out/$t.log" 2>&1 || true
+  cargo afl fuzz -i "fuzz/corpus/$t" -o "$out/$t" -V "$seconds" -t "${FUZZ_TIMEOUT_MS:-2000}+" "fuzz/target/release/$t" >"$out/$t.log" 2>&1 || true
   stats="$out/$t/default/fuzzer_stats"
   if [ ! -f "$stats" ]; then
     # A machine AFL cannot run on (no fork server, a kernel setting) is reported, not failed:

@@ -59,7 +59,7 @@ pub struct SlurmJobs {
 
 /// An sbatch array job of one task per segment and a join job that depends on it (`afterok`).
 pub fn slurm(plan_path: &Path, opts: &SlurmOptions) -> Result<SlurmJobs> {
-    let (plan, dir) = Plan::load(plan_path)?;
+    let (plan, dir) = super::load_plan(plan_path)?;
     if let Some(p) = &opts.partition {
         check_token("--partition", p)?;
     }
@@ -154,7 +154,7 @@ fn k8s_name(plan: &Plan) -> String {
 /// An Indexed Job over the segments (`JOB_COMPLETION_INDEX`) and a join Job, plus `run.sh`
 /// that applies the first, waits for it to complete, and applies the second.
 pub fn k8s(plan_path: &Path, opts: &K8sOptions) -> Result<Vec<PathBuf>> {
-    let (plan, dir) = Plan::load(plan_path)?;
+    let (plan, dir) = super::load_plan(plan_path)?;
     check_token("--image", &opts.image)?;
     check_token("--volume", &opts.claim)?;
     check_token("--mount", &opts.mount)?;
@@ -232,7 +232,7 @@ pub fn k8s(plan_path: &Path, opts: &K8sOptions) -> Result<Vec<PathBuf>> {
 /// An Open Job Description template: a step over the segment index and a join step that
 /// depends on it. The plan file and the deeplens binary are job parameters.
 pub fn openjd(plan_path: &Path) -> Result<PathBuf> {
-    let (plan, dir) = Plan::load(plan_path)?;
+    let (plan, dir) = super::load_plan(plan_path)?;
     let n = plan.segments.len();
     let range = if n == 1 { "0".to_string() } else { format!("0-{}", n - 1) };
     let plan_abs = absolute(plan_path).display().to_string();

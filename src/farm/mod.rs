@@ -24,177 +24,22 @@ use anyhow::{bail, Context, Result};
 use deeplens_core::config::{RenderOptions, RendererKind};
 use deeplens_core::focus::{BlurAmount, FocusSpec, Key, KeyedBy, Rotation, Target, Track};
 use deeplens_core::lens::ApertureShape;
+pub use deeplens_core::plan::{is_url, Plan, PlanCut, PlanEncode, PlanRender, PlanSegment, PlanVideo, MAX_PLAN_BYTES, MAX_SEGMENTS, PLAN_VERSION};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// The plan format's version (schemas/plan.schema.json).
-pub const PLAN_VERSION: u32 = 1;
-/// The most segments a plan may have.
-pub const MAX_SEGMENTS: usize = 10_000;
-
-/// `DIR/plan.json`: everything a segment or the join needs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Plan {
-    pub version: u32,
-    /// The input, relative to the plan's folder (or a URL).
-    pub input: String,
-    pub input_format: Option<String>,
-    /// Input options as `KEY=VALUE`.
-    pub input_options: Vec<String>,
-    /// The joined result, relative to the plan's folder.
-    pub output: String,
-    /// Whether `join` may replace an existing OUTPUT.
-    pub overwrite: bool,
-    pub cut: PlanCut,
-    pub render: PlanRender,
-    pub encode: PlanEncode,
-    pub video: PlanVideo,
-    /// The focus and blur of every frame (a `--write-focus-track` record), relative to the folder.
-    pub focus_track: String,
-    pub segments: Vec<PlanSegment>,
+/// Read and check a plan file (deeplens_core::plan); returns it and its folder.
+fn load_plan(path: &Path) -> Result<(Plan, PathBuf)> {
+    let text = read_limited(path, MAX_PLAN_BYTES as u64).with_context(|| format!("cannot read plan {}", path.display()))?;
+    let plan = Plan::parse(&text, &path.display().to_string())?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    Ok((plan, dir))
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlanCut {
-    pub start: Option<f64>,
-    pub duration: Option<f64>,
-}
-
-/// The render options after flags, preset and defaults were merged.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlanRender {
-    /// `physical` or `learned`.
-    pub renderer: String,
-    /// As `--max-blur` takes it (`24px`, `2.5%`).
-    pub max_blur: String,
-    /// How focus was chosen (`autofocus`, `focus 0.6`, `focus-at 0.5,0.4`, `track FILE`); its result
-    /// per frame is in the focus track.
-    pub focus: String,
-    pub focus_smoothing: Option<f32>,
-    pub stabilize_depth: bool,
-    pub aperture_blades: u32,
-    pub aperture_rotation: f32,
-    pub cat_eye: f32,
-    pub highlight_boost: f32,
-    pub working_max_width: usize,
-    pub working_max_radius: f32,
-    /// The depth model the analysis used (absolute path) and its sha256.
-    pub depth_model: Option<String>,
-    pub depth_model_sha256: Option<String>,
-}
-
-/// Encoder settings (`None`: the encoder's default, as in `convert`).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlanEncode {
-    pub format: Option<String>,
-    pub codec: Option<String>,
-    pub crf: Option<f32>,
-    pub preset: Option<String>,
-    pub pix_fmt: Option<String>,
-    pub encoder_options: Vec<String>,
-    pub audio_codec: Option<String>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlanVideo {
-    pub width: usize,
-    pub height: usize,
-    pub display_width: usize,
-    /// The video stream's time base, `[num, den]`.
-    pub time_base: [i32; 2],
-    pub frame_rate: [i32; 2],
-    /// Frames of the whole run.
-    pub frames: u64,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlanSegment {
-    pub index: usize,
-    /// Index of its first frame in the whole run.
-    pub first_frame: u64,
-    pub frames: u64,
-    /// Timestamp of its first frame (the input video stream's time base).
-    pub first_pts: i64,
-    /// Seconds of its first frame from the run's first frame.
-    pub t0: f64,
-    /// Whether it starts at a keyframe of the input.
-    pub keyframe: bool,
-    /// The rendered segment, relative to the plan's folder.
-    pub file: String,
-    /// Its frames' stabilised depth (16-bit grey FFV1), relative to the plan's folder.
-    pub depth: String,
-    /// The focus and blur the segment really used, written by `render-segment`.
-    pub focus_record: String,
-}
-
-impl Plan {
-    pub fn load(path: &Path) -> Result<(Plan, PathBuf)> {
-        let text = read_limited(path, 256 << 20).with_context(|| format!("cannot read plan {}", path.display()))?;
-        let plan: Plan = serde_json::from_str(&text).with_context(|| format!("{}: not a deeplens plan", path.display()))?;
-        if plan.version != PLAN_VERSION {
-            bail!("{}: plan version {} (this deeplens reads version {PLAN_VERSION})", path.display(), plan.version);
-        }
-        if plan.segments.is_empty() || plan.segments.len() > MAX_SEGMENTS {
-            bail!("{}: a plan needs 1 to {MAX_SEGMENTS} segments", path.display());
-        }
-        let mut next = 0;
-        for (i, s) in plan.segments.iter().enumerate() {
-            if s.index != i || s.first_frame != next || s.frames == 0 {
-                bail!("{}: segment {i} does not follow the one before it", path.display());
-            }
-            next += s.frames;
-        }
-        if next != plan.video.frames {
-            bail!("{}: the segments hold {next} frames, the plan {}", path.display(), plan.video.frames);
-        }
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-        Ok((plan, dir))
-    }
-
-    /// A path of the plan resolved against its folder (URLs stay as they are).
-    pub fn resolve(dir: &Path, p: &str) -> String {
-        if is_url(p) || Path::new(p).is_absolute() {
-            p.to_string()
-        } else {
-            normalise(&dir.join(p)).display().to_string()
-        }
-    }
-
-    fn segment(&self, k: usize, plan_path: &Path) -> Result<&PlanSegment> {
-        self.segments.get(k).with_context(|| format!("{}: no segment {k} (the plan has {}: 0 to {})", plan_path.display(), self.segments.len(), self.segments.len() - 1))
-    }
-}
-
-fn is_url(p: &str) -> bool {
-    p.split_once("://").is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+'))
-}
-
-/// `a/b/../c` → `a/c`, lexically (a plan's folder and its `../` paths).
-fn normalise(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out: Vec<Component> = Vec::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir if !out.is_empty() => {}
-            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    if out.is_empty() {
-        PathBuf::from(".")
-    } else {
-        out.iter().collect()
-    }
+fn plan_segment<'a>(plan: &'a Plan, k: usize, plan_path: &Path) -> Result<&'a PlanSegment> {
+    plan.segments.get(k).with_context(|| format!("{}: no segment {k} (the plan has {}: 0 to {})", plan_path.display(), plan.segments.len(), plan.segments.len() - 1))
 }
 
 /// Read a text file of at most `limit` bytes.
@@ -526,7 +371,16 @@ fn split_kv(items: &[String]) -> Result<Vec<(String, String)>> {
     items.iter().map(|s| video::parse_key_value(s).map_err(|e| anyhow::anyhow!(e))).collect()
 }
 
-impl Plan {
+/// What the app derives from a plan: FFmpeg specs, the cut, a segment's options and focus.
+trait PlanExt {
+    fn input_spec(&self, dir: &Path) -> Result<InputSpec>;
+    fn output_spec(&self) -> Result<OutputSpec>;
+    fn cut(&self) -> Cut;
+    fn segment_render(&self, dir: &Path, seg: &PlanSegment) -> Result<RenderOptions>;
+    fn segment_track(&self, dir: &Path, seg: &PlanSegment) -> Result<Track>;
+}
+
+impl PlanExt for Plan {
     fn input_spec(&self, dir: &Path) -> Result<InputSpec> {
         Ok(InputSpec { url: Plan::resolve(dir, &self.input), format: self.input_format.clone(), options: split_kv(&self.input_options)? })
     }
@@ -551,26 +405,7 @@ impl Plan {
 
     /// The render options of a segment: the plan's, with this segment's depth and focus.
     fn segment_render(&self, dir: &Path, seg: &PlanSegment) -> Result<RenderOptions> {
-        let r = &self.render;
-        let mut o = RenderOptions::default();
-        o.renderer = match r.renderer.as_str() {
-            "physical" => RendererKind::Physical,
-            "learned" => RendererKind::Learned,
-            other => bail!("plan: unknown renderer '{other}'"),
-        };
-        o.blur = r.max_blur.parse().map_err(|e: String| anyhow::anyhow!("plan: {e}"))?;
-        o.aperture = match r.aperture_blades {
-            0 => ApertureShape::Circle,
-            n @ 3..=32 if r.aperture_rotation.is_finite() => ApertureShape::Blades { blades: n, rotation_deg: r.aperture_rotation },
-            n => bail!("plan: invalid aperture ({n} blades, rotation {})", r.aperture_rotation),
-        };
-        if !(0.0..=1.0).contains(&r.cat_eye) || !(0.0..=10.0).contains(&r.highlight_boost) || r.working_max_width < 16 || !(r.working_max_radius > 0.0) {
-            bail!("plan: render settings out of range");
-        }
-        o.cat_eye = r.cat_eye;
-        o.highlight_boost = Some(r.highlight_boost);
-        o.policy.max_width = r.working_max_width;
-        o.policy.max_radius = r.working_max_radius;
+        let mut o = self.render.options()?;
         o.depth_given = Some(PathBuf::from(Plan::resolve(dir, &seg.depth)));
         o.focus = FocusSpec::Track(self.segment_track(dir, seg)?);
         o.record_focus = true;
@@ -612,14 +447,17 @@ struct FocusEntry {
 
 /// `deeplens render-segment PLAN K`.
 pub fn render_segment(plan_path: &Path, k: usize, models: deeplens_onnx::OnnxModels, report: Option<&Path>, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
-    let (plan, dir) = Plan::load(plan_path)?;
-    let seg = plan.segment(k, plan_path)?.clone();
+    let (plan, dir) = load_plan(plan_path)?;
+    let seg = plan_segment(&plan, k, plan_path)?.clone();
     let render = plan.segment_render(&dir, &seg)?;
     let input = plan.input_spec(&dir)?;
     // The demuxer cuts by time from the stream's start; find this segment's first frame by its
     // timestamp.
     let start_pts = Demuxer::open(&input)?.info.start_pts;
-    let start = (seg.first_pts - start_pts) as f64 * plan.video.time_base[0] as f64 / plan.video.time_base[1] as f64;
+    let start = (seg.first_pts as f64 - start_pts as f64) * plan.video.time_base[0] as f64 / plan.video.time_base[1] as f64;
+    if !(start.is_finite() && start >= 0.0) {
+        bail!("{}: segment {k} starts before the input (first_pts {})", plan_path.display(), seg.first_pts);
+    }
     let out = PathBuf::from(Plan::resolve(&dir, &seg.file));
     let record = PathBuf::from(Plan::resolve(&dir, &seg.focus_record));
     let job = ConvertJob {
@@ -653,7 +491,7 @@ pub fn render_segment(plan_path: &Path, k: usize, models: deeplens_onnx::OnnxMod
 
 /// `deeplens join PLAN`: check the segments, concatenate, mux the input's other streams.
 pub fn join(plan_path: &Path, overwrite: bool, write_focus_track: Option<&Path>, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
-    let (plan, dir) = Plan::load(plan_path)?;
+    let (plan, dir) = load_plan(plan_path)?;
     let output = PathBuf::from(Plan::resolve(&dir, &plan.output));
     let input_path = PathBuf::from(Plan::resolve(&dir, &plan.input));
     crate::outfile::check_target(&output, overwrite || plan.overwrite, &[input_path.as_path()])?;
@@ -782,7 +620,7 @@ fn check_segments(plan: &Plan, dir: &Path, plan_path: &Path) -> Result<(video::f
 
 /// `join --write-focus-track`: the segments' focus records, one after the other.
 fn join_focus_records(plan: &Plan, dir: &Path, path: &Path, overwrite: bool) -> Result<()> {
-    let mut frames = Vec::with_capacity(plan.video.frames as usize);
+    let mut frames = Vec::new();
     for seg in &plan.segments {
         let p = PathBuf::from(Plan::resolve(dir, &seg.focus_record));
         let text = read_limited(&p, 1 << 30).with_context(|| format!("segment {}: cannot read {}", seg.index, p.display()))?;
@@ -837,9 +675,5 @@ mod tests {
     fn relative_paths() {
         assert_eq!(relative_to(Path::new("/a/b/in.mp4"), Path::new("/a/c/parts")), PathBuf::from("../../b/in.mp4"));
         assert_eq!(relative_to(Path::new("/a/out.mp4"), Path::new("/a/out.mp4.parts")), PathBuf::from("../out.mp4"));
-        assert_eq!(normalise(Path::new("out.mp4.parts/../out.mp4")), PathBuf::from("out.mp4"));
-        assert_eq!(normalise(Path::new("./a/./b/../c")), PathBuf::from("./a/c"));
-        assert!(is_url("https://example.com/x.mp4"));
-        assert!(!is_url("/tmp/x.mp4"));
     }
 }

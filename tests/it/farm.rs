@@ -229,3 +229,40 @@ fn bin_in(dir: &Path, args: &[&str]) -> std::process::Output {
     c.current_dir(dir);
     c.args(args).output().unwrap()
 }
+
+#[test]
+fn a_tampered_plan_is_refused_before_any_work() {
+    // Numbers in a plan size buffers, divide and time the cut: out of range, they are refused with
+    // one line naming the plan, by render-segment and join alike, and nothing is written.
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let out = dir.path().join("out.mkv");
+    let work = dir.path().join("parts");
+    let plan = PathBuf::from(ok(&["plan", s(&input), s(&out), "--segments", "2", "--work-dir", s(&work), "--focus", "0.5"]));
+    let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let huge = u64::MAX / 4;
+    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        (Box::new(move |p| {
+            p["video"]["frames"] = huge.into();
+            let first = p["segments"][1]["first_frame"].as_u64().unwrap();
+            p["segments"][1]["frames"] = (huge - first).into();
+        }), "frames"),
+        (Box::new(|p| p["video"]["time_base"] = serde_json::json!([1, 0])), "time base"),
+        (Box::new(|p| p["render"]["renderer"] = "\u{1b}[2Jx".into()), "unknown renderer '\\u{1b}[2Jx'"),
+        (Box::new(|p| p["cut"]["start"] = (-3.0).into()), "cut start"),
+    ];
+    for (edit, needle) in cases {
+        let mut p = good.clone();
+        edit(&mut p);
+        std::fs::write(&plan, serde_json::to_string(&p).unwrap()).unwrap();
+        for args in [vec!["render-segment", s(&plan), "0"], vec!["join", s(&plan), "--write-focus-track", s(&dir.path().join("f.json"))]] {
+            let o = run(&args);
+            assert!(!o.status.success(), "{args:?}");
+            let e = stderr(&o);
+            assert!(e.contains(s(&plan)) && e.contains(needle), "{args:?}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+        assert!(!out.exists() && !dir.path().join("f.json").exists());
+        assert!(!work.join("seg_0000.mkv").exists());
+    }
+}

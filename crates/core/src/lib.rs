@@ -29,6 +29,7 @@ pub mod focus;
 pub mod frame;
 pub mod lens;
 pub mod pipeline;
+pub mod plan;
 pub mod upsample;
 
 pub use error::{BoxError, Context, Error, ErrorKind, Kind, Result, ResultExt};

@@ -22,6 +22,7 @@ pub use plot::{plot_svg, PlotOptions, PlotSource};
 pub use smooth::{FocusSmoother, DEFAULT_RESPONSE};
 pub use stabilize::DepthStabilizer;
 pub use track::{parse_timestamp, track_json, write_track, Ease, FrameFocus, Key, KeyedBy, Target, Track, TrackError};
+pub(crate) use track::shown;
 
 use crate::frame::Plane;
 use player::TrackPlayer;

@@ -111,7 +111,7 @@ pub struct Track {
 pub const MAX_TRACK_BYTES: u64 = 256 << 20;
 
 /// User text as it may reach a terminal: control characters escaped, at most 64 characters.
-fn shown(s: &str) -> String {
+pub(crate) fn shown(s: &str) -> String {
     let mut out: String = s.chars().take(64).flat_map(char::escape_debug).collect();
     if s.chars().count() > 64 {
         out.push('…');
