@@ -10,6 +10,9 @@
 # warm-up, so a fixed count gives the same learning-rate schedule).
 #
 # The same script runs on a CPU with small numbers (DEVICE=cpu) to check it before the GPU run.
+# THINLENS=DIR mixes Cycles thin-lens renders (gen_thinlens.py) into both runs (half the steps);
+# they need Blender to make and are ~500 MB for 150 pairs, more than the device tool carries, so
+# the shipped thin-lens leg ran on the CPU (README.md here).
 set -euo pipefail
 cd "$(dirname "$0")"
 COUNT=${1:-4000}
@@ -56,7 +59,7 @@ for spec in "a s15 0" "b s31 1"; do
   if [ -n "${!steps_var:-}" ]; then sched=(--steps "${!steps_var}"); else sched=(--time-budget "$BUDGET" --steps 100000); fi
   $PY train_lens.py --data "$DATA/mix/train" --val "$DATA/mix/val" --device "$DEVICE" --workers 8 \
     "${sched[@]}" --variant "$variant" --lr 5e-4 --batch "${BATCH:-32}" --crop 256 --full-share 0.5 --seed "$seed" \
-    --tag "gpu_$tag" --ckpt "$OUT" --log-dir "$OUT" --ckpt-every 250 >"$OUT/train_$tag.txt" 2>&1 &
+    --tag "gpu_$tag" --ckpt "$OUT" --log-dir "$OUT" --ckpt-every 250 ${THINLENS:+--thinlens "$THINLENS"} >"$OUT/train_$tag.txt" 2>&1 &
 done
 wait
 for tag in a b; do tr '\r' '\n' <"$OUT/train_$tag.txt" | grep -v "it/s\]$" | tail -8; tail -3 "$OUT/lens_gpu_$tag.csv"; done
