@@ -72,8 +72,15 @@ case "${1:-}" in
             --batch 32 --crop 256 --full-share 0.5 --ckpt $ck --ckpt-every 250)
     $PY $T/train_lens.py "${common[@]}" --init $ck/gpu_a.pt --steps 6105 --lr 2e-4 --seed 2 --tag gpu_a2
     $PY $T/train_lens.py "${common[@]}" --init $ck/gpu_a2.pt --steps 3505 --lr 1e-4 --seed 3 --tag gpu_a3
-    $PY $T/export_lens.py --ckpt $ck/gpu_a3.pt --earlier-stages $ck/gpu_a.pt $ck/gpu_a2.pt --samples 8000 \
-      --machine "one NVIDIA H200 (lent through the device tool), torch 2.11 + CUDA 13, batch 32"
+    # The thin-lens leg (issue 18, on the 2-core CPU, about 90 min): Cycles renders of random layouts
+    # (seeds 10 and 11; the selection set is seeds 1-2, the test sets seeds 3-4 and tests/data/thinlens)
+    # mixed into half the steps, from the GPU legs' weights, on the weak + bright layered data.
+    G="blender -b -P $T/gen_thinlens.py --"
+    $G --out "$DATA/thinlens_train" --seed 10 --count 40 --size 640x360 --samples 128
+    $G --out "$DATA/thinlens_train" --seed 11 --count 10 --size 1280x720 --samples 64
+    $PY $T/train_lens.py --data "$DATA/lensgpu/mix/train" --val "" --init $ck/gpu_a3.pt --thinlens "$DATA/thinlens_train" \
+      --thinlens-share 0.5 --steps 4000 --lr 1e-4 --batch 8 --crop 192 --full-share 0.5 --seed 5 --tag tl1 --ckpt $ck --ckpt-every 250
+    $PY $T/export_lens.py --ckpt $ck/tl1.pt --samples 2400
     $PY $T/eval_lens.py --data "$DATA/lens3/test" --physical target/release/examples/render_file --physical-boost 1
     $PY $T/eval_lens.py --thinlens tests/data/thinlens --physical target/release/examples/render_file --physical-boost 1
     ;;

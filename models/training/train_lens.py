@@ -10,6 +10,13 @@ blur fits r_max; the others run it at S/2 on the area-downsampled input with
 its target L* is H* downsampled; the upsampler then produces H at S from A, and its
 low_signed_depth uses the same scaling at the low level.  Random crops, flips.
 
+--thinlens DIR adds Cycles thin-lens renders (gen_thinlens.py; never the selection or test scenes)
+for a share of the steps (--thinlens-share), cut at the level the pipeline's lens really sees them:
+the lens alone at full size where max_blur <= r_max, else the lens at half size and the upsampler
+back; a scene whose blur needs more than one halving is first area-downsampled until one is left
+(the last, finest upsampling step is the one trained).  A share of those steps (--thinlens-corrupt)
+softens the true depth (box-downsampled by 2-8 and bilinearly brought back) as predicted depth is.
+
   nice -n 10 python models/training/train_lens.py --data /work/data/lens --steps 3000 --seed 0
 """
 import argparse
@@ -113,6 +120,50 @@ def make_batch(d, idx, rng, crop, corrupt_p, augment=True):
     return A, Ht, a_lo, h_lo, sd_lo
 
 
+def load_thinlens(folder):
+    """Thin-lens scenes as (input, truth, depth) float arrays at the level the lens or the last
+    upsampling step sees, split into the full-size (blur <= r_max) and half-size groups."""
+    import json
+    from synth_io import imread
+    groups = {"full": [], "half": []}
+    for meta in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        stem = meta[:-5]
+        j = json.load(open(meta))
+        a = [to_unit(imread(f"{stem}_{k}.png")) for k in ("input", "dof", "depth")]
+        mb = float(j["max_blur"])
+        while mb > 2 * R_MAX:
+            a = [x[: x.shape[0] // 2 * 2, : x.shape[1] // 2 * 2] for x in a]
+            a = [x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2, *x.shape[2:]).mean((1, 3)) for x in a]
+            mb /= 2
+        groups["full" if mb <= R_MAX else "half"].append(
+            dict(input=a[0], target=a[1], depth=a[2], focus=float(j["focus"]), max_blur=mb))
+    return groups
+
+
+def thinlens_batch(scenes, idx, rng, crop, corrupt_p):
+    """Crops (at even offsets) of thin-lens scenes idx as A, H*, D, focus, max_blur tensors."""
+    A, H, D, foc, mb = [], [], [], [], []
+    for i in idx:
+        s = scenes[i]
+        h, w = s["depth"].shape
+        c = min(crop, h // 2 * 2, w // 2 * 2)
+        y0, x0 = rng.integers(0, h - c + 1) // 2 * 2, rng.integers(0, w - c + 1) // 2 * 2
+        sl = (slice(y0, y0 + c), slice(x0, x0 + c))
+        a, t, d = s["input"][sl], s["target"][sl], s["depth"][sl]
+        if rng.random() < 0.5:
+            a, t, d = a[:, ::-1], t[:, ::-1], d[:, ::-1]
+        A.append(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1))
+        H.append(torch.from_numpy(np.ascontiguousarray(t)).permute(2, 0, 1))
+        D.append(torch.from_numpy(np.ascontiguousarray(d))[None])
+        foc.append(s["focus"]); mb.append(s["max_blur"])
+    A, H, D = torch.stack(A), torch.stack(H), torch.stack(D)
+    if corrupt_p > 0 and rng.random() < corrupt_p:
+        k = int(rng.choice([2, 4, 8]))
+        D = F.interpolate(F.avg_pool2d(D, k), size=D.shape[-2:], mode="bilinear", align_corners=False)
+    t = lambda v: torch.tensor(v, dtype=torch.float32).view(-1, 1, 1, 1)
+    return A, H, D, t(foc), t(mb)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="/work/data/lens/train")
@@ -135,6 +186,10 @@ def main():
     ap.add_argument("--time-budget", type=float, default=None, metavar="S",
                     help="measure the speed over the first 50 steps, then set --steps to what fits in S seconds of "
                          "training (the value used is printed and kept in the checkpoint's args)")
+    ap.add_argument("--thinlens", default=None, metavar="DIR", help="Cycles thin-lens renders to mix in (gen_thinlens.py)")
+    ap.add_argument("--thinlens-share", type=float, default=0.5, help="share of steps on the thin-lens renders")
+    ap.add_argument("--thinlens-crop", type=int, default=192, help="crop side of thin-lens examples at full size")
+    ap.add_argument("--thinlens-corrupt", type=float, default=0.2, help="share of thin-lens steps on softened depth")
     ap.add_argument("--log-dir", default=os.path.join(HERE, "logs"))
     add_run_args(ap, "/work/ckpt/lens")
     a = ap.parse_args()
@@ -155,6 +210,9 @@ def main():
         lens.load_state_dict(st["lens"]); ups.load_state_dict(st["ups"])
     data = load_synth(a.data, workers=a.workers)
     small = np.flatnonzero(data["max_blur"] <= R_MAX)
+    tl = load_thinlens(a.thinlens) if a.thinlens else None
+    if tl is not None:
+        print(f"thin-lens: {len(tl['full'])} full-size, {len(tl['half'])} half-size scenes", flush=True)
     val = load_synth(a.val, workers=a.workers) if a.val and os.path.isdir(a.val) else None
     if dev.type != "cpu":
         data = to_device(data, dev)
@@ -178,7 +236,21 @@ def main():
         lr = cosine_lr(step, a.steps, a.lr)
         for g in opt.param_groups:
             g["lr"] = lr * g.get("scale", 1.0)
-        if a.full_share > 0 and len(small) and rng.random() < a.full_share:
+        if tl is not None and rng.random() < a.thinlens_share:
+            nf, nh = len(tl["full"]), len(tl["half"])
+            kind = "full" if rng.random() < nf / max(1, nf + nh) else "half"
+            sc = tl[kind]
+            A, Ht, D, focus, mb = thinlens_batch(sc, rng.integers(0, len(sc), a.batch), rng, a.thinlens_crop, a.thinlens_corrupt)
+            A, Ht, D, focus, mb = (x.to(dev) for x in (A, Ht, D, focus, mb))
+            if kind == "full":
+                lL = lossf(lens(A, (D - focus) * mb / R_MAX), Ht)
+                lH = torch.zeros(())
+            else:
+                a_lo, h_lo = F.avg_pool2d(A, 2), F.avg_pool2d(Ht, 2)
+                sd_lo = (F.avg_pool2d(D, 2) - focus) * (mb / 2) / R_MAX
+                L = lens(a_lo, sd_lo)
+                lL, lH = lossf(L, h_lo), lossf(ups(A, a_lo, L, sd_lo), Ht)
+        elif a.full_share > 0 and len(small) and rng.random() < a.full_share:
             # crop/2 at full resolution: the lens sees the same size as in a half-size step.
             A, Ht, sd = make_full_batch(data, small[rng.integers(0, len(small), a.batch)], rng, a.crop // 2, a.corrupt)
             lL = lossf(lens(A, sd), Ht)
