@@ -179,26 +179,25 @@ impl Plan {
 impl PlanRender {
     /// The render options these settings give (depth and focus are the segment's, set by the caller).
     pub fn options(&self) -> crate::Result<RenderOptions> {
-        let r = self;
         let mut o = RenderOptions::default();
-        o.renderer = match r.renderer.as_str() {
+        o.renderer = match self.renderer.as_str() {
             "physical" => RendererKind::Physical,
             "learned" => RendererKind::Learned,
             other => crate::fail!(Input, "unknown renderer '{}'", crate::focus::shown(other)),
         };
-        o.blur = r.max_blur.parse::<BlurAmount>().map_err(|e| crate::err!(Input, "{e}"))?;
-        o.aperture = match r.aperture_blades {
+        o.blur = self.max_blur.parse::<BlurAmount>().map_err(|e| crate::err!(Input, "{e}"))?;
+        o.aperture = match self.aperture_blades {
             0 => ApertureShape::Circle,
-            n @ 3..=32 if r.aperture_rotation.is_finite() => ApertureShape::Blades { blades: n, rotation_deg: r.aperture_rotation },
-            n => crate::fail!(Input, "invalid aperture ({n} blades, rotation {})", r.aperture_rotation),
+            n @ 3..=32 if self.aperture_rotation.is_finite() => ApertureShape::Blades { blades: n, rotation_deg: self.aperture_rotation },
+            n => crate::fail!(Input, "invalid aperture ({n} blades, rotation {})", self.aperture_rotation),
         };
-        if !(0.0..=1.0).contains(&r.cat_eye) || !(0.0..=10.0).contains(&r.highlight_boost) || r.working_max_width < 16 || !(r.working_max_radius > 0.0 && r.working_max_radius.is_finite()) {
+        if !(0.0..=1.0).contains(&self.cat_eye) || !(0.0..=10.0).contains(&self.highlight_boost) || self.working_max_width < 16 || !(self.working_max_radius > 0.0 && self.working_max_radius.is_finite()) {
             crate::fail!(Input, "render settings out of range");
         }
-        o.cat_eye = r.cat_eye;
-        o.highlight_boost = Some(r.highlight_boost);
-        o.policy.max_width = r.working_max_width;
-        o.policy.max_radius = r.working_max_radius;
+        o.cat_eye = self.cat_eye;
+        o.highlight_boost = Some(self.highlight_boost);
+        o.policy.max_width = self.working_max_width;
+        o.policy.max_radius = self.working_max_radius;
         Ok(o)
     }
 }
@@ -227,7 +226,6 @@ pub fn normalise(p: &Path) -> PathBuf {
         out.iter().collect()
     }
 }
-
 
 #[cfg(test)]
 mod tests {
