@@ -159,6 +159,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     if let Some(p) = &job.write_focus_track {
         crate::outfile::check_target(p, job.overwrite, &inputs).context("--write-focus-track")?;
     }
+    crate::video::OutputSpec { path: job.output.clone(), ..job.encode.clone() }.check()?;
     let info = demux.info.clone();
     let (dw, _) = info.display_size();
     let mut side = SideSinks::open(&job.extras, job.overwrite, &inputs, &info, to_stdout)?;

@@ -490,7 +490,7 @@ struct PreviewArgs {
     #[arg(long)]
     no_adapt: bool,
     /// End when the source delivers nothing for this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = parse_io_timeout)]
     stall_timeout: f64,
     /// Test hook: make the lens blur sleep this many ms per frame at full size (scaled by the
     /// working area).
@@ -614,8 +614,45 @@ impl RenderArgs {
     }
 }
 
+/// Every option that takes a value takes the next word as it, even one that starts with a minus
+/// sign (`--crf -1`, `--aperture-rotation -inf`), so the value reaches its range check and its
+/// one-line error instead of being taken for an unknown flag. (No option has an optional value.)
+fn negative_values(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| if a.get_action().takes_values() && !a.is_positional() { a.allow_hyphen_values(true) } else { a })
+        .mut_subcommands(negative_values)
+}
+
+/// The flags, or one error line naming the problem (clap's own report spans several lines with a
+/// usage block); `--help` and `--version` print as usual.
+fn parse_cli() -> std::result::Result<Cli, ExitCode> {
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = negative_values(Cli::command()).try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
+    parsed.map_err(|e| {
+        use clap::error::ErrorKind::*;
+        if matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand) {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        // The message and its details (the missing arguments, a tip) on one line; the usage block
+        // and the pointer to --help are left out.
+        let text = e.render().to_string();
+        let parts: Vec<&str> = text.lines().map(str::trim).take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information")).filter(|l| !l.is_empty()).collect();
+        let line = parts.iter().enumerate().fold(String::new(), |acc, (i, p)| match i {
+            0 => p.to_string(),
+            _ if p.starts_with("tip:") => format!("{acc}; {p}"),
+            _ => format!("{acc} {p}"),
+        });
+        let line = line.strip_prefix("error: ").unwrap_or(&line);
+        eprintln!("deeplens: error: {} (see --help)", deeplens_core::printable(line, 300));
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -642,7 +679,7 @@ fn main() -> ExitCode {
     match run(cli, cancel) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("deeplens: error: {e:#}");
+            eprintln!("deeplens: error: {}", deeplens_core::printable(&format!("{e:#}"), 400));
             ExitCode::FAILURE
         }
     }
@@ -864,9 +901,6 @@ fn preview(a: PreviewArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         report: a.report.clone(),
         options: a.render.sources(&preset, &render, None),
     };
-    if !(a.stall_timeout > 0.0) {
-        bail!("--stall-timeout must be above 0");
-    }
     let mut job = live::PreviewJob::new(live::resolve_source(a.source.as_deref(), a.format.as_deref(), a.input_options), render, models);
     job.duration = a.duration;
     job.display = if a.headless { live::Display::Headless } else { live::Display::Window };

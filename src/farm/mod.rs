@@ -109,8 +109,17 @@ pub fn choose_starts(frames: usize, keyframes: &[usize], n: usize) -> Vec<(usize
 
 /// `deeplens plan`: analyse the clip, write the per-segment depth, the focus track and plan.json.
 pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
-    let (work_dir, ext) = plan_target(&job)?;
-    let starts = segment_starts(&job)?;
+    let (work_dir, ext, created) = plan_target(&job)?;
+    let planned = plan_into(&mut job, &work_dir, &ext, &cancel);
+    if planned.is_err() && created {
+        // A refused or interrupted plan leaves no half-written folder behind.
+        let _ = std::fs::remove_dir_all(&work_dir);
+    }
+    planned
+}
+
+fn plan_into(job: &mut PlanJob, work_dir: &Path, ext: &str, cancel: &Arc<AtomicBool>) -> Result<PathBuf> {
+    let starts = segment_starts(job)?;
 
     // The temporal pass: depth, stabilisation, focus, exactly as the depth thread of a run.
     let demux = Demuxer::open(&job.input)?;
@@ -123,7 +132,7 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
     job.render.record_focus = true;
     let stages = job.render.build_stages(&job.models, dw, Rotation(info.rotation), info.high_bit_depth)?;
     let (mut depth_stage, _, _) = stages.split();
-    let segments = analyse_segments(&job, demux, &starts, &work_dir, &ext, &mut depth_stage, &cancel)?;
+    let segments = analyse_segments(job, demux, &starts, work_dir, ext, &mut depth_stage, cancel)?;
     if cancel.load(Ordering::Relaxed) {
         bail!("interrupted; no plan written");
     }
@@ -133,7 +142,7 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
     }
     let focus_path = work_dir.join("focus.json");
     write_atomic(&focus_path, &deeplens_core::focus::track_json(depth_stage.focus.history(), dw), true)?;
-    let plan = plan_document(&job, &work_dir, &info, renderer, boost, depth_model, segments)?;
+    let plan = plan_document(job, work_dir, &info, renderer, boost, depth_model, segments)?;
     let path = work_dir.join("plan.json");
     let mut text = serde_json::to_string_pretty(&plan)?;
     text.push('\n');
@@ -141,8 +150,9 @@ pub fn plan(mut job: PlanJob, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Checks what `plan` is asked before any work; its work folder and the segments' extension.
-fn plan_target(job: &PlanJob) -> Result<(PathBuf, String)> {
+/// Checks what `plan` is asked before any work; its work folder, the segments' extension, and
+/// whether the folder was made here.
+fn plan_target(job: &PlanJob) -> Result<(PathBuf, String, bool)> {
     if job.input.url == "-" {
         bail!("plan needs an input it can read again (a file or URL), not stdin");
     }
@@ -153,11 +163,13 @@ fn plan_target(job: &PlanJob) -> Result<(PathBuf, String)> {
         bail!("--segments must be between 1 and {MAX_SEGMENTS}");
     }
     crate::outfile::check_target(&job.output, job.overwrite, &[Path::new(&job.input.url)])?;
+    OutputSpec { path: job.output.clone(), ..job.encode.clone() }.check()?;
     let work_dir = job.work_dir.clone().unwrap_or_else(|| {
         let mut s = job.output.as_os_str().to_owned();
         s.push(".parts");
         PathBuf::from(s)
     });
+    let created = !work_dir.exists();
     std::fs::create_dir_all(&work_dir).with_context(|| format!("cannot create the work folder {}", work_dir.display()))?;
     let ext = job
         .output
@@ -166,7 +178,7 @@ fn plan_target(job: &PlanJob) -> Result<(PathBuf, String)> {
         .filter(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_alphanumeric()))
         .unwrap_or_else(|| "mkv".into());
 
-    Ok((work_dir, ext))
+    Ok((work_dir, ext, created))
 }
 
 /// Where the segments start: (pts, whether a keyframe) of each, from the packets alone.
@@ -228,6 +240,15 @@ fn analyse_segments(
     let mut next_start = 1usize;
     let mut result: Result<()> = Ok(());
     for (f, given) in rx.iter() {
+        if f.pts_made_up {
+            // Segments are found again by time: a frame without its own timestamp cannot be.
+            result = Err(anyhow::anyhow!(
+                "{}: frame {} has no timestamp of its own (or one out of order), so segments cannot find it again; convert this input whole with `deeplens convert`",
+                job.input.url,
+                f.index
+            ));
+            break;
+        }
         let mut j = Job::new(f.index, f.pts, f.t, f.rgb);
         if job.render.depth_given.is_some() {
             match given {

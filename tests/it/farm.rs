@@ -176,6 +176,27 @@ fn plan_refuses_bad_requests_with_one_line() {
     assert!(stderr(&o).contains("not a deeplens plan"), "{}", stderr(&o));
 }
 
+/// A Matroska file cut with `-c copy` and negative timestamps kept holds frames with no timestamp
+/// at all: a player shows them, but a segment cannot find them again by time. The plan used to
+/// invent timestamps and the join failed after every segment was rendered; now the plan refuses
+/// at once and leaves no folder.
+#[test]
+fn plan_refuses_frames_without_timestamps_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let cut = dir.path().join("cut.mkv");
+    ffmpeg(&["-ss", "0.5", "-i", s(&input), "-c", "copy", "-avoid_negative_ts", "disabled", s(&cut)]);
+    let out = dir.path().join("o.mkv");
+    let o = run(&["plan", s(&cut), s(&out), "--segments", "3", "--focus", "0.5"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("no timestamp of its own"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(!dir.path().join("o.mkv.parts").exists(), "a refused plan left its folder");
+    // The whole file still converts.
+    ok(&["convert", s(&cut), s(&out), "--focus", "0.5"]);
+}
+
 #[test]
 fn engines_write_their_own_job_files() {
     let dir = tempfile::tempdir().unwrap();

@@ -125,6 +125,43 @@ fn bad_numbers_endless_files_and_terminal_escapes_are_refused_with_one_line() {
     assert!(out.exists() == false);
 }
 
+/// Found by `scripts/hostile.py`: flag errors were clap's four-line report, a value starting
+/// with a minus sign was taken for a flag, encoder settings reached FFmpeg unchecked (x264 printed
+/// its own line, a crf of 1e30 or an unknown audio encoder passed), a rotation was not checked
+/// for a round aperture, and user text reached the terminal raw.
+#[test]
+fn every_flag_error_is_one_line_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let out = dir.path().join("o.mp4");
+    let (i, o) = (s(&input), s(&out));
+    for (flag, v, needle) in [
+        ("--crf", "abc", "--crf"),
+        ("--crf", "-1", "--crf"),
+        ("--crf", "1e30", "--crf"),
+        ("--crf", "nan", "--crf"),
+        ("--focus", "-inf", "--focus"),
+        ("--max-blur", "-5", "--max-blur"),
+        ("--preset", "fastest", "--preset"),
+        ("--audio-codec", "nan", "audio encoder"),
+        ("--pix-fmt", "yuv999", "pixel format"),
+        ("--output-format", "nonsense", "--output-format"),
+        ("--aperture-rotation", "nan", "--aperture-rotation"),
+        ("--codec", "\u{1b}[31mred", "encoder"),
+    ] {
+        refused(&["convert", i, o, flag, v], needle);
+        let e = stderr(&run(&["convert", i, o, flag, v]));
+        assert!(!e.contains('\u{1b}'), "{flag}: raw escape in {e:?}");
+    }
+    // An unknown flag, a missing value: one line too, and plan checks the encoder before it analyses.
+    refused(&["convert", i, o, "--no-such-flag"], "--no-such-flag");
+    refused(&["convert", i, o, "--crf"], "--crf");
+    refused(&["plan", i, o, "--segments", "2", "--crf", "99"], "--crf");
+    refused(&["preview", "--headless", i, "--stall-timeout", "0"], "--stall-timeout");
+    assert!(!out.exists());
+    assert!(!dir.path().join("o.mp4.parts").exists(), "plan made its folder before refusing");
+}
+
 #[test]
 fn tiny_pictures_huge_blur_y4m_and_a_closed_stdout() {
     let dir = tempfile::tempdir().unwrap();

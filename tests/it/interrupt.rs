@@ -68,3 +68,36 @@ fn ctrl_c_stops_a_still_and_writes_nothing() {
     }
     panic!("no interrupt landed while the still was being made");
 }
+
+/// A network peer that accepts and then says nothing: `--io-timeout` ends the run with one line,
+/// and with the default (30 s) timeout Ctrl-C still ends it at once (FFmpeg's interrupt callback).
+#[test]
+fn a_silent_network_peer_times_out_or_is_interrupted() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept every connection and hold it open without a byte.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("o.mp4");
+    let url = format!("http://127.0.0.1:{port}/clip.mp4");
+    let t0 = Instant::now();
+    let o = bin().args(["convert", &url, out.to_str().unwrap(), "--io-timeout", "1"]).output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(20), "took {:?}", t0.elapsed());
+
+    let child = bin().args(["convert", &url, out.to_str().unwrap()]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t1 = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    assert!(t1.elapsed() < Duration::from_secs(10), "Ctrl-C took {:?}", t1.elapsed());
+    assert!(listing(d.path()).is_empty(), "{:?}", listing(d.path()));
+}

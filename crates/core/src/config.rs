@@ -218,9 +218,12 @@ impl RenderOptions {
             (None, Some(s)) => s.parse().map_err(|e| crate::err!(Options, "preset max_blur: {e}"))?,
             (None, None) => BlurAmount::DEFAULT,
         };
+        let rotation_deg = f.aperture_rotation.or(preset.aperture_rotation).unwrap_or(0.0);
+        // Checked even for a round aperture, where it has no effect: a NaN is a mistake either way.
+        check_rotation(rotation_deg)?;
         o.aperture = match f.aperture_blades.or(preset.aperture_blades).unwrap_or(0) {
             0 => ApertureShape::Circle,
-            blades => ApertureShape::Blades { blades, rotation_deg: f.aperture_rotation.or(preset.aperture_rotation).unwrap_or(0.0) },
+            blades => ApertureShape::Blades { blades, rotation_deg },
         };
         o.cat_eye = f.cat_eye.or(preset.cat_eye).unwrap_or(0.0);
         o.highlight_boost = f.highlight_boost.or(preset.highlight_boost);
@@ -254,9 +257,7 @@ impl RenderOptions {
                 n if n > 32 => return fail("--aperture-blades must be at most 32"),
                 _ => {}
             }
-            if !rotation_deg.is_finite() || rotation_deg.abs() > 3600.0 {
-                return fail("--aperture-rotation must be a number of degrees in [-3600, 3600]");
-            }
+            check_rotation(rotation_deg)?;
         }
         if !(0.0..=1.0).contains(&self.cat_eye) {
             return fail("--cat-eye must be in [0,1]");
@@ -275,6 +276,14 @@ impl RenderOptions {
         }
         Ok(())
     }
+}
+
+/// `--aperture-rotation`: finite, at most ten turns either way.
+fn check_rotation(deg: f32) -> Result<()> {
+    if !deg.is_finite() || deg.abs() > 3600.0 {
+        return Err(crate::err!(Options, "--aperture-rotation must be a number of degrees in [-3600, 3600]"));
+    }
+    Ok(())
 }
 
 impl RenderOptions {

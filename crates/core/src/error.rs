@@ -6,6 +6,25 @@
 
 use std::fmt::Display;
 
+/// `s` made safe for a terminal line: control characters (escape sequences, newlines) shown
+/// escaped, at most `max` characters kept and a cut marked with `…`. User text goes through it
+/// before it reaches a message.
+pub fn printable(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Any error, boxed (a message, an I/O error, a codec's error).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -177,5 +196,12 @@ mod tests {
         let e = e.context("outer").unwrap_err();
         assert_eq!(e.kind(), Kind::Input);
         assert_eq!(chain(&e), "outer: cannot read x: gone");
+    }
+
+    #[test]
+    fn printable_escapes_control_characters_and_cuts() {
+        assert_eq!(printable("a\u{1b}[31mb\nc", 100), "a\\u{1b}[31mb\\nc");
+        assert_eq!(printable("abcdef", 3), "abc…");
+        assert_eq!(printable("it's \"fine\"", 100), "it's \"fine\"");
     }
 }

@@ -32,5 +32,5 @@ pub mod pipeline;
 pub mod plan;
 pub mod upsample;
 
-pub use error::{BoxError, Context, Error, ErrorKind, Kind, Result, ResultExt};
+pub use error::{printable, BoxError, Context, Error, ErrorKind, Kind, Result, ResultExt};
 pub use frame::{Plane, RgbImage};

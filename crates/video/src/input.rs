@@ -75,6 +75,9 @@ pub struct DecodedFrame {
     /// Seconds from the first processed frame.
     pub t: f64,
     pub rgb: RgbImage,
+    /// The frame had no timestamp, or one not after the previous frame's: `pts` was made up
+    /// from the frame rate (a player shows such a file, but cannot seek to the frame by time).
+    pub pts_made_up: bool,
 }
 
 /// A packet of another stream, on its way to the muxer.
@@ -252,14 +255,14 @@ impl Demuxer {
         let mut errors = 0usize;
         let mut receive = |dec: &mut decoder::Video, done: &mut bool, on_frame: &mut dyn FnMut(DecodedFrame) -> bool| -> Result<()> {
             while !*done && dec.receive_frame(&mut decoded).is_ok() {
-                let pts = decoded
-                    .timestamp()
-                    .or(decoded.pts())
+                let given = decoded.timestamp().or(decoded.pts());
+                let pts = given
                     .map(|p| match last_pts {
                         Some(l) if p <= l => l + frame_step,
                         _ => p,
                     })
                     .unwrap_or_else(|| last_pts.map_or(start_pts, |l| l + frame_step));
+                let pts_made_up = given != Some(pts);
                 let t_abs = t_of(pts);
                 if t_abs + 1e-6 < cut_start {
                     continue;
@@ -271,7 +274,7 @@ impl Demuxer {
                 last_pts = Some(pts);
                 let t0 = *first_t.get_or_insert(t_abs);
                 let rgb = conv.convert(&decoded)?;
-                if !on_frame(DecodedFrame { index, pts, t: t_abs - t0, rgb }) {
+                if !on_frame(DecodedFrame { index, pts, t: t_abs - t0, rgb, pts_made_up }) {
                     *done = true;
                 }
                 index += 1;

@@ -78,34 +78,84 @@ pub struct Muxer {
 // and moved to another never carries a swscale context across.
 unsafe impl Send for Muxer {}
 
-/// Open the output container: the format named, or the one the extension says.
-fn open_container(spec: &OutputSpec, url: &std::path::Path, to_stdout: bool) -> Result<format::context::Output> {
-    // The names people use for containers ffmpeg calls otherwise.
-    let alias = spec.format.as_deref().map(|f| match f {
+/// The names people use for containers FFmpeg calls otherwise.
+fn format_alias(f: &str) -> &str {
+    match f {
         "y4m" => "yuv4mpegpipe",
         "mkv" => "matroska",
         other => other,
-    });
+    }
+}
+
+/// Open the output container: the format named, or the one the extension says.
+fn open_container(spec: &OutputSpec, url: &std::path::Path, to_stdout: bool) -> Result<format::context::Output> {
+    let alias = spec.format.as_deref().map(format_alias);
     let octx = match (alias, to_stdout) {
-        (Some(f), _) => format::output_as(url, f).map_err(|e| deeplens_core::err!(Output, "cannot write {} as '{f}': {e}", show(spec, to_stdout)))?,
+        (Some(f), _) => format::output_as(url, f).map_err(|e| deeplens_core::err!(Output, "cannot write {} as '{}': {e}", show(spec, to_stdout), deeplens_core::printable(f, 64)))?,
         (None, true) => deeplens_core::fail!(Output, "writing to stdout needs --output-format (for example nut or y4m)"),
         (None, false) => format::output(url).map_err(|e| match e {
-            ffmpeg::Error::MuxerNotFound | ffmpeg::Error::Other { errno: ffmpeg::util::error::EINVAL } => {
-                deeplens_core::err!(Output, "{}: unknown output container for this extension (use .mp4, .mkv, .mov, .webm …)", show(spec, to_stdout))
-            }
+            ffmpeg::Error::MuxerNotFound | ffmpeg::Error::Other { errno: ffmpeg::util::error::EINVAL } => unknown_container(spec, to_stdout),
             other => deeplens_core::err!(Output, "cannot write {}: {other}", show(spec, to_stdout)),
         })?,
     };
     Ok(octx)
 }
 
+fn unknown_container(spec: &OutputSpec, to_stdout: bool) -> deeplens_core::Error {
+    deeplens_core::err!(Output, "{}: unknown output container for this extension (use .mp4, .mkv, .mov, .webm …)", show(spec, to_stdout))
+}
+
+impl OutputSpec {
+    /// The encoder settings checked against this FFmpeg before any work starts: the container
+    /// (named, or by the output's extension), the video and audio encoders, the pixel format, the
+    /// crf and preset. What only the source decides (its bit depth, its audio) is checked when the
+    /// output opens.
+    pub fn check(&self) -> Result<()> {
+        init()?;
+        let to_stdout = self.path.as_os_str() == "-";
+        let name = self.format.as_deref().map(format_alias).map(CString::new).transpose().map_err(|_| deeplens_core::err!(Output, "invalid --output-format"))?;
+        let file = if to_stdout { None } else { Some(CString::new(self.path.to_string_lossy().as_bytes()).map_err(|_| deeplens_core::err!(Output, "invalid output name"))?) };
+        if name.is_none() && to_stdout {
+            deeplens_core::fail!(Output, "writing to stdout needs --output-format (for example nut or y4m)");
+        }
+        let ptr = unsafe { ffmpeg::ffi::av_guess_format(name.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()), file.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()), std::ptr::null()) };
+        if ptr.is_null() {
+            match &self.format {
+                Some(f) => deeplens_core::fail!(Output, "unknown --output-format '{}' (see `ffmpeg -muxers`)", deeplens_core::printable(f, 64)),
+                None => return Err(unknown_container(self, to_stdout)),
+            }
+        }
+        let ofmt = unsafe { format::Output::wrap(ptr as *mut _) };
+        if let Some(f) = &self.format {
+            // A name FFmpeg matched only loosely (by the file's extension) is not the one asked for.
+            if ofmt.name() != format_alias(f) && !ofmt.name().split(',').any(|n| n == format_alias(f)) {
+                deeplens_core::fail!(Output, "unknown --output-format '{}' (see `ffmpeg -muxers`)", deeplens_core::printable(f, 64));
+            }
+        }
+        let codec = choose_codec(self, &ofmt)?;
+        let codec_name = codec.name().to_string();
+        let video = codec.video().map_err(|_| deeplens_core::err!(Output, "'{codec_name}' is not a video encoder"))?;
+        check_rate_control(&codec_name, self.crf, self.preset.as_deref())?;
+        if self.pix_fmt.is_some() {
+            named_pixel(self, &codec_name, &video)?;
+        }
+        if let Some(n) = &self.audio_codec {
+            match encoder::find_by_name(n) {
+                Some(c) if c.is_audio() => {}
+                Some(_) => deeplens_core::fail!(Output, "--audio-codec '{}' is not an audio encoder", deeplens_core::printable(n, 64)),
+                None => deeplens_core::fail!(Output, "unknown audio encoder '{}' (see `ffmpeg -encoders`)", deeplens_core::printable(n, 64)),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The video encoder: the one named, else libx264 where the container takes H.264, else the
 /// container's own.
-fn choose_codec(spec: &OutputSpec, octx: &format::context::Output) -> Result<ffmpeg::Codec> {
+fn choose_codec(spec: &OutputSpec, ofmt: &format::Output) -> Result<ffmpeg::Codec> {
     let codec = match &spec.codec {
-        Some(name) => encoder::find_by_name(name).ok_or_else(|| deeplens_core::err!(Output, "unknown video encoder '{name}' (see `ffmpeg -encoders`)"))?,
+        Some(name) => encoder::find_by_name(name).ok_or_else(|| deeplens_core::err!(Output, "unknown video encoder '{}' (see `ffmpeg -encoders`)", deeplens_core::printable(name, 64)))?,
         None => {
-            let ofmt = octx.format();
             if ofmt.name() == "yuv4mpegpipe" {
                 // y4m holds raw pictures only.
                 return encoder::find_by_name("wrapped_avframe").or_else(|| encoder::find_by_name("rawvideo")).ok_or_else(|| deeplens_core::err!(Output, "this FFmpeg has no raw video encoder for y4m"));
@@ -216,7 +266,7 @@ impl Muxer {
         let to_stdout = spec.path.as_os_str() == "-";
         let url = if to_stdout { PathBuf::from("pipe:1") } else { spec.path.clone() };
         let mut octx = open_container(spec, &url, to_stdout)?;
-        let codec = choose_codec(spec, &octx)?;
+        let codec = choose_codec(spec, &octx.format())?;
         let codec_name = codec.name().to_string();
         let video = codec.video().map_err(|_| deeplens_core::err!(Output, "'{codec_name}' is not a video encoder"))?;
         let (w, h) = (info.width, info.height);
@@ -242,6 +292,7 @@ impl Muxer {
         }
         let mut opts = ffmpeg::Dictionary::new();
         let is_x26x = codec_name.starts_with("libx26");
+        check_rate_control(&codec_name, spec.crf, spec.preset.as_deref())?;
         if let Some(crf) = spec.crf {
             opts.set("crf", &format!("{crf}"));
         } else if is_x26x {
@@ -407,20 +458,28 @@ fn show(spec: &OutputSpec, stdout: bool) -> String {
 
 /// The output pixel format: asked for, or the source's depth in 4:2:0 (4:4:4 when a side is odd
 /// and the encoder needs even sizes for subsampled chroma), among what the encoder supports.
-fn choose_pixel(spec: &OutputSpec, codec_name: &str, info: &VideoInfo, video: &ffmpeg::codec::Video) -> Result<Pixel> {
-    let supported: Vec<Pixel> = video.formats().map(|f| f.collect()).unwrap_or_default();
-    if let Some(name) = &spec.pix_fmt {
-        let c = CString::new(name.as_str()).map_err(|_| deeplens_core::err!(Output, "invalid pixel format '{name}'"))?;
-        let id = unsafe { ffmpeg::ffi::av_get_pix_fmt(c.as_ptr()) };
-        if id == ffmpeg::ffi::AVPixelFormat::AV_PIX_FMT_NONE {
-            deeplens_core::fail!(Output, "unknown pixel format '{name}' (see `ffmpeg -pix_fmts`)");
-        }
-        let p = Pixel::from(id);
-        if !supported.is_empty() && !supported.contains(&p) {
-            deeplens_core::fail!(Output, "encoder '{codec_name}' does not support pixel format '{name}'");
-        }
-        return Ok(p);
+/// The pixel format named by `--pix-fmt`, known to FFmpeg and taken by the encoder.
+fn named_pixel(spec: &OutputSpec, codec_name: &str, video: &ffmpeg::codec::Video) -> Result<Pixel> {
+    let name = spec.pix_fmt.as_deref().unwrap_or_default();
+    let shown = deeplens_core::printable(name, 64);
+    let c = CString::new(name).map_err(|_| deeplens_core::err!(Output, "invalid pixel format '{shown}'"))?;
+    let id = unsafe { ffmpeg::ffi::av_get_pix_fmt(c.as_ptr()) };
+    if id == ffmpeg::ffi::AVPixelFormat::AV_PIX_FMT_NONE {
+        deeplens_core::fail!(Output, "unknown pixel format '{shown}' (see `ffmpeg -pix_fmts`)");
     }
+    let p = Pixel::from(id);
+    let supported: Vec<Pixel> = video.formats().map(|f| f.collect()).unwrap_or_default();
+    if !supported.is_empty() && !supported.contains(&p) {
+        deeplens_core::fail!(Output, "encoder '{codec_name}' does not support pixel format '{shown}'");
+    }
+    Ok(p)
+}
+
+fn choose_pixel(spec: &OutputSpec, codec_name: &str, info: &VideoInfo, video: &ffmpeg::codec::Video) -> Result<Pixel> {
+    if spec.pix_fmt.is_some() {
+        return named_pixel(spec, codec_name, video);
+    }
+    let supported: Vec<Pixel> = video.formats().map(|f| f.collect()).unwrap_or_default();
     let odd = info.width % 2 == 1 || info.height % 2 == 1;
     let prefs: &[Pixel] = match (info.high_bit_depth, odd) {
         (false, false) => &[Pixel::YUV420P, Pixel::YUV444P],
@@ -602,4 +661,24 @@ impl GreyWriter {
         self.octx.write_trailer().map_err(|e| deeplens_core::err!(Output, "cannot finish the depth video: {e}"))?;
         Ok(self.frames)
     }
+}
+
+/// x264's and x265's presets (the libraries print their own complaint to the terminal otherwise).
+const X26X_PRESETS: [&str; 10] = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
+
+/// `--crf` and `--preset` checked before the encoder sees them: a crf is a finite number in the
+/// encoder family's range (0–51 for x264/x265, 0–63 for the others that take one), a preset of
+/// x264/x265 one of theirs.
+fn check_rate_control(codec_name: &str, crf: Option<f32>, preset: Option<&str>) -> deeplens_core::Result<()> {
+    let x26x = codec_name.starts_with("libx26");
+    if let Some(crf) = crf {
+        let max = if x26x { 51.0 } else { 63.0 };
+        if !(crf.is_finite() && (0.0..=max).contains(&crf)) {
+            deeplens_core::fail!(Options, "--crf {crf}: must be between 0 and {max} for {codec_name}");
+        }
+    }
+    if let Some(p) = preset.filter(|p| x26x && !X26X_PRESETS.contains(p)) {
+        deeplens_core::fail!(Options, "unknown --preset '{}' for {codec_name} (presets: {})", deeplens_core::printable(p, 64), X26X_PRESETS.join(", "));
+    }
+    Ok(())
 }
