@@ -141,15 +141,33 @@ pub fn upsample_to_output(
     depth: &Plane,
     params_full: &LensParams,
 ) -> crate::Result<RgbImage> {
+    let work_depth = depth.resize(work_render.width, work_render.height);
+    upsample_with_depth(up, full, work_input, work_render, depth, work_depth, params_full)
+}
+
+/// [`upsample_to_output`] given the depth already resized to the working size (`work_depth`, as
+/// the lens stage made it), so a frame resizes it once.
+pub fn upsample_with_depth(
+    up: &mut dyn Upsampler,
+    full: &RgbImage,
+    work_input: &RgbImage,
+    work_render: &RgbImage,
+    depth: &Plane,
+    work_depth: Plane,
+    params_full: &LensParams,
+) -> crate::Result<RgbImage> {
     let (ow, oh) = (full.width, full.height);
     let (ww, wh) = (work_render.width, work_render.height);
+    if (work_depth.width, work_depth.height) != (ww, wh) {
+        crate::fail!(Input, "the working depth is {}x{} but the render is {ww}x{wh}", work_depth.width, work_depth.height);
+    }
     let mut steps = 0u32;
     while (ww << (steps + 1)) <= ow + ow / 4 && (wh << (steps + 1)) <= oh + oh / 4 && (ww << steps) < ow {
         steps += 1;
     }
     let mut low_in = work_input.clone();
     let mut low = work_render.clone();
-    let mut low_depth = depth.resize(ww, wh);
+    let mut low_depth = work_depth;
     let sizes = levels((ww, wh), steps);
     for (i, &(lw, lh)) in sizes.iter().enumerate().skip(1) {
         let resized;

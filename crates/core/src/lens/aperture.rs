@@ -49,6 +49,11 @@ impl Bokeh {
         Self { poly, cat_eye: params.cat_eye.clamp(0.0, 1.0), centre, inv_half_diag: 1.0 / (hx * hx + hy * hy).sqrt().max(1.0) }
     }
 
+    /// A plain disc everywhere: no blades and no cat-eye, so a span is `±sqrt(r² − dy²)`.
+    pub fn is_disc(&self) -> bool {
+        self.poly.is_none() && !(self.cat_eye > 0.0)
+    }
+
     /// The cat-eye offset for a kernel centred on pixel (x, y): the vignetting disc moves toward
     /// the frame centre as the pixel nears a corner, so the bokeh becomes a lens shape whose long
     /// axis is tangential. `None` when cat-eye is off or the pixel is at the centre.
@@ -176,34 +181,65 @@ impl PolyTable {
 /// its prefix sum gives the deposited values. The span is clipped to the row.
 #[inline(always)]
 pub fn deposit_span<const C: usize>(diff: &mut [[f32; C]], width: usize, a: f32, b: f32, value: &[f32; C]) {
-    assert!(width < i32::MAX as usize, "row too wide");
-    let a = a.max(-0.5);
-    let b = b.min(width as f32 - 0.5);
-    if b <= a {
-        return;
+    if let Some(cells) = SpanCells::new(width, a, b) {
+        cells.add(diff, value);
     }
-    // Both are ≥ 0 and below the width here, so truncation is floor. Indices stay `i32` until
-    // they index: float from and to `i32` is one instruction each (through `usize` a dozen).
-    // SAFETY: here `a` lies in [-0.5, width - 0.5) and `b` in (-0.5, width - 0.5] (the clamps
-    // above drop NaN, and an infinite end leaves `b <= a`), so both sums are finite and fit `i32`.
-    let (ia, ib) = unsafe { ((a + 0.5).to_int_unchecked::<i32>(), (b + 0.5).to_int_unchecked::<i32>()) };
-    let ib = ib.min(width as i32 - 1);
-    if ia >= ib {
-        let c = b - a;
-        let [d0, d1] = &mut diff[ia as usize..ia as usize + 2] else { unreachable!("two cells") };
-        add_scaled(d0, value, c);
-        add_scaled(d1, value, -c);
-        return;
+}
+
+/// Where and by how much a span changes a difference row: [`deposit_span`] in two halves, so a
+/// span drawn on several rows (a disc's rows `dy` and `−dy`) is worked out once.
+#[derive(Clone, Copy, Debug)]
+pub struct SpanCells {
+    ia: usize,
+    ib: usize,
+    /// Coverage of the first pixel; for a span inside one pixel (`ia == ib`), its length.
+    ca: f32,
+    /// Coverage of the last pixel.
+    cb: f32,
+}
+
+impl SpanCells {
+    /// The cells of `[a, b]` on a row of `width` pixels, `None` when the span misses the row.
+    #[inline(always)]
+    pub fn new(width: usize, a: f32, b: f32) -> Option<Self> {
+        assert!(width < i32::MAX as usize, "row too wide");
+        let a = a.max(-0.5);
+        let b = b.min(width as f32 - 0.5);
+        if b <= a {
+            return None;
+        }
+        // Both are ≥ 0 and below the width here, so truncation is floor. Indices stay `i32`
+        // until they index: float from and to `i32` is one instruction each (`usize` a dozen).
+        // SAFETY: here `a` lies in [-0.5, width - 0.5) and `b` in (-0.5, width - 0.5] (the
+        // clamps above drop NaN, and an infinite end leaves `b <= a`), so both sums are finite
+        // and fit `i32`.
+        let (ia, ib) = unsafe { ((a + 0.5).to_int_unchecked::<i32>(), (b + 0.5).to_int_unchecked::<i32>()) };
+        let ib = ib.min(width as i32 - 1);
+        if ia >= ib {
+            return Some(Self { ia: ia as usize, ib: ia as usize, ca: b - a, cb: 0.0 });
+        }
+        Some(Self { ia: ia as usize, ib: ib as usize, ca: ia as f32 + 0.5 - a, cb: b - (ib as f32 - 0.5) })
     }
-    let ca = ia as f32 + 0.5 - a;
-    let cb = b - (ib as f32 - 0.5);
-    // One slice for the four cells: one bounds check, and whole-cell (vector) adds.
-    let cells = &mut diff[ia as usize..ib as usize + 2];
-    let n = cells.len();
-    add_scaled(&mut cells[0], value, ca);
-    add_scaled(&mut cells[1], value, 1.0 - ca);
-    add_scaled(&mut cells[n - 2], value, cb - 1.0);
-    add_scaled(&mut cells[n - 1], value, -cb);
+
+    /// Add `value` times the span's coverage to the difference row `diff`.
+    #[inline(always)]
+    pub fn add<const C: usize>(&self, diff: &mut [[f32; C]], value: &[f32; C]) {
+        if self.ia == self.ib {
+            let c = self.ca;
+            let [d0, d1] = &mut diff[self.ia..self.ia + 2] else { unreachable!("two cells") };
+            add_scaled(d0, value, c);
+            add_scaled(d1, value, -c);
+            return;
+        }
+        let (ca, cb) = (self.ca, self.cb);
+        // One slice for the four cells: one bounds check, and whole-cell (vector) adds.
+        let cells = &mut diff[self.ia..self.ib + 2];
+        let n = cells.len();
+        add_scaled(&mut cells[0], value, ca);
+        add_scaled(&mut cells[1], value, 1.0 - ca);
+        add_scaled(&mut cells[n - 2], value, cb - 1.0);
+        add_scaled(&mut cells[n - 1], value, -cb);
+    }
 }
 
 #[inline(always)]

@@ -130,6 +130,7 @@ impl SplatRows {
         }
         let reach = self.r_max.ceil() as isize;
         let (x0, x1) = (rect.x0, rect.x1);
+        let disc = bokeh.is_disc();
         out[rect.y0 * w..rect.y1 * w].par_chunks_mut(w).enumerate().for_each_init(
             || vec![[0.0f32; 4]; w + 2],
             |diff, (dy0, row)| {
@@ -142,6 +143,22 @@ impl SplatRows {
                 for sy in lo..=hi {
                     let dy = y as f32 - sy as f32;
                     let ady = dy.abs();
+                    if disc {
+                        // The common case without the general span's branches (same values).
+                        let dy2 = dy * dy;
+                        for s in &self.rows[sy] {
+                            let q = s.r * s.r - dy2;
+                            if ady > s.r || q < 0.0 {
+                                continue;
+                            }
+                            let hw = q.sqrt();
+                            let x = s.x as f32;
+                            deposit_span(diff, w, x - hw, x + hw, &s.v);
+                            left = left.min(x - hw);
+                            right = right.max(x + hw);
+                        }
+                        continue;
+                    }
                     for s in &self.rows[sy] {
                         if ady > s.r {
                             continue;

@@ -79,6 +79,8 @@ pub struct Rendered {
     pub planned: Planned,
     /// The lens blur at the working resolution.
     pub render: RgbImage,
+    /// The depth at the working resolution, as the lens blur used it.
+    pub work_depth: Plane,
 }
 
 /// A frame out of the engine: every stage's output.
@@ -191,16 +193,16 @@ impl DepthStage {
 
 /// Lens blur at the working resolution.
 pub fn lens_stage(lens: &mut dyn LensBlur, planned: Planned) -> Result<Rendered> {
-    let depth = planned.analysis.depth.resize(planned.work.width, planned.work.height);
-    let render = lens.render(&planned.work, &depth, &planned.lens)?;
-    Ok(Rendered { planned, render })
+    let work_depth = planned.analysis.depth.resize(planned.work.width, planned.work.height);
+    let render = lens.render(&planned.work, &work_depth, &planned.lens)?;
+    Ok(Rendered { planned, render, work_depth })
 }
 
 /// Guided upsampling to the output size.
 pub fn upsample_stage(up: &mut dyn Upsampler, r: Rendered) -> Result<Finished> {
-    let Rendered { planned: Planned { job, analysis, work, lens }, render } = r;
+    let Rendered { planned: Planned { job, analysis, work, lens }, render, work_depth } = r;
     let full_params = lens.scaled(job.full.width as f32 / work.width as f32);
-    let output = upsample::upsample_to_output(up, &job.full, &work, &render, &analysis.depth, &full_params)?;
+    let output = upsample::upsample_with_depth(up, &job.full, &work, &render, &analysis.depth, work_depth, &full_params)?;
     let Job { index, pts, t, born, full, ms, mark, .. } = job;
     let Analysis { depth, foreground, focus } = analysis;
     Ok(Finished { index, pts, t, born, full, depth, foreground, focus, lens, work_size: (work.width, work.height), output, ms, mark })
