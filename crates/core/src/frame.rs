@@ -241,15 +241,17 @@ fn box_down(src: &[f32], sw: usize, c: usize, fx: usize, fy: usize, bw: usize, b
     let mut out = vec![0.0f32; bw * bh * c];
     let norm = 1.0 / (fx * fy) as f32;
     out.par_chunks_mut(bw * c).enumerate().for_each(|(y, row)| {
-        for x in 0..bw {
-            for k in 0..c {
+        // The block's source rows, each cut to the `bw` whole blocks.
+        let rows: Vec<&[f32]> = (y * fy..(y + 1) * fy).map(|yy| &src[yy * sw * c..][..bw * fx * c]).collect();
+        for (x, o) in row.chunks_exact_mut(c).enumerate() {
+            for (k, o) in o.iter_mut().enumerate() {
                 let mut s = 0.0;
-                for yy in y * fy..(y + 1) * fy {
-                    for xx in x * fx..(x + 1) * fx {
-                        s += src[(yy * sw + xx) * c + k];
+                for r in &rows {
+                    for v in r[x * fx * c..(x + 1) * fx * c].iter().skip(k).step_by(c) {
+                        s += v;
                     }
                 }
-                row[x * c + k] = s * norm;
+                *o = s * norm;
             }
         }
     });

@@ -137,11 +137,19 @@ impl LinearLut {
 
     #[inline]
     fn get(&self, v: f32) -> f32 {
-        let f = v.clamp(0.0, 1.0) * Self::N as f32;
-        let i = f as i32 as usize;
-        let t = f - i as f32;
-        self.0[i] + (self.0[i + 1] - self.0[i]) * t
+        table_lerp(&self.0, Self::N, v)
     }
+}
+
+/// Linear interpolation in a table of `n + 2` samples over [0, 1] at `u` (clipped; NaN reads
+/// the first sample).
+#[inline(always)]
+fn table_lerp(table: &[f32], n: usize, u: f32) -> f32 {
+    let f = u.max(0.0).min(1.0) * n as f32;
+    // SAFETY: `f` is finite and within [0, n] (`max` drops NaN), which `i32` holds.
+    let i = unsafe { f.to_int_unchecked::<i32>() } as usize;
+    let t = f - i as f32;
+    table[i] + (table[i + 1] - table[i]) * t
 }
 
 /// sRGB encoding of linear values in [0, 1] (clipped above) by a table over `sqrt(v)`, where
@@ -157,10 +165,7 @@ impl EncodeLut {
 
     #[inline]
     fn get(&self, v: f32) -> f32 {
-        let f = v.clamp(0.0, 1.0).sqrt() * Self::N as f32;
-        let i = f as i32 as usize;
-        let t = f - i as f32;
-        self.0[i] + (self.0[i + 1] - self.0[i]) * t
+        table_lerp(&self.0, Self::N, v.max(0.0).min(1.0).sqrt())
     }
 }
 
