@@ -221,6 +221,19 @@ impl SpanCells {
         Some(Self { ia: ia as usize, ib: ib as usize, ca: ia as f32 + 0.5 - a, cb: b - (ib as f32 - 0.5) })
     }
 
+    /// Cells as [`new`](Self::new) makes them (`ia == ib`: a span inside one pixel, of length
+    /// `ca`); indices past the row make [`add`](Self::add) panic, never write elsewhere.
+    #[inline(always)]
+    pub(crate) fn from_parts(ia: usize, ib: usize, ca: f32, cb: f32) -> Self {
+        Self { ia, ib, ca, cb }
+    }
+
+    /// The parts [`from_parts`](Self::from_parts) takes.
+    #[allow(dead_code)]
+    pub(crate) fn parts(&self) -> (i32, i32, f32, f32) {
+        (self.ia as i32, self.ib as i32, self.ca, self.cb)
+    }
+
     /// Add `value` times the span's coverage to the difference row `diff`.
     #[inline(always)]
     pub fn add<const C: usize>(&self, diff: &mut [[f32; C]], value: &[f32; C]) {
