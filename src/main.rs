@@ -648,33 +648,7 @@ fn parse_cli() -> std::result::Result<Cli, ExitCode> {
     })
 }
 
-/// glibc gives each thread that allocates its own heap ("arena"), up to eight per core, and
-/// frame-sized buffers freed on another thread than the one that made them leave every arena
-/// holding its own high-water mark. With two arenas a conversion runs as fast (three runs each,
-/// in turn) and its resident memory stays flat: over ten minutes of an endless 640×360 source,
-/// 224–232 MiB throughout, against 242 MiB rising to 248 with glibc's default. A user's own
-/// `MALLOC_ARENA_MAX` or `GLIBC_TUNABLES` wins.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_malloc_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() || std::env::var_os("GLIBC_TUNABLES").is_some() {
-        return;
-    }
-    extern "C" {
-        fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
-    }
-    // glibc's M_ARENA_MAX.
-    const M_ARENA_MAX: std::ffi::c_int = -8;
-    // SAFETY: mallopt only sets an allocator parameter; it is called before any thread starts.
-    unsafe {
-        mallopt(M_ARENA_MAX, 2);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
-
 fn main() -> ExitCode {
-    limit_malloc_arenas();
     let cli = match parse_cli() {
         Ok(cli) => cli,
         Err(code) => return code,
