@@ -142,6 +142,7 @@ impl Plane {
 /// saturating checks of `as`: a loop over a row then compiles to vector instructions (four
 /// times faster on a 720p frame than `(v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8`, same results).
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // `clamp` keeps NaN, which the conversion below must never see
 pub fn to_u8(v: f32) -> u8 {
     let x = (v * 255.0 + 0.5).max(0.0).min(255.0);
     // SAFETY: `x` is finite and within [0, 255], which `i32` holds.
@@ -150,6 +151,7 @@ pub fn to_u8(v: f32) -> u8 {
 
 /// [`to_u8`] for 16 bits.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // as in `to_u8`
 pub fn to_u16(v: f32) -> u16 {
     let x = (v * 65535.0 + 0.5).max(0.0).min(65535.0);
     // SAFETY: `x` is finite and within [0, 65535], which `i32` holds.

@@ -51,7 +51,7 @@ impl Bokeh {
 
     /// A plain disc everywhere: no blades and no cat-eye, so a span is `±sqrt(r² − dy²)`.
     pub fn is_disc(&self) -> bool {
-        self.poly.is_none() && !(self.cat_eye > 0.0)
+        self.poly.is_none() && self.cat_eye <= 0.0
     }
 
     /// The cat-eye offset for a kernel centred on pixel (x, y): the vignetting disc moves toward

@@ -144,6 +144,7 @@ impl LinearLut {
 /// Linear interpolation in a table of `n + 2` samples over [0, 1] at `u` (clipped; NaN reads
 /// the first sample).
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // `clamp` keeps NaN, which the conversion below must never see
 fn table_lerp(table: &[f32], n: usize, u: f32) -> f32 {
     let f = u.max(0.0).min(1.0) * n as f32;
     // SAFETY: `f` is finite and within [0, n] (`max` drops NaN), which `i32` holds.
@@ -164,6 +165,7 @@ impl EncodeLut {
     }
 
     #[inline]
+    #[allow(clippy::manual_clamp)] // NaN must read 0 (`clamp` keeps it)
     fn get(&self, v: f32) -> f32 {
         table_lerp(&self.0, Self::N, v.max(0.0).min(1.0).sqrt())
     }
