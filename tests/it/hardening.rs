@@ -8,12 +8,14 @@ fn clip(dir: &Path) -> std::path::PathBuf {
     crate::common::lavfi_clip(&dir.join("in.mp4"), "96x64", "0.4", false, &["-pix_fmt", "yuv420p"])
 }
 
-fn refused(args: &[&str], needle: &str) {
+/// Runs deeplens, asserts a refusal in one line naming `needle`, and gives back that line.
+fn refused(args: &[&str], needle: &str) -> String {
     let o = run(args);
     assert!(!o.status.success(), "{args:?} succeeded");
     let e = stderr(&o);
     assert!(e.contains(needle), "{args:?}: {e}");
     assert_eq!(e.lines().count(), 1, "{e}");
+    e
 }
 
 #[test]
@@ -149,8 +151,7 @@ fn every_flag_error_is_one_line_before_any_work() {
         ("--aperture-rotation", "nan", "--aperture-rotation"),
         ("--codec", "\u{1b}[31mred", "encoder"),
     ] {
-        refused(&["convert", i, o, flag, v], needle);
-        let e = stderr(&run(&["convert", i, o, flag, v]));
+        let e = refused(&["convert", i, o, flag, v], needle);
         assert!(!e.contains('\u{1b}'), "{flag}: raw escape in {e:?}");
     }
     // An unknown flag, a missing value: one line too, and plan checks the encoder before it analyses.

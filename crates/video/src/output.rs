@@ -128,7 +128,7 @@ impl OutputSpec {
         let ofmt = unsafe { format::Output::wrap(ptr as *mut _) };
         if let Some(f) = &self.format {
             // A name FFmpeg matched only loosely (by the file's extension) is not the one asked for.
-            if ofmt.name() != format_alias(f) && !ofmt.name().split(',').any(|n| n == format_alias(f)) {
+            if !ofmt.name().split(',').any(|n| n == format_alias(f)) {
                 deeplens_core::fail!(Output, "unknown --output-format '{}' (see `ffmpeg -muxers`)", deeplens_core::printable(f, 64));
             }
         }
@@ -452,8 +452,6 @@ fn show(spec: &OutputSpec, stdout: bool) -> String {
     }
 }
 
-/// The output pixel format: asked for, or the source's depth in 4:2:0 (4:4:4 when a side is odd
-/// and the encoder needs even sizes for subsampled chroma), among what the encoder supports.
 /// The pixel format named by `--pix-fmt`, known to FFmpeg and taken by the encoder.
 fn named_pixel(spec: &OutputSpec, codec_name: &str, video: &ffmpeg::codec::Video) -> Result<Pixel> {
     let name = spec.pix_fmt.as_deref().unwrap_or_default();
@@ -471,6 +469,8 @@ fn named_pixel(spec: &OutputSpec, codec_name: &str, video: &ffmpeg::codec::Video
     Ok(p)
 }
 
+/// The output pixel format: asked for, or the source's depth in 4:2:0 (4:4:4 when a side is odd
+/// and the encoder needs even sizes for subsampled chroma), among what the encoder supports.
 fn choose_pixel(spec: &OutputSpec, codec_name: &str, info: &VideoInfo, video: &ffmpeg::codec::Video) -> Result<Pixel> {
     if spec.pix_fmt.is_some() {
         return named_pixel(spec, codec_name, video);
