@@ -550,6 +550,13 @@ impl RgbConverter {
             // 16-bit grey (depth maps): every value as it is, no range or matrix conversion.
             return Ok(grey16_to_rgb(src, self.width, self.height));
         }
+        if !self.deep && matches!(src.format(), Pixel::YUV420P | Pixel::YUVJ420P) && (src.width() as usize, src.height() as usize) == (self.width, self.height) {
+            // The common case, in one pass (see `yuv`).
+            let raw = unsafe { &*src.as_ptr() };
+            let full = raw.color_range as i32 == 2 || src.format() == Pixel::YUVJ420P;
+            let planes = crate::yuv::Planes { y: (src.data(0), src.stride(0)), u: (src.data(1), src.stride(1)), v: (src.data(2), src.stride(2)) };
+            return Ok(crate::yuv::to_rgb(&planes, self.width, self.height, crate::yuv::Matrix::of(raw.colorspace as i32), full, crate::yuv::Siting::of(raw.chroma_location as i32)));
+        }
         let key = (src.format(), src.width(), src.height());
         if self.scaler.as_ref().map(|s| (s.0, s.1, s.2)) != Some(key) {
             let dst = if self.deep { Pixel::RGB48LE } else { Pixel::RGB24 };

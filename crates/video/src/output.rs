@@ -67,6 +67,9 @@ pub struct Muxer {
     others: OtherStreams,
     scaler: Option<ffmpeg::software::scaling::Context>,
     rgb: Option<frame::Video>,
+    /// The picture handed to the encoder, reused (made writable again when the encoder still
+    /// holds it).
+    yuv: Option<frame::Video>,
     /// Shift applied to every timestamp (video time base) so a cut starts at zero.
     offset_pts: i64,
     frame_rate: Rational,
@@ -339,6 +342,7 @@ impl Muxer {
             others: streams,
             scaler: None,
             rgb: None,
+            yuv: None,
             offset_pts,
             frame_rate: info.frame_rate,
             frames: 0,
@@ -357,6 +361,33 @@ impl Muxer {
 
     /// Encode one processed picture at its original timestamp.
     pub fn write_frame(&mut self, img: &RgbImage, pts: i64) -> Result<()> {
+        let (w, h) = (self.width, self.height);
+        let yuv = self.yuv.get_or_insert_with(|| frame::Video::new(self.pix, w as u32, h as u32));
+        // SAFETY: a frame this muxer made and owns; it gets its own buffer if the encoder still
+        // references the old one.
+        if unsafe { ffmpeg::ffi::av_frame_make_writable(yuv.as_mut_ptr()) } < 0 {
+            deeplens_core::fail!(Output, "out of memory for a {w}x{h} frame");
+        }
+        if matches!(self.pix, Pixel::YUV420P | Pixel::YUVJ420P) && (img.width, img.height) == (w, h) {
+            // The common case, in one pass (see `yuv`).
+            let siting = crate::yuv::Siting::of(unsafe { (*self.encoder.as_ptr()).chroma_sample_location } as i32);
+            let full = self.full_range || self.pix == Pixel::YUVJ420P;
+            let (sy, su, sv) = (yuv.stride(0), yuv.stride(1), yuv.stride(2));
+            // SAFETY: the three planes of one frame are separate buffers (or separate ranges of
+            // one), so the mutable slices do not overlap.
+            let f = unsafe { &mut *yuv.as_mut_ptr() };
+            let plane = |i: usize, stride: usize, rows: usize| unsafe { std::slice::from_raw_parts_mut(f.data[i], stride * rows) };
+            let ch = h.div_ceil(2);
+            let mut planes = crate::yuv::PlanesMut { y: (plane(0, sy, h), sy), u: (plane(1, su, ch), su), v: (plane(2, sv, ch), sv) };
+            crate::yuv::from_rgb(img, &mut planes, crate::yuv::Matrix::of(self.color_space), full, siting);
+        } else {
+            self.convert_with_swscale(img)?;
+        }
+        self.send(pts)
+    }
+
+    /// RGB to the encoder's format through swscale, for everything [`crate::yuv`] does not cover.
+    fn convert_with_swscale(&mut self, img: &RgbImage) -> Result<()> {
         let deep = self.pix.descriptor().map(|d| unsafe { (*d.as_ptr()).comp[0].depth } > 8).unwrap_or(false);
         let src_fmt = if deep { Pixel::RGB48LE } else { Pixel::RGB24 };
         if self.scaler.is_none() {
@@ -393,8 +424,13 @@ impl Muxer {
                 }
             }
         }
-        let mut yuv = frame::Video::new(self.pix, w as u32, h as u32);
-        self.scaler.as_mut().unwrap().run(rgb, &mut yuv).map_err(|e| deeplens_core::err!(Output, "colour conversion failed: {e}"))?;
+        let yuv = self.yuv.as_mut().expect("made by write_frame");
+        self.scaler.as_mut().unwrap().run(rgb, yuv).map_err(|e| deeplens_core::err!(Output, "colour conversion failed: {e}"))
+    }
+
+    /// Hand the converted picture to the encoder with its colour tags and timestamp.
+    fn send(&mut self, pts: i64) -> Result<()> {
+        let yuv = self.yuv.as_mut().expect("made by write_frame");
         unsafe {
             let f = &mut *yuv.as_mut_ptr();
             let c = &*self.encoder.as_ptr();
@@ -404,7 +440,7 @@ impl Muxer {
             f.color_trc = c.color_trc;
         }
         yuv.set_pts(Some(pts - self.offset_pts));
-        self.encoder.send_frame(&yuv).map_err(|e| deeplens_core::err!(Output, "encoder refused a frame: {e}"))?;
+        self.encoder.send_frame(yuv).map_err(|e| deeplens_core::err!(Output, "encoder refused a frame: {e}"))?;
         self.frames += 1;
         self.drain()
     }

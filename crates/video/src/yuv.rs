@@ -1,0 +1,295 @@
+//! 8-bit 4:2:0 ↔ floating-point RGB at the same size, in one pass each way.
+//!
+//! Most video is 8-bit 4:2:0, and the pipeline wants `f32` RGB. swscale's accurate, full-chroma
+//! conversion to `rgb24`, followed by a pass turning bytes into floats, cost about 9 % of a
+//! conversion's CPU (and the same again on the way out): here the planes are read once, the
+//! chroma interpolated where the stream says its samples sit, and the matrix applied in floats,
+//! with no 8-bit rounding in between (the way out rounds like
+//! [`deeplens_core::frame::to_u8`]). Everything else (10-bit, 4:2:2, 4:4:4, packed formats,
+//! frames that need scaling) still goes through swscale.
+
+use deeplens_core::frame::RgbImage;
+
+/// The luma weights of a colour matrix: `Y = kr·R + (1 − kr − kb)·G + kb·B`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Matrix {
+    kr: f32,
+    kb: f32,
+}
+
+impl Matrix {
+    /// The matrix of an `AVColorSpace` as swscale reads it ([`super::input::sws_matrix`]: an
+    /// unknown or unspecified space is BT.601).
+    pub(crate) fn of(color_space: i32) -> Self {
+        let (kr, kb) = match color_space {
+            1 => (0.2126, 0.0722),          // BT.709
+            4 => (0.30, 0.11),              // FCC
+            7 => (0.212, 0.087),            // SMPTE 240M
+            9 | 10 => (0.2627, 0.0593),     // BT.2020
+            _ => (0.299, 0.114),            // BT.601 (470BG, 170M) and unspecified
+        };
+        Self { kr, kb }
+    }
+}
+
+/// Where the chroma samples sit relative to the luma grid (`AVChromaLocation`): horizontally on
+/// the even columns ("left", the MPEG-2/H.264 default and what unspecified means) or between two
+/// columns ("center"); vertically between two rows, or on the even rows ("top").
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Siting {
+    pub(crate) cosited_x: bool,
+    pub(crate) cosited_y: bool,
+}
+
+impl Siting {
+    pub(crate) fn of(chroma_location: i32) -> Self {
+        match chroma_location {
+            2 => Self { cosited_x: false, cosited_y: false }, // center (JPEG, MPEG-1)
+            3 => Self { cosited_x: true, cosited_y: true },   // topleft
+            4 => Self { cosited_x: false, cosited_y: true },  // top
+            _ => Self { cosited_x: true, cosited_y: false },  // left, unspecified
+        }
+    }
+}
+
+/// Range scaling: `(value − offset) · scale` gives luma in [0, 1] and chroma in [−½, ½].
+#[derive(Clone, Copy)]
+struct Range {
+    y_off: f32,
+    y_scale: f32,
+    c_scale: f32,
+}
+
+impl Range {
+    fn new(full: bool) -> Self {
+        if full {
+            Self { y_off: 0.0, y_scale: 1.0 / 255.0, c_scale: 1.0 / 255.0 }
+        } else {
+            Self { y_off: 16.0, y_scale: 1.0 / 219.0, c_scale: 1.0 / 224.0 }
+        }
+    }
+}
+
+/// Taps of one chroma interpolation: sample `i0` and `i1` mixed by `t`.
+#[derive(Clone, Copy)]
+struct Tap {
+    i0: usize,
+    i1: usize,
+    t: f32,
+}
+
+/// For each of `n` luma positions, the two chroma samples (of `nc`) around it: chroma sample
+/// `i` sits at luma position `2i` when co-sited, else `2i + ½`.
+fn taps(n: usize, nc: usize, cosited: bool) -> Vec<Tap> {
+    (0..n)
+        .map(|p| {
+            let f = if cosited { p as f32 * 0.5 } else { p as f32 * 0.5 - 0.25 };
+            let f = f.clamp(0.0, (nc - 1) as f32);
+            let i0 = f as usize;
+            Tap { i0, i1: (i0 + 1).min(nc - 1), t: f - i0 as f32 }
+        })
+        .collect()
+}
+
+/// Planes of an 8-bit 4:2:0 picture: `(data, stride)` of Y, Cb, Cr.
+pub(crate) struct Planes<'a> {
+    pub(crate) y: (&'a [u8], usize),
+    pub(crate) u: (&'a [u8], usize),
+    pub(crate) v: (&'a [u8], usize),
+}
+
+/// A `w × h` 4:2:0 picture as RGB in [0, 1] (clipped), chroma interpolated bilinearly.
+pub(crate) fn to_rgb(p: &Planes, w: usize, h: usize, m: Matrix, full: bool, siting: Siting) -> RgbImage {
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let r = Range::new(full);
+    let kg = 1.0 - m.kr - m.kb;
+    // R = Y + cr·Cr, B = Y + cb·Cb, G = Y − gb·Cb − gr·Cr (Cb, Cr in [−½, ½]).
+    let (cr, cb) = (2.0 * (1.0 - m.kr), 2.0 * (1.0 - m.kb));
+    let (gb, gr) = (2.0 * m.kb * (1.0 - m.kb) / kg, 2.0 * m.kr * (1.0 - m.kr) / kg);
+    let xs = taps(w, cw, siting.cosited_x);
+    let ys = taps(h, ch, siting.cosited_y);
+    let mut data = Vec::with_capacity(w * h * 3);
+    // Per row: the chroma rows interpolated vertically (as `(C − 128) · scale`), then along x
+    // into one value per pixel, then the matrix into a row of RGB; each loop a plain map over
+    // slices, so it vectorises.
+    let (mut cu, mut cv) = (vec![0.0f32; cw], vec![0.0f32; cw]);
+    let (mut pu, mut pv) = (vec![0.0f32; w], vec![0.0f32; w]);
+    let mut row = vec![0.0f32; w * 3];
+    for (y, ty) in ys.iter().enumerate() {
+        for (plane, out) in [(&p.u, &mut cu), (&p.v, &mut cv)] {
+            let (a, b) = (&plane.0[ty.i0 * plane.1..][..cw], &plane.0[ty.i1 * plane.1..][..cw]);
+            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                let (a, b) = (a as f32 - 128.0, b as f32 - 128.0);
+                *o = (a + (b - a) * ty.t) * r.c_scale;
+            }
+        }
+        for ((tx, u), v) in xs.iter().zip(pu.iter_mut()).zip(pv.iter_mut()) {
+            *u = cu[tx.i0] + (cu[tx.i1] - cu[tx.i0]) * tx.t;
+            *v = cv[tx.i0] + (cv[tx.i1] - cv[tx.i0]) * tx.t;
+        }
+        let luma = &p.y.0[y * p.y.1..][..w];
+        for (((o, &l), &u), &v) in row.chunks_exact_mut(3).zip(luma).zip(&pu).zip(&pv) {
+            let yv = (l as f32 - r.y_off) * r.y_scale;
+            o[0] = unit(yv + cr * v);
+            o[1] = unit(yv - gb * u - gr * v);
+            o[2] = unit(yv + cb * u);
+        }
+        data.extend_from_slice(&row);
+    }
+    RgbImage { width: w, height: h, data }
+}
+
+/// Clip to [0, 1] (NaN cannot occur: every input is a byte).
+#[inline(always)]
+#[allow(clippy::manual_clamp)]
+fn unit(v: f32) -> f32 {
+    v.max(0.0).min(1.0)
+}
+
+/// Mutable planes of an 8-bit 4:2:0 picture.
+pub(crate) struct PlanesMut<'a> {
+    pub(crate) y: (&'a mut [u8], usize),
+    pub(crate) u: (&'a mut [u8], usize),
+    pub(crate) v: (&'a mut [u8], usize),
+}
+
+/// RGB in [0, 1] (clipped; NaN reads 0) as an 8-bit 4:2:0 picture of the same size. Chroma is
+/// the mean of the pixels a sample stands for, taken where [`to_rgb`] reads it: on the even
+/// column when co-sited (so a picture that went through `to_rgb` unchanged gets its chroma
+/// columns back), else over the column pair; over the row pair, or on the even row when co-sited.
+pub(crate) fn from_rgb(img: &RgbImage, out: &mut PlanesMut, m: Matrix, full: bool, siting: Siting) {
+    let (w, h) = (img.width, img.height);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let r = Range::new(full);
+    let kg = 1.0 - m.kr - m.kb;
+    let (sb, sr) = (0.5 / (1.0 - m.kb), 0.5 / (1.0 - m.kr));
+    let (y_mul, c_mul) = (1.0 / r.y_scale, 1.0 / r.c_scale);
+    // Per chroma row: the luma of its one or two picture rows, and the mean RGB of the pixels
+    // each chroma sample stands for (the matrix is linear, so the mean's chroma is the mean
+    // chroma), then its Cb and Cr.
+    let mut mean = vec![[0.0f32; 3]; cw];
+    for cy in 0..ch {
+        let rows: Vec<&[f32]> = (2 * cy..(2 * cy + 2).min(h)).map(|y| &img.data[y * w * 3..(y + 1) * w * 3]).collect();
+        for (dy, src) in rows.iter().enumerate() {
+            let luma = &mut out.y.0[(2 * cy + dy) * out.y.1..][..w];
+            for (l, c) in luma.iter_mut().zip(src.chunks_exact(3)) {
+                *l = to_u8_of(r.y_off + (m.kr * c[0] + kg * c[1] + m.kb * c[2]) * y_mul);
+            }
+        }
+        let used = if siting.cosited_y { &rows[..1] } else { &rows[..] };
+        let row_share = 1.0 / used.len() as f32;
+        mean.fill([0.0; 3]);
+        for src in used {
+            if siting.cosited_x {
+                for (a, c) in mean.iter_mut().zip(src.chunks(6)) {
+                    *a = [a[0] + c[0] * row_share, a[1] + c[1] * row_share, a[2] + c[2] * row_share];
+                }
+            } else {
+                for (a, c) in mean.iter_mut().zip(src.chunks(6)) {
+                    let s = if c.len() == 6 { 0.5 * row_share } else { row_share };
+                    for k in 0..3 {
+                        a[k] += (c[k] + c.get(k + 3).copied().unwrap_or(0.0)) * s;
+                    }
+                }
+            }
+        }
+        let (u, v) = (&mut out.u.0[cy * out.u.1..][..cw], &mut out.v.0[cy * out.v.1..][..cw]);
+        for ((u, v), a) in u.iter_mut().zip(v.iter_mut()).zip(&mean) {
+            let yv = m.kr * a[0] + kg * a[1] + m.kb * a[2];
+            *u = to_u8_of(128.0 + (a[2] - yv) * sb * c_mul);
+            *v = to_u8_of(128.0 + (a[0] - yv) * sr * c_mul);
+        }
+    }
+}
+
+/// A code value in [0, 255] as its byte, rounded, clipped (NaN reads 0), as [`to_u8`] does.
+#[inline(always)]
+#[allow(clippy::manual_clamp)] // `clamp` keeps NaN, which the conversion below must never see
+fn to_u8_of(v: f32) -> u8 {
+    let x = (v + 0.5).max(0.0).min(255.0);
+    // SAFETY: `x` is finite and within [0, 255], which `i32` holds.
+    unsafe { x.to_int_unchecked::<i32>() as u8 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planes_of(w: usize, h: usize, f: impl Fn(usize, usize) -> [u8; 3]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let y = (0..w * h).map(|i| f(i % w, i / w)[0]).collect();
+        let u = (0..cw * ch).map(|i| f(2 * (i % cw), 2 * (i / cw))[1]).collect();
+        let v = (0..cw * ch).map(|i| f(2 * (i % cw), 2 * (i / cw))[2]).collect();
+        (y, u, v)
+    }
+
+    #[test]
+    fn reference_colours_decode_to_their_rgb() {
+        // BT.709 limited range: black, white, and the 75 % bars' red (from the standard's bars).
+        let m = Matrix::of(1);
+        for (yuv, rgb) in [([16u8, 128, 128], [0.0f32, 0.0, 0.0]), ([235, 128, 128], [1.0, 1.0, 1.0]), ([51, 109, 212], [0.75, 0.0, 0.0])] {
+            let (y, u, v) = planes_of(3, 3, |_, _| yuv);
+            let img = to_rgb(&Planes { y: (&y, 3), u: (&u, 2), v: (&v, 2) }, 3, 3, m, false, Siting::of(0));
+            for px in img.data.chunks_exact(3) {
+                for k in 0..3 {
+                    assert!((px[k] - rgb[k]).abs() < 0.006, "{yuv:?} gave {px:?}, not {rgb:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_round_trip_keeps_every_luma_value_and_co_sited_chroma() {
+        // Odd sizes, every matrix and range: luma comes back exactly; chroma on the co-sited
+        // grid too (it was read there unchanged), apart from colours outside the RGB cube that
+        // the clip to [0, 1] moves.
+        let (w, h) = (9, 7);
+        for cs in [1, 5, 9] {
+            for full in [false, true] {
+                let m = Matrix::of(cs);
+                let (y, u, v) = planes_of(w, h, |x, y| [(60 + 13 * x + 7 * y) as u8, (120 + x) as u8, (130 - y) as u8]);
+                let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+                let siting = Siting { cosited_x: true, cosited_y: true };
+                let img = to_rgb(&Planes { y: (&y, w), u: (&u, cw), v: (&v, cw) }, w, h, m, full, siting);
+                let (mut y2, mut u2, mut v2) = (vec![0u8; w * h], vec![0u8; cw * ch], vec![0u8; cw * ch]);
+                from_rgb(&img, &mut PlanesMut { y: (&mut y2, w), u: (&mut u2, cw), v: (&mut v2, cw) }, m, full, siting);
+                assert_eq!(y, y2, "luma, colour space {cs}, full range {full}");
+                assert_eq!(u, u2, "Cb, colour space {cs}, full range {full}");
+                assert_eq!(v, v2, "Cr, colour space {cs}, full range {full}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_siting_gives_back_chroma_that_is_constant_down_each_column() {
+        // Left siting (what H.264 means when it says nothing): a picture read through `to_rgb`
+        // keeps its chroma exactly when it does not change between rows, whatever it does
+        // along x.
+        let (w, h) = (10, 6);
+        let (cw, ch) = (w / 2, h / 2);
+        let (y, u, v) = planes_of(w, h, |x, y| [(70 + 11 * x + 5 * y) as u8, (118 + 3 * x) as u8, (135 - 2 * x) as u8]);
+        let siting = Siting::of(0);
+        let img = to_rgb(&Planes { y: (&y, w), u: (&u, cw), v: (&v, cw) }, w, h, Matrix::of(1), false, siting);
+        let (mut y2, mut u2, mut v2) = (vec![0u8; w * h], vec![0u8; cw * ch], vec![0u8; cw * ch]);
+        from_rgb(&img, &mut PlanesMut { y: (&mut y2, w), u: (&mut u2, cw), v: (&mut v2, cw) }, Matrix::of(1), false, siting);
+        assert_eq!((y, u, v), (y2, u2, v2));
+    }
+
+    #[test]
+    fn chroma_between_samples_is_interpolated_where_it_sits() {
+        // Two chroma columns, Cb 110 then 150 (Y mid-grey): with left siting pixel 1 lies half
+        // way between them; with centre siting the samples sit at ½ and 2½, so pixels 1 and 2 mix.
+        let (y, u, v) = (vec![128u8; 4], vec![110u8, 150], vec![128u8, 128]);
+        let p = Planes { y: (&y, 4), u: (&u, 2), v: (&v, 2) };
+        let b = |s: Siting| to_rgb(&p, 4, 1, Matrix::of(5), true, s).data.chunks_exact(3).map(|c| c[2]).collect::<Vec<_>>();
+        let left = b(Siting::of(1));
+        let centre = b(Siting::of(2));
+        let cb = |v: f32| 128.0 / 255.0 + 2.0 * (1.0 - 0.114) * (v - 128.0) / 255.0;
+        for (got, want) in left.iter().zip([cb(110.0), cb(130.0), cb(150.0), cb(150.0)]) {
+            assert!((got - want).abs() < 1e-5, "left: {left:?}");
+        }
+        for (got, want) in centre.iter().zip([cb(110.0), cb(120.0), cb(140.0), cb(150.0)]) {
+            assert!((got - want).abs() < 1e-5, "centre: {centre:?}");
+        }
+    }
+}
