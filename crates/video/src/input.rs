@@ -42,6 +42,8 @@ pub struct VideoInfo {
     pub color_range: i32,
     pub color_primaries: i32,
     pub color_trc: i32,
+    /// Where the chroma samples sit (`AVChromaLocation`), carried to the output.
+    pub chroma_location: i32,
     /// The raw display matrix side data, carried to the output.
     pub display_matrix: Option<Vec<u8>>,
     pub start_pts: i64,
@@ -202,6 +204,7 @@ impl Demuxer {
             color_range: raw.color_range as i32,
             color_primaries: raw.color_primaries as i32,
             color_trc: raw.color_trc as i32,
+            chroma_location: raw.chroma_sample_location as i32,
             display_matrix,
             start_pts: if vstream.start_time() == ffmpeg::ffi::AV_NOPTS_VALUE { 0 } else { vstream.start_time() },
         };

@@ -70,6 +70,8 @@ pub struct Muxer {
     /// The picture handed to the encoder, reused (made writable again when the encoder still
     /// holds it).
     yuv: Option<frame::Video>,
+    /// Scratch of the 4:2:0 conversion, kept between frames.
+    chroma_scratch: Vec<[f32; 3]>,
     /// Shift applied to every timestamp (video time base) so a cut starts at zero.
     offset_pts: i64,
     frame_rate: Rational,
@@ -292,6 +294,8 @@ impl Muxer {
             c.color_range = std::mem::transmute::<i32, ffmpeg::ffi::AVColorRange>(if info.color_range == 0 { 1 } else { info.color_range });
             c.color_primaries = std::mem::transmute::<i32, ffmpeg::ffi::AVColorPrimaries>(info.color_primaries);
             c.color_trc = std::mem::transmute::<i32, ffmpeg::ffi::AVColorTransferCharacteristic>(info.color_trc);
+            // Chroma is written where the input had it (`yuv`), and said so.
+            c.chroma_sample_location = std::mem::transmute::<i32, ffmpeg::ffi::AVChromaLocation>(info.chroma_location.clamp(0, 6));
         }
         let mut opts = ffmpeg::Dictionary::new();
         let is_x26x = codec_name.starts_with("libx26");
@@ -343,6 +347,7 @@ impl Muxer {
             scaler: None,
             rgb: None,
             yuv: None,
+            chroma_scratch: Vec::new(),
             offset_pts,
             frame_rate: info.frame_rate,
             frames: 0,
@@ -379,7 +384,7 @@ impl Muxer {
             let plane = |i: usize, stride: usize, rows: usize| unsafe { std::slice::from_raw_parts_mut(f.data[i], stride * rows) };
             let ch = h.div_ceil(2);
             let mut planes = crate::yuv::PlanesMut { y: (plane(0, sy, h), sy), u: (plane(1, su, ch), su), v: (plane(2, sv, ch), sv) };
-            crate::yuv::from_rgb(img, &mut planes, crate::yuv::Matrix::of(self.color_space), full, siting);
+            crate::yuv::from_rgb(img, &mut planes, crate::yuv::Matrix::of(self.color_space), full, siting, &mut self.chroma_scratch);
         } else {
             self.convert_with_swscale(img)?;
         }

@@ -156,8 +156,10 @@ pub(crate) struct PlanesMut<'a> {
 /// RGB in [0, 1] (clipped; NaN reads 0) as an 8-bit 4:2:0 picture of the same size. Chroma is
 /// the mean of the pixels a sample stands for, taken where [`to_rgb`] reads it: on the even
 /// column when co-sited (so a picture that went through `to_rgb` unchanged gets its chroma
-/// columns back), else over the column pair; over the row pair, or on the even row when co-sited.
-pub(crate) fn from_rgb(img: &RgbImage, out: &mut PlanesMut, m: Matrix, full: bool, siting: Siting) {
+/// columns back), else over the column pair and corrected for the blur of the round trip; over
+/// the row pair, likewise corrected, or on the even row when co-sited.
+/// `scratch` holds the per-sample means between frames (a video then allocates nothing here).
+pub(crate) fn from_rgb(img: &RgbImage, out: &mut PlanesMut, m: Matrix, full: bool, siting: Siting, scratch: &mut Vec<[f32; 3]>) {
     let (w, h) = (img.width, img.height);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let r = Range::new(full);
@@ -166,9 +168,11 @@ pub(crate) fn from_rgb(img: &RgbImage, out: &mut PlanesMut, m: Matrix, full: boo
     let (y_mul, c_mul) = (1.0 / r.y_scale, 1.0 / r.c_scale);
     // Per chroma row: the luma of its one or two picture rows, and the mean RGB of the pixels
     // each chroma sample stands for (the matrix is linear, so the mean's chroma is the mean
-    // chroma), then its Cb and Cr.
-    let mut mean = vec![[0.0f32; 3]; cw];
-    for cy in 0..ch {
+    // chroma).
+    let mean = scratch;
+    mean.clear();
+    mean.resize(cw * ch, [0.0; 3]);
+    for (cy, mrow) in mean.chunks_exact_mut(cw).enumerate() {
         let rows: Vec<&[f32]> = (2 * cy..(2 * cy + 2).min(h)).map(|y| &img.data[y * w * 3..(y + 1) * w * 3]).collect();
         for (dy, src) in rows.iter().enumerate() {
             let luma = &mut out.y.0[(2 * cy + dy) * out.y.1..][..w];
@@ -178,14 +182,13 @@ pub(crate) fn from_rgb(img: &RgbImage, out: &mut PlanesMut, m: Matrix, full: boo
         }
         let used = if siting.cosited_y { &rows[..1] } else { &rows[..] };
         let row_share = 1.0 / used.len() as f32;
-        mean.fill([0.0; 3]);
         for src in used {
             if siting.cosited_x {
-                for (a, c) in mean.iter_mut().zip(src.chunks(6)) {
+                for (a, c) in mrow.iter_mut().zip(src.chunks(6)) {
                     *a = [a[0] + c[0] * row_share, a[1] + c[1] * row_share, a[2] + c[2] * row_share];
                 }
             } else {
-                for (a, c) in mean.iter_mut().zip(src.chunks(6)) {
+                for (a, c) in mrow.iter_mut().zip(src.chunks(6)) {
                     let s = if c.len() == 6 { 0.5 * row_share } else { row_share };
                     for k in 0..3 {
                         a[k] += (c[k] + c.get(k + 3).copied().unwrap_or(0.0)) * s;
@@ -193,8 +196,38 @@ pub(crate) fn from_rgb(img: &RgbImage, out: &mut PlanesMut, m: Matrix, full: boo
                 }
             }
         }
+    }
+    // Where a sample stands for two pixels, reading it back (`to_rgb`'s interpolation) and
+    // averaging again blurs it by [1/8, 3/4, 1/8]; [−1/4, 3/2, −1/4] undoes that to within 1/32,
+    // so chroma that went through unchanged (the in-focus picture) comes back where it was.
+    if !siting.cosited_x && cw > 1 {
+        for mrow in mean.chunks_exact_mut(cw) {
+            // In place, keeping the sample on the left as it was.
+            let mut left = mrow[0];
+            for x in 0..cw {
+                let (c, r) = (mrow[x], mrow[(x + 1).min(cw - 1)]);
+                mrow[x] = std::array::from_fn(|k| 1.5 * c[k] - 0.25 * (left[k] + r[k]));
+                left = c;
+            }
+        }
+    }
+    if !siting.cosited_y && ch > 1 {
+        // In place, keeping the row above as it was.
+        let mut up = mean[..cw].to_vec();
+        let mut cur = vec![[0.0f32; 3]; cw];
+        for cy in 0..ch {
+            cur.copy_from_slice(&mean[cy * cw..(cy + 1) * cw]);
+            let d = (cy + 1).min(ch - 1) * cw;
+            for x in 0..cw {
+                let (c, u, dn) = (cur[x], up[x], mean[d + x]);
+                mean[cy * cw + x] = std::array::from_fn(|k| 1.5 * c[k] - 0.25 * (u[k] + dn[k]));
+            }
+            std::mem::swap(&mut up, &mut cur);
+        }
+    }
+    for (cy, mrow) in mean.chunks_exact(cw).enumerate() {
         let (u, v) = (&mut out.u.0[cy * out.u.1..][..cw], &mut out.v.0[cy * out.v.1..][..cw]);
-        for ((u, v), a) in u.iter_mut().zip(v.iter_mut()).zip(&mean) {
+        for ((u, v), a) in u.iter_mut().zip(v.iter_mut()).zip(mrow) {
             let yv = m.kr * a[0] + kg * a[1] + m.kb * a[2];
             *u = to_u8_of(128.0 + (a[2] - yv) * sb * c_mul);
             *v = to_u8_of(128.0 + (a[0] - yv) * sr * c_mul);
@@ -252,7 +285,7 @@ mod tests {
                 let siting = Siting { cosited_x: true, cosited_y: true };
                 let img = to_rgb(&Planes { y: (&y, w), u: (&u, cw), v: (&v, cw) }, w, h, m, full, siting);
                 let (mut y2, mut u2, mut v2) = (vec![0u8; w * h], vec![0u8; cw * ch], vec![0u8; cw * ch]);
-                from_rgb(&img, &mut PlanesMut { y: (&mut y2, w), u: (&mut u2, cw), v: (&mut v2, cw) }, m, full, siting);
+                from_rgb(&img, &mut PlanesMut { y: (&mut y2, w), u: (&mut u2, cw), v: (&mut v2, cw) }, m, full, siting, &mut Vec::new());
                 assert_eq!(y, y2, "luma, colour space {cs}, full range {full}");
                 assert_eq!(u, u2, "Cb, colour space {cs}, full range {full}");
                 assert_eq!(v, v2, "Cr, colour space {cs}, full range {full}");
@@ -271,7 +304,7 @@ mod tests {
         let siting = Siting::of(0);
         let img = to_rgb(&Planes { y: (&y, w), u: (&u, cw), v: (&v, cw) }, w, h, Matrix::of(1), false, siting);
         let (mut y2, mut u2, mut v2) = (vec![0u8; w * h], vec![0u8; cw * ch], vec![0u8; cw * ch]);
-        from_rgb(&img, &mut PlanesMut { y: (&mut y2, w), u: (&mut u2, cw), v: (&mut v2, cw) }, Matrix::of(1), false, siting);
+        from_rgb(&img, &mut PlanesMut { y: (&mut y2, w), u: (&mut u2, cw), v: (&mut v2, cw) }, Matrix::of(1), false, siting, &mut Vec::new());
         assert_eq!((y, u, v), (y2, u2, v2));
     }
 
