@@ -4,11 +4,12 @@
 //! conversion to `rgb24`, followed by a pass turning bytes into floats, cost about 9 % of a
 //! conversion's CPU (and the same again on the way out): here the planes are read once, the
 //! chroma interpolated where the stream says its samples sit, and the matrix applied in floats,
-//! with no 8-bit rounding in between (the way out rounds like
+//! with no 8-bit rounding in between (the way out rounds with
 //! [`deeplens_core::frame::to_u8`]). Everything else (10-bit, 4:2:2, 4:4:4, packed formats,
 //! frames that need scaling) still goes through swscale.
 
-use deeplens_core::frame::RgbImage;
+use super::input::sws_matrix;
+use deeplens_core::frame::{to_u8, RgbImage};
 
 /// The luma weights of a colour matrix: `Y = kr·R + (1 − kr − kb)·G + kb·B`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -18,17 +19,23 @@ pub(crate) struct Matrix {
 }
 
 impl Matrix {
-    /// The matrix of an `AVColorSpace` as swscale reads it ([`super::input::sws_matrix`]: an
-    /// unknown or unspecified space is BT.601).
+    /// The matrix of an `AVColorSpace`, the one swscale uses for it ([`sws_matrix`] decides
+    /// which spaces are known; the rest are BT.601).
     pub(crate) fn of(color_space: i32) -> Self {
-        let (kr, kb) = match color_space {
+        let (kr, kb) = match sws_matrix(color_space) {
             1 => (0.2126, 0.0722),          // BT.709
             4 => (0.30, 0.11),              // FCC
             7 => (0.212, 0.087),            // SMPTE 240M
             9 | 10 => (0.2627, 0.0593),     // BT.2020
-            _ => (0.299, 0.114),            // BT.601 (470BG, 170M) and unspecified
+            _ => (0.299, 0.114),            // BT.601 (470BG, 170M)
         };
         Self { kr, kb }
+    }
+
+    /// Luma `Y'` of a gamma-encoded RGB triple.
+    #[inline(always)]
+    fn luma(&self, c: &[f32]) -> f32 {
+        self.kr * c[0] + (1.0 - self.kr - self.kb) * c[1] + self.kb * c[2]
     }
 }
 
@@ -163,9 +170,10 @@ pub(crate) fn from_rgb(img: &RgbImage, out: &mut PlanesMut, m: Matrix, full: boo
     let (w, h) = (img.width, img.height);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let r = Range::new(full);
-    let kg = 1.0 - m.kr - m.kb;
     let (sb, sr) = (0.5 / (1.0 - m.kb), 0.5 / (1.0 - m.kr));
-    let (y_mul, c_mul) = (1.0 / r.y_scale, 1.0 / r.c_scale);
+    // Code values as fractions of 255, for `to_u8`.
+    let (y_off, y_mul, c_mul) = (r.y_off / 255.0, 1.0 / (r.y_scale * 255.0), 1.0 / (r.c_scale * 255.0));
+    let c_mid = 128.0 / 255.0;
     // Per chroma row: the luma of its one or two picture rows, and the mean RGB of the pixels
     // each chroma sample stands for (the matrix is linear, so the mean's chroma is the mean
     // chroma).
@@ -177,7 +185,7 @@ pub(crate) fn from_rgb(img: &RgbImage, out: &mut PlanesMut, m: Matrix, full: boo
         for (dy, src) in rows.iter().enumerate() {
             let luma = &mut out.y.0[(2 * cy + dy) * out.y.1..][..w];
             for (l, c) in luma.iter_mut().zip(src.chunks_exact(3)) {
-                *l = to_u8_of(r.y_off + (m.kr * c[0] + kg * c[1] + m.kb * c[2]) * y_mul);
+                *l = to_u8(y_off + m.luma(c) * y_mul);
             }
         }
         let used = if siting.cosited_y { &rows[..1] } else { &rows[..] };
@@ -228,20 +236,11 @@ pub(crate) fn from_rgb(img: &RgbImage, out: &mut PlanesMut, m: Matrix, full: boo
     for (cy, mrow) in mean.chunks_exact(cw).enumerate() {
         let (u, v) = (&mut out.u.0[cy * out.u.1..][..cw], &mut out.v.0[cy * out.v.1..][..cw]);
         for ((u, v), a) in u.iter_mut().zip(v.iter_mut()).zip(mrow) {
-            let yv = m.kr * a[0] + kg * a[1] + m.kb * a[2];
-            *u = to_u8_of(128.0 + (a[2] - yv) * sb * c_mul);
-            *v = to_u8_of(128.0 + (a[0] - yv) * sr * c_mul);
+            let yv = m.luma(a);
+            *u = to_u8(c_mid + (a[2] - yv) * sb * c_mul);
+            *v = to_u8(c_mid + (a[0] - yv) * sr * c_mul);
         }
     }
-}
-
-/// A code value in [0, 255] as its byte, rounded, clipped (NaN reads 0), as [`to_u8`] does.
-#[inline(always)]
-#[allow(clippy::manual_clamp)] // `clamp` keeps NaN, which the conversion below must never see
-fn to_u8_of(v: f32) -> u8 {
-    let x = (v + 0.5).max(0.0).min(255.0);
-    // SAFETY: `x` is finite and within [0, 255], which `i32` holds.
-    unsafe { x.to_int_unchecked::<i32>() as u8 }
 }
 
 #[cfg(test)]
