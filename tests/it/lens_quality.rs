@@ -122,8 +122,9 @@ fn lin(img: &RgbImage, x: usize, y: usize) -> f32 {
 }
 
 /// A small bright light far behind the focal plane becomes a flat, bright disc of the right
-/// radius whose light adds up to the light's own (blur in linear light). Radii below 8 px are
-/// scattered at full resolution, wider ones at half resolution (softer edge by a pixel or two).
+/// radius whose light adds up to the light's own (blur in linear light). Slices of radius 4 px
+/// and more are scattered at half resolution (softer edges by a pixel or two), but a point light
+/// in them keeps the full resolution, so its disc keeps a crisp edge.
 #[test]
 fn highlight_becomes_a_bright_disc() {
     let (w, h) = (64, 64);
@@ -143,11 +144,21 @@ fn highlight_becomes_a_bright_disc() {
     // In gamma terms the disc is far brighter than a blur of the encoded values would give.
     let gamma_blur = 1.0 / (std::f32::consts::PI * r * r);
     assert!(out.pixel(32, 32)[1] > 2.0 * gamma_blur && (out.pixel(32, 32)[1] - from_linear(gamma_blur)).abs() < 0.03);
-    // Wide blur (half-resolution path): still a disc, energy kept.
+    // Wide blur: still a disc, energy kept; the light keeps a one-pixel edge.
     let wide = physical::render(&rgb, &depth, &LensParams::new(1.0, 16.0));
     assert!((energy(&wide) - 1.0).abs() < 0.02, "energy {}", energy(&wide));
     let c = lin(&wide, 32, 32);
     assert!((lin(&wide, 32, 21) - c).abs() < 0.02 * c && (lin(&wide, 42, 40) - c).abs() < 0.02 * c);
+    assert!((lin(&wide, 32, 17) - c).abs() < 0.02 * c && lin(&wide, 32, 15) < 1e-4, "edge of the light's disc");
+    assert!(lin(&wide, 32, 12) < 1e-4 && lin(&wide, 46, 46) < 1e-4);
+    // A dim point (not a light) takes the half-resolution path: energy kept, a disc with an
+    // edge up to two pixels soft.
+    let dim = RgbImage::from_fn(w, h, |x, y| if (x, y) == (32, 32) { [0.6; 3] } else { [0.0; 3] });
+    let wide = physical::render(&dim, &depth, &LensParams::new(1.0, 16.0));
+    let e = to_linear(0.6);
+    assert!((energy(&wide) - e).abs() < 0.02 * e, "energy {} of {e}", energy(&wide));
+    let c = lin(&wide, 32, 32);
+    assert!((lin(&wide, 32, 21) - c).abs() < 0.05 * c && (lin(&wide, 42, 40) - c).abs() < 0.05 * c);
     assert!(lin(&wide, 32, 13) < 0.5 * c && lin(&wide, 32, 18) > 0.5 * c && lin(&wide, 32, 12) < 1e-4 && lin(&wide, 46, 46) < 1e-4);
     // The highlight boost makes clipped lights brighter still.
     let boosted = physical::render(&rgb, &depth, &LensParams { highlight_boost: 2.0, ..LensParams::new(1.0, r) });

@@ -36,8 +36,15 @@ use rayon::prelude::*;
 /// Slices are `1 + |s| / SLICE_GROWTH` pixels of radius wide.
 const SLICE_GROWTH: f32 = 6.0;
 
-/// Slices whose radius is at least this are scattered at half resolution.
-const HALF_RES_RADIUS: f32 = 8.0;
+/// Slices whose radius is at least this are scattered at half resolution, except their point
+/// lights (see [`Layers::is_light`]), which keep the full resolution's crisp disc edge.
+const HALF_RES_RADIUS: f32 = 4.0;
+
+/// A pixel of a half-resolution slice is a point light, scattered at full resolution, when its
+/// brightest linear channel is at least this …
+const LIGHT_MIN: f32 = 0.5;
+/// … and this many times the mean of that channel over the 4×4 pixels around its 2×2 block.
+const LIGHT_CONTRAST: f32 = 3.0;
 
 /// Physically based lens blur in linear light. It keeps its scratch buffers from one frame to
 /// the next, so a video does not allocate (and fault in) a dozen frame-sized buffers per frame.
@@ -87,7 +94,10 @@ impl LensBlur for PhysicalRenderer {
         if (rgb.width, rgb.height) != (depth.width, depth.height) {
             crate::fail!(Input, "depth is {}x{} but the picture is {}x{}", depth.width, depth.height, rgb.width, rgb.height);
         }
-        Ok(render_with(&mut self.scratch, rgb, depth, params))
+        let scratch = &mut self.scratch;
+        // On a pool thread the many short parallel passes of a frame are cheap joins; called
+        // from outside the pool each would be a hand-off to it and a sleep until it finished.
+        Ok(rayon::scope(|_| render_with(scratch, rgb, depth, params)))
     }
 }
 
@@ -250,7 +260,7 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
         let fill = if hidden[ki] { Some(HiddenFill::new(lin, &layers.cross, pw, ph, k, boxes[ki].grown(pad + 2, pw, ph))) } else { None };
         let job = SliceJob { k, rk, rect, fill: fill.as_ref(), areas: &areas };
         if rk >= HALF_RES_RADIUS {
-            layers.scatter_half(&job, &mut half, acc);
+            layers.scatter_half(&job, &mut half, (splats, &bokeh), acc);
         } else {
             layers.scatter_full(&job, splats, &bokeh, acc);
         }
@@ -352,16 +362,40 @@ impl Layers<'_> {
         }
     }
 
+    /// Whether pixel (x, y) of a slice scattered at half resolution is a point light: bright,
+    /// and well above the mean over the 4×4 pixels around its 2×2 block (`bx`, `by` its corner).
+    /// A light's disc keeps its crisp edge only at full resolution; everything else loses
+    /// nothing visible at half.
+    #[inline]
+    fn is_light(&self, c: [f32; 3], bx: usize, by: usize) -> bool {
+        let v = c[0].max(c[1]).max(c[2]);
+        if v < LIGHT_MIN {
+            return false;
+        }
+        let (x0, y0) = (bx.saturating_sub(1), by.saturating_sub(1));
+        let (x1, y1) = ((bx + 3).min(self.pw), (by + 3).min(self.ph));
+        let mut sum = 0.0f32;
+        for y in y0..y1 {
+            for l in &self.lin[y * self.pw + x0..y * self.pw + x1] {
+                sum += l[0].max(l[1]).max(l[2]);
+            }
+        }
+        v > LIGHT_CONTRAST * sum / ((x1 - x0) * (y1 - y0)) as f32
+    }
+
     /// Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth of the
-    /// work), read the layer back bilinearly and composite it onto `acc` in the same pass.
-    fn scatter_half(&self, job: &SliceJob, half: &mut Half, acc: &mut [[f32; 4]]) {
+    /// work), read the layer back bilinearly and composite it onto `acc` in the same pass. Point
+    /// lights are left out of their blocks and scattered at full resolution (`full`) on top.
+    fn scatter_half(&self, job: &SliceJob, half: &mut Half, full: (&mut SplatRows, &Bokeh), acc: &mut [[f32; 4]]) {
         let (pw, ph) = (self.pw, self.ph);
         let (hw, hh) = (half.splats.width, half.splats.height);
         let rect = job.rect;
         let hrect = rect.halved(hw, hh);
         let bokeh = &half.bokeh;
-        half.splats.rows.par_iter_mut().enumerate().for_each(|(hy, row)| {
+        let (full_splats, full_bokeh) = full;
+        half.splats.rows.par_iter_mut().zip(full_splats.rows.par_chunks_mut(2)).enumerate().for_each(|(hy, (row, lights))| {
             row.clear();
+            lights.iter_mut().for_each(Vec::clear);
             if hy < hrect.y0 || hy >= hrect.y1 {
                 return;
             }
@@ -370,7 +404,12 @@ impl Layers<'_> {
                 let mut rsum = 0.0f32;
                 for y in 2 * hy..(2 * hy + 2).min(ph) {
                     for x in 2 * hx..(2 * hx + 2).min(pw) {
-                        if let Some((c, r)) = self.member(job, y * pw + x, x, y) {
+                        let i = y * pw + x;
+                        if let Some((c, r)) = self.member(job, i, x, y) {
+                            if self.slice[i] == job.k && self.is_light(c, 2 * hx, 2 * hy) {
+                                lights[y - 2 * hy].push(Splat::with_areas(full_bokeh, job.areas, x, y, r, [c[0], c[1], c[2], 1.0]));
+                                continue;
+                            }
                             sum = [sum[0] + c[0], sum[1] + c[1], sum[2] + c[2], sum[3] + 1.0];
                             rsum += r;
                         }
@@ -393,6 +432,12 @@ impl Layers<'_> {
                 composite(o, bilinear_half(layer, hw, hh, x, rect.y0 + dy));
             }
         });
+        // The lights over the rest of their slice: their alpha is small, so "over" in two
+        // steps differs from one by the product of the two alphas.
+        full_splats.refresh_r_max();
+        if full_splats.r_max > 0.0 {
+            full_splats.scatter_apply(full_bokeh, acc, rect, composite);
+        }
     }
 
     /// Narrow blur: scatter every pixel at full resolution and composite in the same pass (no
