@@ -350,7 +350,7 @@ struct Half<'a> {
 impl Layers<'_> {
     /// The colour and radius pixel `i` = (x, y) contributes to slice `job`: its own when it is
     /// in the slice, the hidden fill's when the slice extends under it, else nothing.
-    #[inline]
+    #[inline(always)]
     fn member(&self, job: &SliceJob, i: usize, x: usize, y: usize) -> Option<([f32; 3], f32)> {
         let s = self.slice[i];
         if s == job.k {
@@ -407,7 +407,7 @@ impl Layers<'_> {
                         let i = y * pw + x;
                         if let Some((c, r)) = self.member(job, i, x, y) {
                             if self.slice[i] == job.k && self.is_light(c, 2 * hx, 2 * hy) {
-                                lights[y - 2 * hy].push(Splat::with_areas(full_bokeh, job.areas, x, y, r, [c[0], c[1], c[2], 1.0]));
+                                lights[y - 2 * hy].push(Splat::unnormalised(x, r, [c[0], c[1], c[2], 1.0]));
                                 continue;
                             }
                             sum = [sum[0] + c[0], sum[1] + c[1], sum[2] + c[2], sum[3] + 1.0];
@@ -417,8 +417,12 @@ impl Layers<'_> {
                 }
                 if sum[3] > 0.0 {
                     let r = 0.5 * rsum / sum[3];
-                    row.push(Splat::with_areas(bokeh, job.areas, hx, hy, r, sum.map(|v| v * 0.25)));
+                    row.push(Splat::unnormalised(hx, r, sum.map(|v| v * 0.25)));
                 }
+            }
+            job.areas.normalise(bokeh, hy, row);
+            for (dy, l) in lights.iter_mut().enumerate() {
+                job.areas.normalise(full_bokeh, 2 * hy + dy, l);
             }
         });
         half.splats.refresh_r_max();
@@ -451,9 +455,10 @@ impl Layers<'_> {
             }
             for x in rect.x0..rect.x1 {
                 if let Some((c, r)) = self.member(job, y * self.pw + x, x, y) {
-                    row.push(Splat::with_areas(bokeh, job.areas, x, y, r, [c[0], c[1], c[2], 1.0]));
+                    row.push(Splat::unnormalised(x, r, [c[0], c[1], c[2], 1.0]));
                 }
             }
+            job.areas.normalise(bokeh, y, row);
         });
         splats.refresh_r_max();
         splats.scatter_apply(bokeh, acc, rect, composite);

@@ -32,17 +32,12 @@ impl Splat {
         Self { x: x as u32, r, v: value.map(|c| c * inv), eye }
     }
 
-    /// The same, with the area looked up in `areas` when there is no cat-eye.
-    #[inline]
-    pub fn with_areas(bokeh: &Bokeh, areas: &AreaTable, x: usize, y: usize, r: f32, value: [f32; 4]) -> Self {
-        let r = r.max(0.5);
-        let eye = bokeh.eye(x as f32, y as f32);
-        let area = match eye {
-            None => areas.get(r),
-            Some(_) => bokeh.area(r, eye),
-        };
-        let inv = 1.0 / area.max(1e-6);
-        Self { x: x as u32, r, v: value.map(|c| c * inv), eye }
+    /// A splat whose value is not yet divided by its aperture's area: a row of them is, at once,
+    /// by [`AreaTable::normalise`] (the divisions of a row then overlap instead of each
+    /// waiting for the table lookups before it).
+    #[inline(always)]
+    pub fn unnormalised(x: usize, r: f32, value: [f32; 4]) -> Self {
+        Self { x: x as u32, r: r.max(0.5), v: value, eye: None }
     }
 }
 
@@ -58,6 +53,27 @@ impl AreaTable {
     pub fn new(bokeh: &Bokeh, r_max: f32) -> Self {
         let n = (r_max.max(0.5) / AREA_STEP).ceil() as usize + 2;
         Self { samples: (0..n).map(|i| bokeh.area((i as f32 * AREA_STEP).max(0.5), None)).collect() }
+    }
+
+    /// Divide the values of a row `y` of [`Splat::unnormalised`] splats by the areas of their
+    /// apertures: the table's, or, where `bokeh` gives a splat a cat-eye offset, its exact area.
+    pub fn normalise(&self, bokeh: &Bokeh, y: usize, row: &mut [Splat]) {
+        if bokeh.has_cat_eye() {
+            for s in row {
+                s.eye = bokeh.eye(s.x as f32, y as f32);
+                let area = match s.eye {
+                    None => self.get(s.r),
+                    Some(_) => bokeh.area(s.r, s.eye),
+                };
+                let inv = 1.0 / area.max(1e-6);
+                s.v = s.v.map(|c| c * inv);
+            }
+        } else {
+            for s in row {
+                let inv = 1.0 / self.get(s.r).max(1e-6);
+                s.v = s.v.map(|c| c * inv);
+            }
+        }
     }
 
     #[inline]
