@@ -67,6 +67,7 @@ pub struct Scratch {
     slice: Vec<i16>,
     acc: Vec<[f32; 4]>,
     half_layer: Vec<[f32; 4]>,
+    lights: Vec<[f32; 4]>,
     splats: Option<SplatRows>,
     half_splats: Option<SplatRows>,
 }
@@ -222,7 +223,7 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
     let pad = r_max.ceil() as usize + 1;
     let (pw, ph) = (w + 2 * pad, h + 2 * pad);
     let n = pw * ph;
-    let Scratch { lin, sig, slice, acc, half_layer, splats, half_splats } = scratch;
+    let Scratch { lin, sig, slice, acc, half_layer, lights, splats, half_splats } = scratch;
     linearise(rgb, depth, params, pad, r_max, lin, sig, slice);
     let (lin, sig, slice) = (&lin[..], &sig[..], &slice[..]);
     let (k_min, k_max) = slice.iter().fold((i16::MAX, i16::MIN), |(a, b), &k| (a.min(k), b.max(k)));
@@ -242,7 +243,9 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
     reset(acc, n, [0.0f32; 4]);
     let splats = splat_rows(splats, pw, ph);
     let (hw, hh) = (pw.div_ceil(2), ph.div_ceil(2));
-    let mut half = Half { bokeh: Bokeh::padded(params, w.div_ceil(2), h.div_ceil(2), pad / 2), splats: splat_rows(half_splats, hw, hh), layer: half_layer };
+    // Only the parts that slices with point lights touch are cleared and used.
+    lights.resize(n, [0.0; 4]);
+    let mut half = Half { bokeh: Bokeh::padded(params, w.div_ceil(2), h.div_ceil(2), pad / 2), splats: splat_rows(half_splats, hw, hh), layer: half_layer, lights };
     reset(half.layer, hw * hh, [0.0f32; 4]);
     // Per slice: the box around its pixels and its hidden extension, and its largest radius,
     // so each slice's passes touch only the area it can reach.
@@ -345,6 +348,8 @@ struct Half<'a> {
     bokeh: Bokeh,
     splats: &'a mut SplatRows,
     layer: &'a mut Vec<[f32; 4]>,
+    /// Full resolution: the point lights of the slice, scattered.
+    lights: &'a mut Vec<[f32; 4]>,
 }
 
 impl Layers<'_> {
@@ -385,7 +390,7 @@ impl Layers<'_> {
 
     /// Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth of the
     /// work), read the layer back bilinearly and composite it onto `acc` in the same pass. Point
-    /// lights are left out of their blocks and scattered at full resolution (`full`) on top.
+    /// lights are left out of their blocks and scattered at full resolution (`full`) into the same layer.
     fn scatter_half(&self, job: &SliceJob, half: &mut Half, full: (&mut SplatRows, &Bokeh), acc: &mut [[f32; 4]]) {
         let (pw, ph) = (self.pw, self.ph);
         let (hw, hh) = (half.splats.width, half.splats.height);
@@ -430,18 +435,25 @@ impl Layers<'_> {
         let hread = hrect.grown(1, hw, hh);
         half.layer[hread.y0 * hw..hread.y1 * hw].par_chunks_mut(hw).for_each(|row| row[hread.x0..hread.x1].fill([0.0; 4]));
         half.splats.scatter_into_rect(bokeh, half.layer, hread);
-        let layer = &half.layer[..];
+        // The lights join the same layer before it is composited, as if scattered with it.
+        full_splats.refresh_r_max();
+        let with_lights = full_splats.r_max > 0.0;
+        if with_lights {
+            half.lights[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).for_each(|row| row[rect.x0..rect.x1].fill([0.0; 4]));
+            full_splats.scatter_into_rect(full_bokeh, half.lights, rect);
+        }
+        let (layer, lights) = (&half.layer[..], &half.lights[..]);
         acc[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).enumerate().for_each(|(dy, row)| {
+            let y = rect.y0 + dy;
             for (x, o) in row.iter_mut().enumerate().take(rect.x1).skip(rect.x0) {
-                composite(o, bilinear_half(layer, hw, hh, x, rect.y0 + dy));
+                let mut v = bilinear_half(layer, hw, hh, x, y);
+                if with_lights {
+                    let l = lights[y * pw + x];
+                    v = std::array::from_fn(|k| v[k] + l[k]);
+                }
+                composite(o, v);
             }
         });
-        // The lights over the rest of their slice: their alpha is small, so "over" in two
-        // steps differs from one by the product of the two alphas.
-        full_splats.refresh_r_max();
-        if full_splats.r_max > 0.0 {
-            full_splats.scatter_apply(full_bokeh, acc, rect, composite);
-        }
     }
 
     /// Narrow blur: scatter every pixel at full resolution and composite in the same pass (no
