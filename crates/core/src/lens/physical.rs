@@ -367,8 +367,9 @@ impl Layers<'_> {
         }
     }
 
-    /// Whether pixel (x, y) of a slice scattered at half resolution is a point light: bright,
-    /// and well above the mean over the 4×4 pixels around its 2×2 block (`bx`, `by` its corner).
+    /// Whether a pixel of colour `c` in a slice scattered at half resolution is a point light:
+    /// bright, and well above the mean over the 4×4 pixels around its 2×2 block (`bx`, `by` the
+    /// block's corner).
     /// A light's disc keeps its crisp edge only at full resolution; everything else loses
     /// nothing visible at half.
     #[inline]
@@ -390,7 +391,8 @@ impl Layers<'_> {
 
     /// Wide blur: scatter 2×2 blocks at half resolution with half the radius (an eighth of the
     /// work), read the layer back bilinearly and composite it onto `acc` in the same pass. Point
-    /// lights are left out of their blocks and scattered at full resolution (`full`) into the same layer.
+    /// lights are left out of their blocks, scattered at full resolution (`full`) and added to
+    /// the layer before it is composited.
     fn scatter_half(&self, job: &SliceJob, half: &mut Half, full: (&mut SplatRows, &Bokeh), acc: &mut [[f32; 4]]) {
         let (pw, ph) = (self.pw, self.ph);
         let (hw, hh) = (half.splats.width, half.splats.height);
