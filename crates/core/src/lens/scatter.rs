@@ -144,7 +144,9 @@ impl SplatRows {
         if rect.is_empty() {
             return;
         }
-        let reach = self.r_max.ceil() as isize;
+        // A splat of radius r covers the rows |dy| ≤ r (disc, polygon and cat-eye alike), so
+        // rows farther than floor(r) from it are never reached.
+        let reach = self.r_max.floor() as isize;
         let (x0, x1) = (rect.x0, rect.x1);
         let disc = bokeh.is_disc();
         out[rect.y0 * w..rect.y1 * w].par_chunks_mut(w).enumerate().for_each_init(
