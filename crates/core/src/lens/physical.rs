@@ -243,8 +243,6 @@ pub fn render_with(scratch: &mut Scratch, rgb: &RgbImage, depth: &Plane, params:
     reset(acc, n, [0.0f32; 4]);
     let splats = splat_rows(splats, pw, ph);
     let (hw, hh) = (pw.div_ceil(2), ph.div_ceil(2));
-    // Only the parts that slices with point lights touch are cleared and used.
-    lights.resize(n, [0.0; 4]);
     let mut half = Half { bokeh: Bokeh::padded(params, w.div_ceil(2), h.div_ceil(2), pad / 2), splats: splat_rows(half_splats, hw, hh), layer: half_layer, lights };
     reset(half.layer, hw * hh, [0.0f32; 4]);
     // Per slice: the box around its pixels and its hidden extension, and its largest radius,
@@ -441,6 +439,9 @@ impl Layers<'_> {
         full_splats.refresh_r_max();
         let with_lights = full_splats.r_max > 0.0;
         if with_lights {
+            // Sized on first use (a frame without lights needs none of it); only the slice's
+            // area is cleared and used.
+            half.lights.resize(pw * ph, [0.0; 4]);
             half.lights[rect.y0 * pw..rect.y1 * pw].par_chunks_mut(pw).for_each(|row| row[rect.x0..rect.x1].fill([0.0; 4]));
             full_splats.scatter_into_rect(full_bokeh, half.lights, rect);
         }
