@@ -278,19 +278,6 @@ impl Unblur {
                 *d = std::array::from_fn(|k| (d[k] - a * s[k]) * scale);
             }
         };
-        if stride == 1 {
-            // One row of samples: the same recurrences, value by value.
-            v[0] = v[0].map(|c| c * self.inv_pivot[0]);
-            for j in 1..nc {
-                let p = v[j - 1];
-                v[j] = std::array::from_fn(|k| (v[j][k] - self.lower[j] * p[k]) * self.inv_pivot[j]);
-            }
-            for j in (0..nc - 1).rev() {
-                let n = v[j + 1];
-                v[j] = std::array::from_fn(|k| v[j][k] - self.upper[j] * n[k]);
-            }
-            return;
-        }
         v[..stride].iter_mut().for_each(|d| *d = d.map(|c| c * self.inv_pivot[0]));
         for j in 1..nc {
             let (done, rest) = v.split_at_mut(j * stride);

@@ -54,12 +54,6 @@ impl Bokeh {
         self.poly.is_none() && self.cat_eye <= 0.0
     }
 
-    /// Whether [`eye`](Self::eye) can give an offset.
-    #[inline]
-    pub fn has_cat_eye(&self) -> bool {
-        self.cat_eye > 0.0
-    }
-
     /// The cat-eye offset for a kernel centred on pixel (x, y): the vignetting disc moves toward
     /// the frame centre as the pixel nears a corner, so the bokeh becomes a lens shape whose long
     /// axis is tangential. `None` when cat-eye is off or the pixel is at the centre.

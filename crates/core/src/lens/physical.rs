@@ -367,9 +367,8 @@ impl Layers<'_> {
 
     /// Whether a pixel of colour `c` in a slice scattered at half resolution is a point light:
     /// bright, and well above the mean over the 4×4 pixels around its 2×2 block (`bx`, `by` the
-    /// block's corner).
-    /// A light's disc keeps its crisp edge only at full resolution; everything else loses
-    /// nothing visible at half.
+    /// block's corner). A light's disc keeps its crisp edge only at full resolution; everything
+    /// else loses nothing visible at half.
     #[inline]
     fn is_light(&self, c: [f32; 3], bx: usize, by: usize) -> bool {
         let v = c[0].max(c[1]).max(c[2]);

@@ -58,21 +58,14 @@ impl AreaTable {
     /// Divide the values of a row `y` of [`Splat::unnormalised`] splats by the areas of their
     /// apertures: the table's, or, where `bokeh` gives a splat a cat-eye offset, its exact area.
     pub fn normalise(&self, bokeh: &Bokeh, y: usize, row: &mut [Splat]) {
-        if bokeh.has_cat_eye() {
-            for s in row {
-                s.eye = bokeh.eye(s.x as f32, y as f32);
-                let area = match s.eye {
-                    None => self.get(s.r),
-                    Some(_) => bokeh.area(s.r, s.eye),
-                };
-                let inv = 1.0 / area.max(1e-6);
-                s.v = s.v.map(|c| c * inv);
-            }
-        } else {
-            for s in row {
-                let inv = 1.0 / self.get(s.r).max(1e-6);
-                s.v = s.v.map(|c| c * inv);
-            }
+        for s in row {
+            s.eye = bokeh.eye(s.x as f32, y as f32);
+            let area = match s.eye {
+                None => self.get(s.r),
+                Some(_) => bokeh.area(s.r, s.eye),
+            };
+            let inv = 1.0 / area.max(1e-6);
+            s.v = s.v.map(|c| c * inv);
         }
     }
 
