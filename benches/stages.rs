@@ -28,7 +28,7 @@ fn stages(c: &mut Criterion) {
     let p = LensParams::new(focus, 16.0);
     g.bench_function("lens_physical_640x360_r16", |b| b.iter(|| renderer.render(&work, &work_depth, &p).unwrap()));
     g.bench_function("upsample_640x360_to_1280x720", |b| {
-        b.iter(|| upsample_to_output(&mut PhysicalUpsampler, &full, &work, &render, &work_depth, &LensParams::new(focus, 32.0)).unwrap())
+        b.iter(|| upsample_to_output(&mut PhysicalUpsampler::default(), &full, &work, &render, &work_depth, &LensParams::new(focus, 32.0)).unwrap())
     });
     g.bench_function("whole_frame_given_depth", |b| {
         b.iter(|| {
@@ -42,7 +42,7 @@ fn stages(c: &mut Criterion) {
                     stabilizer: None,
                 },
                 lens: Box::new(PhysicalRenderer::new()),
-                upsampler: Box::new(PhysicalUpsampler),
+                upsampler: Box::new(PhysicalUpsampler::default()),
             };
             let mut job = Job::new(0, 0, 0.0, full.clone());
             job.given_depth = Some(depth.clone());

@@ -11,7 +11,7 @@ use crate::config::RenderOptions;
 use crate::exports::{PlaneExport, PlaneKind, Progress};
 use crate::outfile::TempOutput;
 use crate::focus::Rotation;
-use crate::pipeline::{self, Finished, Job, Stats};
+use crate::pipeline::{self, Finished, Job, Output, OutputForm, Stats};
 use crate::video::{Cut, Demuxer, InputSpec, Muxer, OutputSpec, StreamPacket, VideoInfo};
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::{bounded, select};
@@ -143,7 +143,7 @@ fn is_still_format(name: &str) -> bool {
 
 pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertReport> {
     job.render.record_focus |= job.write_focus_track.is_some();
-    let demux = Demuxer::open(&job.input)?;
+    let mut demux = Demuxer::open(&job.input)?;
     if job.input.format.is_none() && is_still_format(&demux.format_name()) && demux.info.frames.unwrap_or(1) <= 1 {
         bail!("{} is a still image; use `deeplens image`", job.input.url);
     }
@@ -189,6 +189,11 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     let (focus_tx, focus_rx) = bounded(1);
     let mut opts = pipeline::EngineOptions::new(cap, pipeline::Schedule::Bounded, abort.clone());
     opts.on_focus_done = job.write_focus_track.as_ref().map(|_| focus_tx);
+    // An 8-bit 4:2:0 encoder gets its picture from the last upsampling step itself, band by
+    // band: the full-resolution float output is never stored (the muxer checks the size).
+    if let Some(f) = muxer.yuv420_format() {
+        opts.output = OutputForm::Yuv420(f);
+    }
 
     let (dv_tx, dv_rx) = bounded::<crate::frame::Plane>(cap);
     // A given depth video is on the input's timeline: `--start` cuts it the same way (a plan's
@@ -204,6 +209,10 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     let has_given = dv_handle.is_some();
 
     let cut = job.cut;
+    // Encoded frames' memory goes back to the decoder (a few frames' worth: about as many as
+    // are in flight between the two).
+    let recycler = deeplens_core::frame::Recycler::new(4);
+    demux.recycle(recycler.clone());
     let decode = Decode { demux, cut, segment: job.segment, pkt_tx, depth: has_given.then_some(dv_rx), cancel: cancel.clone() };
 
     // Decode → stages → encode and mux on this thread, through the frame engine.
@@ -214,7 +223,7 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
         _ => n,
     }));
     let show_progress = job.progress && std::io::stderr().is_terminal();
-    let mut sink = Encode { packets: pkt_rx, muxer: &mut muxer, observer: job.observer.as_mut(), side: &mut side, show_progress, total, start };
+    let mut sink = Encode { packets: pkt_rx, recycler, muxer: &mut muxer, observer: job.observer.as_mut(), side: &mut side, show_progress, total, start };
     let ran = pipeline::run(stages, decode, &mut sink, opts);
     let (frames, encode_times, enc_err) = ran.sink;
     let decode_res = ran.source.expect("a file's source is waited for");
@@ -350,6 +359,8 @@ impl pipeline::Source for Decode {
 /// the error.
 struct Encode<'a> {
     packets: crossbeam_channel::Receiver<StreamPacket>,
+    /// Where each encoded frame's input picture goes back to the decoder.
+    recycler: deeplens_core::frame::Recycler,
     muxer: &'a mut Muxer,
     observer: Option<&'a mut Box<dyn FnMut(&Finished)>>,
     side: &'a mut SideSinks,
@@ -380,11 +391,16 @@ impl pipeline::Sink for Encode<'_> {
                             break;
                         }
                         let t = Instant::now();
-                        if let Err(e) = self.muxer.write_frame(&j.output, j.pts) {
+                        let written = match &j.output {
+                            Output::Rgb(img) => self.muxer.write_frame(img, j.pts),
+                            Output::Yuv420(pic, _) => self.muxer.write_yuv420(pic, j.pts),
+                        };
+                        if let Err(e) = written {
                             enc_err = Some(e.into());
                             break;
                         }
                         encode_times.push(t.elapsed().as_secs_f64() * 1e3);
+                        self.recycler.give(j.full.data);
                         frames += 1;
                         if self.show_progress {
                             progress_line(frames, self.total, self.start.elapsed().as_secs_f64());

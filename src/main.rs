@@ -941,7 +941,7 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     let meter = Arc::new(Mutex::new(FlickerMeter::default()));
     let m = meter.clone();
     let observer = Box::new(move |j: &crate::pipeline::Finished| {
-        let (d, out) = (&j.depth, &j.output);
+        let (d, out) = (&j.depth, j.output.rgb());
         let w = 320.min(j.full.width);
         let h = (j.full.height * w / j.full.width).max(1);
         m.lock().unwrap().push(&j.full.resize(w, h), &d.resize(w, h), Some(&out.resize(w, h)));

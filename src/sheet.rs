@@ -6,7 +6,7 @@
 //! conversion); lens blur and upsampling only for the frames shown.
 
 use crate::live::font::{draw_text, text_width, GLYPH_H};
-use crate::pipeline::{lens_stage, upsample_stage, Job};
+use crate::pipeline::{lens_stage, upsample_stage, Job, OutputForm};
 use crate::video::{Cut, Demuxer, InputSpec};
 use anyhow::{bail, Context, Result};
 use deeplens_core::config::RenderOptions;
@@ -188,7 +188,7 @@ pub fn sheet(input: &InputSpec, out: &Path, overwrite: bool, frames: usize, mut 
         let wanted = picks.binary_search(&f.index).is_ok();
         // Every frame is analysed (focus is temporal); only the shown ones are rendered.
         let r = if wanted {
-            depth.run(j).and_then(|p| lens_stage(lens.as_mut(), p)).and_then(|r| upsample_stage(up.as_mut(), r)).map(Some)
+            depth.run(j).and_then(|p| lens_stage(lens.as_mut(), p)).and_then(|r| upsample_stage(up.as_mut(), r, OutputForm::Rgb)).map(Some)
         } else {
             depth.analyse(&mut j).map(|_| None)
         };
@@ -198,7 +198,7 @@ pub fn sheet(input: &InputSpec, out: &Path, overwrite: bool, frames: usize, mut 
                 break;
             }
             Ok(Some(j)) => {
-                let (d, o) = (j.depth.resize(THUMB_W, th), j.output.resize(THUMB_W, th));
+                let (d, o) = (j.depth.resize(THUMB_W, th), j.output.rgb().resize(THUMB_W, th));
                 shown.push((f.index, j.t, j.full.resize(THUMB_W, th), d, o, j.focus.focus));
             }
             Ok(None) => {}

@@ -131,7 +131,7 @@ pub fn render_still(job: StillJob) -> Result<StageTimes> {
     let mut times = StageTimes::default();
     let j = stages.process_until(j, &mut times, &job.cancel)?;
     let out = TempOutput::new(&job.output, job.overwrite)?;
-    save_rgb(&j.output, &out.tmp, deep).map_err(|e| anyhow!("{e:#}").context(format!("cannot write {}", job.output.display())))?;
+    save_rgb(&j.output.rgb(), &out.tmp, deep).map_err(|e| anyhow!("{e:#}").context(format!("cannot write {}", job.output.display())))?;
     out.commit()?;
     if let Some(p) = &job.save_depth {
         let d = &j.depth;

@@ -346,7 +346,7 @@ struct ViewMode {
 /// Compose the picture to show: the result, the depth, or the source left and the result right.
 #[cfg(feature = "window")]
 fn compose(buf: &mut Vec<u32>, (w, h): (usize, usize), job: &Finished, mode: ViewMode) {
-    let out = &job.output;
+    let out = &*job.output.rgb();
     buf.resize(w * h, 0);
     let pack = |p: [f32; 3]| -> u32 {
         let c = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u32;
@@ -858,7 +858,7 @@ impl LiveSink {
         #[cfg(not(feature = "window"))]
         let _ = shared;
         if let Some(m) = self.muxer.as_mut() {
-            let out = &j.output;
+            let out = &*j.output.rgb();
             let full;
             let out = if (out.width, out.height) == (w, h) {
                 out

@@ -335,7 +335,7 @@ impl RenderOptions {
 
     fn renderers(&self, models: &dyn ModelLoader) -> Result<(Box<dyn LensBlur>, Box<dyn Upsampler>, WorkingPolicy)> {
         match self.renderer {
-            RendererKind::Physical => Ok((Box::new(PhysicalRenderer::new()), Box::new(PhysicalUpsampler), self.policy)),
+            RendererKind::Physical => Ok((Box::new(PhysicalRenderer::new()), Box::new(PhysicalUpsampler::default()), self.policy)),
             RendererKind::Learned => {
                 let (Some(lens), Some(up)) = (find_project_file("models/lens.onnx"), find_project_file("models/upsample.onnx")) else {
                     crate::fail!(Model, "--renderer learned needs models/lens.onnx and models/upsample.onnx, which are not trained yet; use --renderer physical");

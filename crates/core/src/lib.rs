@@ -31,6 +31,7 @@ pub mod lens;
 pub mod pipeline;
 pub mod plan;
 pub mod upsample;
+pub mod yuv;
 
 pub use error::{printable, BoxError, Context, Error, ErrorKind, Kind, Result, ResultExt};
 pub use frame::{Plane, RgbImage};

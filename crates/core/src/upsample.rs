@@ -10,7 +10,51 @@
 
 use crate::frame::{Plane, RgbImage};
 use crate::lens::LensParams;
+use crate::yuv::{Yuv420, Yuv420Format};
 use rayon::prelude::*;
+use std::borrow::Cow;
+
+/// What the last upsampling step makes: float RGB, or the encoder's 8-bit 4:2:0 picture
+/// written band by band as the rows are made (the full-resolution float output is then never
+/// stored: at 720p that is 11 MB a frame not written, read back and paged in).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum OutputForm {
+    #[default]
+    Rgb,
+    Yuv420(Yuv420Format),
+}
+
+/// A frame's output, in the form asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    Rgb(RgbImage),
+    Yuv420(Yuv420, Yuv420Format),
+}
+
+impl Output {
+    pub fn size(&self) -> (usize, usize) {
+        match self {
+            Output::Rgb(i) => (i.width, i.height),
+            Output::Yuv420(p, _) => (p.width, p.height),
+        }
+    }
+
+    /// The output as RGB (read back from the 4:2:0 picture when that is what was made).
+    pub fn rgb(&self) -> Cow<'_, RgbImage> {
+        match self {
+            Output::Rgb(i) => Cow::Borrowed(i),
+            Output::Yuv420(p, f) => Cow::Owned(p.to_rgb(f)),
+        }
+    }
+
+    /// [`rgb`](Self::rgb), taking the picture (no copy when it is RGB).
+    pub fn into_rgb(self) -> RgbImage {
+        match self {
+            Output::Rgb(i) => i,
+            yuv => yuv.rgb().into_owned(),
+        }
+    }
+}
 
 /// One ×2 step of guided upsampling.
 pub trait Upsampler: Send {
@@ -22,6 +66,12 @@ pub trait Upsampler: Send {
     /// Produce the shallow depth-of-field picture at `guide`'s size from the level below.
     /// `params` are expressed at the guide's resolution.
     fn step(&mut self, guide: &RgbImage, low_input: &RgbImage, low_render: &RgbImage, low_depth: &Plane, params: &LensParams) -> crate::Result<RgbImage>;
+
+    /// [`step`](Self::step) with its result as an 8-bit 4:2:0 picture. By default the RGB
+    /// result is converted; an upsampler that makes its rows in bands writes them straight in.
+    fn step_yuv420(&mut self, guide: &RgbImage, low_input: &RgbImage, low_render: &RgbImage, low_depth: &Plane, params: &LensParams, format: &Yuv420Format) -> crate::Result<Yuv420> {
+        Ok(format.picture(&self.step(guide, low_input, low_render, low_depth, params)?))
+    }
 }
 
 /// Weights from the circle of confusion: a pixel whose blur radius at this resolution is under
@@ -34,7 +84,14 @@ pub trait Upsampler: Send {
 /// edges on held-out layered 720p scenes, `cargo run --release -p deeplens-eval --example
 /// working_res`).
 #[derive(Default)]
-pub struct PhysicalUpsampler;
+pub struct PhysicalUpsampler {
+    /// Chroma means of the 4:2:0 output, kept between frames.
+    means: Vec<[f32; 3]>,
+}
+
+/// Output rows of a [`PhysicalUpsampler`] step are made in bands of this many (even, so a band
+/// holds whole chroma row pairs).
+const BAND: usize = 16;
 
 impl Upsampler for PhysicalUpsampler {
     fn name(&self) -> &'static str {
@@ -42,68 +99,123 @@ impl Upsampler for PhysicalUpsampler {
     }
 
     fn step(&mut self, guide: &RgbImage, low_input: &RgbImage, low_render: &RgbImage, low_depth: &Plane, params: &LensParams) -> crate::Result<RgbImage> {
-        // One fused pass: bilinear samples of the render, the depth and the low input at each
-        // output pixel, the weight from the circle of confusion there, and the guide's detail.
+        let step = PhysicalStep::new(guide, low_input, low_render, low_depth, params)?;
+        let mut out = RgbImage::new(guide.width, guide.height);
+        out.data.par_chunks_mut(guide.width * 3 * BAND).enumerate().for_each_init(Vec::new, |hrows, (b, band)| step.band(b * BAND, band, hrows));
+        Ok(out)
+    }
+
+    fn step_yuv420(&mut self, guide: &RgbImage, low_input: &RgbImage, low_render: &RgbImage, low_depth: &Plane, params: &LensParams, format: &Yuv420Format) -> crate::Result<Yuv420> {
+        let step = PhysicalStep::new(guide, low_input, low_render, low_depth, params)?;
+        let (w, h) = (guide.width, guide.height);
+        let cw = w.div_ceil(2);
+        let mut pic = Yuv420::new(w, h);
+        let means = &mut self.means;
+        means.clear();
+        means.resize(cw * h.div_ceil(2), [0.0; 3]);
+        // Each band's rows are made in a scratch that stays in cache, then turned into its luma
+        // rows and its chroma rows' means at once.
+        pic.y.par_chunks_mut(w * BAND).zip(means.par_chunks_mut(cw * BAND / 2)).enumerate().for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(hrows, rows), (b, (luma, means))| {
+                rows.resize(luma.len() * 3, 0.0);
+                step.band(b * BAND, rows, hrows);
+                format.rows(w, rows, luma, w, means);
+            },
+        );
+        format.finish(w, h, means, (&mut pic.u, cw), (&mut pic.v, cw));
+        Ok(pic)
+    }
+}
+
+/// One ×2 step of [`PhysicalUpsampler`], set up: bilinear samples of the render, the depth and
+/// the low input at each output pixel, the weight from the circle of confusion there, and the
+/// guide's detail, in one fused pass per band of rows.
+struct PhysicalStep<'a> {
+    guide: &'a RgbImage,
+    low_input: &'a RgbImage,
+    low_render: &'a RgbImage,
+    low_depth: &'a Plane,
+    params: &'a LensParams,
+    /// Per output column: the two low columns and the weight of the second.
+    xs: Vec<(usize, usize, f32)>,
+    sy: f32,
+}
+
+impl<'a> PhysicalStep<'a> {
+    fn new(guide: &'a RgbImage, low_input: &'a RgbImage, low_render: &'a RgbImage, low_depth: &'a Plane, params: &'a LensParams) -> crate::Result<Self> {
         let (w, h) = (guide.width, guide.height);
         let (lw, lh) = (low_render.width, low_render.height);
         if (low_depth.width, low_depth.height) != (lw, lh) || (low_input.width, low_input.height) != (lw, lh) {
             crate::fail!(Input, "depth, input and render sizes differ");
         }
-        let (sx, sy) = (lw as f32 / w as f32, lh as f32 / h as f32);
-        let xs: Vec<(usize, usize, f32)> = (0..w)
+        let sx = lw as f32 / w as f32;
+        let xs = (0..w)
             .map(|x| {
                 let f = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (lw - 1) as f32);
                 let x0 = f.floor() as usize;
                 (x0, (x0 + 1).min(lw - 1), f - x0 as f32)
             })
             .collect();
-        let ys = |y: usize| {
-            let f = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (lh - 1) as f32);
-            let y0 = f.floor() as usize;
-            (y0, (y0 + 1).min(lh - 1), f - y0 as f32)
-        };
-        // Separable: a band of output rows first interpolates the low rows it reads along x
-        // (render, depth and low input, 7 channels), once per low row, then blends two of them per output
-        // row. The sums are the same as the per-pixel bilinear ones, in the same order.
-        const BAND: usize = 16;
-        let mut out = RgbImage::new(w, h);
-        out.data.par_chunks_mut(w * 3 * BAND).enumerate().for_each_init(Vec::new, |hrows: &mut Vec<[f32; 7]>, (b, band)| {
-            let ya = b * BAND;
-            let yb = (ya + band.len() / (w * 3)).min(h);
-            let (lo, _, _) = ys(ya);
-            let (_, hi, _) = ys(yb - 1);
-            hrows.clear();
-            hrows.resize((hi - lo + 1) * w, [0.0; 7]);
-            for (ly, hrow) in (lo..=hi).zip(hrows.chunks_exact_mut(w)) {
-                let r = &low_render.data[ly * lw * 3..(ly + 1) * lw * 3];
-                let a = &low_input.data[ly * lw * 3..(ly + 1) * lw * 3];
-                let d = &low_depth.data[ly * lw..(ly + 1) * lw];
-                for (o, &(x0, x1, wx)) in hrow.iter_mut().zip(&xs) {
-                    let lerp = |a: f32, b: f32| a + (b - a) * wx;
-                    let (r0, r1, a0, a1) = (&r[x0 * 3..x0 * 3 + 3], &r[x1 * 3..x1 * 3 + 3], &a[x0 * 3..x0 * 3 + 3], &a[x1 * 3..x1 * 3 + 3]);
-                    *o = [lerp(r0[0], r1[0]), lerp(r0[1], r1[1]), lerp(r0[2], r1[2]), lerp(d[x0], d[x1]), lerp(a0[0], a1[0]), lerp(a0[1], a1[1]), lerp(a0[2], a1[2])];
-                }
+        Ok(Self { guide, low_input, low_render, low_depth, params, xs, sy: lh as f32 / h as f32 })
+    }
+
+    /// The two low rows around output row `y` and the weight of the second.
+    #[inline(always)]
+    fn ys(&self, y: usize) -> (usize, usize, f32) {
+        let lh = self.low_render.height;
+        let f = ((y as f32 + 0.5) * self.sy - 0.5).clamp(0.0, (lh - 1) as f32);
+        let y0 = f.floor() as usize;
+        (y0, (y0 + 1).min(lh - 1), f - y0 as f32)
+    }
+
+    /// Output rows `ya..` into `band` (whole rows). Separable: the low rows the band reads are
+    /// first interpolated along x (render, depth and low input, 7 channels) into `hrows`, once
+    /// per low row, then two of them are blended per output row. The sums are the same as the
+    /// per-pixel bilinear ones, in the same order.
+    fn band(&self, ya: usize, band: &mut [f32], hrows: &mut Vec<[f32; 7]>) {
+        let (w, lw) = (self.guide.width, self.low_render.width);
+        let (low_render, low_input, low_depth) = (self.low_render, self.low_input, self.low_depth);
+        let yb = ya + band.len() / (w * 3);
+        let (lo, _, _) = self.ys(ya);
+        let (_, hi, _) = self.ys(yb - 1);
+        hrows.clear();
+        hrows.resize((hi - lo + 1) * w, [0.0; 7]);
+        for (ly, hrow) in (lo..=hi).zip(hrows.chunks_exact_mut(w)) {
+            let r = &low_render.data[ly * lw * 3..(ly + 1) * lw * 3];
+            let a = &low_input.data[ly * lw * 3..(ly + 1) * lw * 3];
+            let d = &low_depth.data[ly * lw..(ly + 1) * lw];
+            for (o, &(x0, x1, wx)) in hrow.iter_mut().zip(&self.xs) {
+                let lerp = |a: f32, b: f32| a + (b - a) * wx;
+                let (r0, r1, a0, a1) = (&r[x0 * 3..x0 * 3 + 3], &r[x1 * 3..x1 * 3 + 3], &a[x0 * 3..x0 * 3 + 3], &a[x1 * 3..x1 * 3 + 3]);
+                *o = [lerp(r0[0], r1[0]), lerp(r0[1], r1[1]), lerp(r0[2], r1[2]), lerp(d[x0], d[x1]), lerp(a0[0], a1[0]), lerp(a0[1], a1[1]), lerp(a0[2], a1[2])];
             }
-            for (row, y) in band.chunks_exact_mut(w * 3).zip(ya..) {
-                let (y0, y1, wy) = ys(y);
-                let top = &hrows[(y0 - lo) * w..(y0 - lo + 1) * w];
-                let bot = &hrows[(y1 - lo) * w..(y1 - lo + 1) * w];
-                let g = &guide.data[y * w * 3..(y + 1) * w * 3];
-                for (((o, g), t), b) in row.chunks_exact_mut(3).zip(g.chunks_exact(3)).zip(top).zip(bot) {
-                    let m_a = sharp_weight(params.coc(t[3] + (b[3] - t[3]) * wy));
+        }
+        for (row, y) in band.chunks_exact_mut(w * 3).zip(ya..) {
+            let (y0, y1, wy) = self.ys(y);
+            let top = &hrows[(y0 - lo) * w..(y0 - lo + 1) * w];
+            let bot = &hrows[(y1 - lo) * w..(y1 - lo + 1) * w];
+            let g = &self.guide.data[y * w * 3..(y + 1) * w * 3];
+            for (((o, g), t), b) in row.chunks_exact_mut(3).zip(g.chunks_exact(3)).zip(top).zip(bot) {
+                let m_a = sharp_weight(self.params.coc(t[3] + (b[3] - t[3]) * wy));
+                if m_a == 0.0 {
+                    // Defocused: the render alone (the same value the blend below gives).
                     for k in 0..3 {
-                        let l = t[k] + (b[k] - t[k]) * wy;
-                        let a_low = t[4 + k] + (b[4 + k] - t[4 + k]) * wy;
-                        // The guide's detail (what the level below lost) over the upsampled
-                        // render: in focus with nothing in front this is the guide itself, and
-                        // where a blurred foreground spreads over an in-focus pixel the render's
-                        // share of it is kept instead of being replaced by the sharp frame.
-                        o[k] = l + m_a * (g[k] - a_low);
+                        o[k] = t[k] + (b[k] - t[k]) * wy;
                     }
+                    continue;
+                }
+                for k in 0..3 {
+                    let l = t[k] + (b[k] - t[k]) * wy;
+                    let a_low = t[4 + k] + (b[4 + k] - t[4 + k]) * wy;
+                    // The guide's detail (what the level below lost) over the upsampled
+                    // render: in focus with nothing in front this is the guide itself, and
+                    // where a blurred foreground spreads over an in-focus pixel the render's
+                    // share of it is kept instead of being replaced by the sharp frame.
+                    o[k] = l + m_a * (g[k] - a_low);
                 }
             }
-        });
-        Ok(out)
+        }
     }
 }
 
@@ -142,12 +254,14 @@ pub fn upsample_to_output(
     params_full: &LensParams,
 ) -> crate::Result<RgbImage> {
     let work_depth = depth.resize(work_render.width, work_render.height);
-    upsample_with_depth(up, full, work_input, work_render, depth, work_depth, params_full)
+    Ok(upsample_into(up, full, work_input, work_render, depth, work_depth, params_full, OutputForm::Rgb)?.into_rgb())
 }
 
 /// [`upsample_to_output`] given the depth already resized to the working size (`work_depth`, as
-/// the lens stage made it), so a frame resizes it once.
-pub fn upsample_with_depth(
+/// the lens stage made it, so a frame resizes it once), its last step making the output in
+/// `form`.
+#[allow(clippy::too_many_arguments)]
+pub fn upsample_into(
     up: &mut dyn Upsampler,
     full: &RgbImage,
     work_input: &RgbImage,
@@ -155,7 +269,8 @@ pub fn upsample_with_depth(
     depth: &Plane,
     work_depth: Plane,
     params_full: &LensParams,
-) -> crate::Result<RgbImage> {
+    form: OutputForm,
+) -> crate::Result<Output> {
     let (ow, oh) = (full.width, full.height);
     let (ww, wh) = (work_render.width, work_render.height);
     if (work_depth.width, work_depth.height) != (ww, wh) {
@@ -165,31 +280,23 @@ pub fn upsample_with_depth(
     while (ww << (steps + 1)) <= ow + ow / 4 && (wh << (steps + 1)) <= oh + oh / 4 && (ww << steps) < ow {
         steps += 1;
     }
-    let mut low_in = work_input.clone();
-    let mut low = work_render.clone();
-    let mut low_depth = work_depth;
-    let sizes = levels((ww, wh), steps);
-    for (i, &(lw, lh)) in sizes.iter().enumerate().skip(1) {
-        let resized;
-        let guide = if (lw, lh) == (ow, oh) {
-            full
-        } else {
-            resized = full.resize(lw, lh);
-            &resized
-        };
-        let p = params_full.scaled(lw as f32 / ow as f32);
-        low = up.step(guide, &low_in, &low, &low_depth, &p)?;
-        let last = i + 1 == sizes.len() && (lw, lh) == (ow, oh);
-        if !last {
-            low_depth = depth.resize(lw, lh);
-            low_in = guide.clone();
-        }
+    let (mut low_in, mut low, mut low_depth) = (Cow::Borrowed(work_input), Cow::Borrowed(work_render), work_depth);
+    // The levels short of the output size, each guided by the frame resized to it …
+    for &(lw, lh) in levels((ww, wh), steps).iter().skip(1).filter(|&&s| s != (ow, oh)) {
+        let guide = full.resize(lw, lh);
+        low = Cow::Owned(up.step(&guide, &low_in, &low, &low_depth, &params_full.scaled(lw as f32 / ow as f32))?);
+        low_depth = depth.resize(lw, lh);
+        low_in = Cow::Owned(guide);
     }
-    if (low.width, low.height) != (ow, oh) {
-        // Not a power-of-two multiple: one last guided step straight to the output size.
-        low = up.step(full, &low_in, &low, &low_depth, params_full)?;
-    }
-    Ok(low)
+    // … then the last one, guided by the frame itself (a power-of-two level, or straight to an
+    // output size that is not one). A working picture at the output size needs none.
+    let last = (low.width, low.height) != (ow, oh);
+    Ok(match form {
+        OutputForm::Rgb if last => Output::Rgb(up.step(full, &low_in, &low, &low_depth, params_full)?),
+        OutputForm::Rgb => Output::Rgb(low.into_owned()),
+        OutputForm::Yuv420(f) if last => Output::Yuv420(up.step_yuv420(full, &low_in, &low, &low_depth, params_full, &f)?, f),
+        OutputForm::Yuv420(f) => Output::Yuv420(f.picture(&low), f),
+    })
 }
 
 #[cfg(test)]
@@ -210,7 +317,7 @@ mod tests {
         let work = full.resize(16, 8);
         let depth = Plane::filled(16, 8, 0.5);
         let p = LensParams::new(0.5, 20.0);
-        let out = upsample_to_output(&mut PhysicalUpsampler, &full, &work, &work, &depth, &p).unwrap();
+        let out = upsample_to_output(&mut PhysicalUpsampler::default(), &full, &work, &work, &depth, &p).unwrap();
         assert_eq!((out.width, out.height), (64, 32));
         assert!(crate::frame::psnr(&out, &full, None) > 60.0);
     }
@@ -225,10 +332,29 @@ mod tests {
         let render = RgbImage::from_fn(32, 16, |x, _| if x < 16 { [1.0; 3] } else if x < 20 { [0.5; 3] } else { [0.0; 3] });
         let depth = Plane::from_fn(32, 16, |x, _| if x < 16 { 1.0 } else { 0.5 });
         let p = LensParams::new(0.5, 20.0);
-        let out = upsample_to_output(&mut PhysicalUpsampler, &full, &work, &render, &depth, &p).unwrap();
+        let out = upsample_to_output(&mut PhysicalUpsampler::default(), &full, &work, &render, &depth, &p).unwrap();
         let at = |x: usize| out.data[(16 * 64 + x) * 3];
         assert!(at(35) > 0.35 && at(35) < 0.65, "spread kept: {}", at(35));
         assert!(at(50).abs() < 1e-3, "background beyond it stays the sharp frame: {}", at(50));
+    }
+
+    #[test]
+    fn the_4_2_0_output_is_the_rgb_output_converted() {
+        // The last step written straight into 4:2:0 band by band gives the bytes of converting
+        // its RGB result, for an exact ×2 step and a last step to an odd size (bands of 16 rows
+        // and a short one).
+        let f = Yuv420Format { matrix: crate::yuv::Matrix::of(1), full_range: false, siting: crate::yuv::Siting::of(1) };
+        for (w, h, steps) in [(128usize, 72usize, 1u32), (101, 57, 2)] {
+            let full = RgbImage::from_fn(w, h, |x, y| [((x * 7 + y) % 13) as f32 / 12.0, (x % 5) as f32 / 4.0, (y % 3) as f32 / 2.0]);
+            let (ww, wh) = working_size((w, h), steps);
+            let work = full.resize(ww, wh);
+            let depth = Plane::from_fn(ww, wh, |x, _| x as f32 / ww as f32);
+            let p = LensParams::new(0.5, 12.0);
+            let rgb = upsample_to_output(&mut PhysicalUpsampler::default(), &full, &work, &work, &depth, &p).unwrap();
+            let out = upsample_into(&mut PhysicalUpsampler::default(), &full, &work, &work, &depth, depth.clone(), &p, OutputForm::Yuv420(f)).unwrap();
+            assert_eq!(out, Output::Yuv420(f.picture(&rgb), f), "{w}x{h}");
+            assert_eq!(out.size(), (w, h));
+        }
     }
 
     #[test]
@@ -238,7 +364,7 @@ mod tests {
         let work = full.resize(ww, wh);
         let depth = Plane::filled(ww, wh, 0.0);
         let p = LensParams::new(1.0, 10.0);
-        let out = upsample_to_output(&mut PhysicalUpsampler, &full, &work, &work, &depth, &p).unwrap();
+        let out = upsample_to_output(&mut PhysicalUpsampler::default(), &full, &work, &work, &depth, &p).unwrap();
         assert_eq!((out.width, out.height), (101, 57));
     }
 }

@@ -48,14 +48,15 @@ fn main() {
                     stabilizer: None,
                 },
                 lens: Box::new(PhysicalRenderer::new()),
-                upsampler: Box::new(PhysicalUpsampler),
+                upsampler: Box::new(PhysicalUpsampler::default()),
             };
             let mut job = Job::new(i, 0, 0.0, input.clone());
             job.given_depth = Some(depth.clone());
             let t = Instant::now();
             let out = stages.process(job, &mut StageTimes::default()).expect("render");
             let ms = t.elapsed().as_secs_f64() * 1e3;
-            let (a, b) = score(&out.output, &truth, &band);
+            let output = out.output.rgb();
+            let (a, b) = score(&output, &truth, &band);
             if std::env::var_os("BINS").is_some() {
                 let edges = [0.0f32, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 1e9];
                 let mut sse = [0.0f64; 7];
@@ -65,7 +66,7 @@ fn main() {
                     let bi = edges.windows(2).position(|e| c >= e[0] && c < e[1]).unwrap_or(6);
                     let mut e2 = 0.0f64;
                     for ch in 0..3 {
-                        let d = (out.output.data[idx * 3 + ch] - truth.data[idx * 3 + ch]) as f64;
+                        let d = (output.data[idx * 3 + ch] - truth.data[idx * 3 + ch]) as f64;
                         e2 += d * d;
                     }
                     sse[bi] += e2;

@@ -1,7 +1,7 @@
 //! Demuxing and decoding.
 
 use super::{describe, ffmpeg, init};
-use deeplens_core::frame::RgbImage;
+use deeplens_core::frame::{Recycler, RgbImage};
 use deeplens_core::{ErrorKind, Kind, Result};
 use ffmpeg::format::Pixel;
 use ffmpeg::{codec, decoder, format, frame, media, Packet, Rational};
@@ -95,6 +95,7 @@ pub struct Demuxer {
     pub info: VideoInfo,
     pub others: Vec<OtherStream>,
     url: String,
+    recycler: Option<Recycler>,
 }
 
 /// Which part of the input to convert, in seconds from the start of the video stream.
@@ -214,7 +215,13 @@ impl Demuxer {
             .filter(|s| matches!(s.parameters().medium(), media::Type::Audio | media::Type::Subtitle | media::Type::Video))
             .map(|s| OtherStream { index: s.index(), params: s.parameters().clone(), time_base: s.time_base(), medium: s.parameters().medium() })
             .collect();
-        Ok(Self { ictx, video, decoder, info, others, url: spec.url.clone() })
+        Ok(Self { ictx, video, decoder, info, others, url: spec.url.clone(), recycler: None })
+    }
+
+    /// Decode into the memory of frames handed back to `recycler` (the encoder's spent frames)
+    /// when there are some.
+    pub fn recycle(&mut self, recycler: Recycler) {
+        self.recycler = Some(recycler);
     }
 
     /// The container's format name as FFmpeg knows it (`mov,mp4,m4a,…`, `png_pipe`, …).
@@ -245,6 +252,7 @@ impl Demuxer {
         let cut_start = cut.start.unwrap_or(0.0);
         let cut_end = cut.duration.map(|d| cut_start + d);
         let mut conv = RgbConverter::new(self.info.width, self.info.height, self.info.high_bit_depth);
+        conv.recycler = self.recycler.take();
         let mut decoded = frame::Video::empty();
         let mut index = 0u64;
         let mut first_t: Option<f64> = None;
@@ -540,12 +548,19 @@ pub(crate) struct RgbConverter {
     deep: bool,
     scaler: Option<(Pixel, u32, u32, ffmpeg::software::scaling::Context)>,
     out: frame::Video,
+    /// Where spent frames come back from (see [`Demuxer::recycle`]).
+    recycler: Option<Recycler>,
 }
 
 impl RgbConverter {
     pub(crate) fn new(width: usize, height: usize, deep: bool) -> Self {
         let fmt = if deep { Pixel::RGB48LE } else { Pixel::RGB24 };
-        Self { width, height, deep, scaler: None, out: frame::Video::new(fmt, width as u32, height as u32) }
+        Self { width, height, deep, scaler: None, out: frame::Video::new(fmt, width as u32, height as u32), recycler: None }
+    }
+
+    /// Memory for the next frame: one handed back through the recycler, if any.
+    fn buffer(&self) -> Vec<f32> {
+        self.recycler.as_ref().map(|r| r.take()).unwrap_or_default()
     }
 
     pub(crate) fn convert(&mut self, src: &frame::Video) -> Result<RgbImage> {
@@ -557,8 +572,9 @@ impl RgbConverter {
             // The common case, in one pass (see `yuv`).
             let raw = unsafe { &*src.as_ptr() };
             let full = raw.color_range as i32 == 2 || src.format() == Pixel::YUVJ420P;
-            let planes = crate::yuv::Planes { y: (src.data(0), src.stride(0)), u: (src.data(1), src.stride(1)), v: (src.data(2), src.stride(2)) };
-            return Ok(crate::yuv::to_rgb(&planes, self.width, self.height, crate::yuv::Matrix::of(raw.colorspace as i32), full, crate::yuv::Siting::of(raw.chroma_location as i32)));
+            let planes = deeplens_core::yuv::Planes { y: (src.data(0), src.stride(0)), u: (src.data(1), src.stride(1)), v: (src.data(2), src.stride(2)) };
+            let m = deeplens_core::yuv::Matrix::of(raw.colorspace as i32);
+            return Ok(deeplens_core::yuv::to_rgb_into(&planes, self.width, self.height, m, full, deeplens_core::yuv::Siting::of(raw.chroma_location as i32), self.buffer()));
         }
         let key = (src.format(), src.width(), src.height());
         if self.scaler.as_ref().map(|s| (s.0, s.1, s.2)) != Some(key) {
@@ -590,7 +606,9 @@ impl RgbConverter {
         let data = self.out.data(0);
         // Built row by row without zeroing first (a frame is megabytes), each row a vectorised
         // map over the converter's bytes.
-        let mut px = Vec::with_capacity(w * h * 3);
+        let mut px = self.buffer();
+        px.clear();
+        px.reserve(w * h * 3);
         for y in 0..h {
             if self.deep {
                 px.extend(data[y * stride..y * stride + w * 6].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as f32 * (1.0 / 65535.0)));

@@ -13,7 +13,6 @@
 mod audio;
 mod input;
 mod output;
-mod yuv;
 
 pub use input::{DEVICE_FORMATS, damaged_packets, interrupt, Cut, DecodedFrame, Demuxer, DeviceError, InputSpec, OtherStream, PacketMark, StreamPacket, VideoInfo};
 pub use output::{GreyWriter, Muxer, OutputSpec, Remuxer};

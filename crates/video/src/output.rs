@@ -364,34 +364,60 @@ impl Muxer {
         &self.codec_name
     }
 
-    /// Encode one processed picture at its original timestamp.
-    pub fn write_frame(&mut self, img: &RgbImage, pts: i64) -> Result<()> {
-        let (w, h) = (self.width, self.height);
-        let yuv = self.yuv.get_or_insert_with(|| frame::Video::new(self.pix, w as u32, h as u32));
+    /// The 8-bit 4:2:0 format the encoder takes, when it takes one at the frames' own size: a
+    /// producer may then hand [`write_yuv420`](Self::write_yuv420) the picture itself (the
+    /// frame engine's last upsampling step writes it band by band).
+    pub fn yuv420_format(&self) -> Option<deeplens_core::yuv::Yuv420Format> {
+        matches!(self.pix, Pixel::YUV420P | Pixel::YUVJ420P).then(|| deeplens_core::yuv::Yuv420Format {
+            matrix: deeplens_core::yuv::Matrix::of(self.color_space),
+            full_range: self.full_range || self.pix == Pixel::YUVJ420P,
+            // SAFETY: the encoder this muxer opened and owns.
+            siting: deeplens_core::yuv::Siting::of(unsafe { (*self.encoder.as_ptr()).chroma_sample_location } as i32),
+        })
+    }
+
+    /// The encoder's reused picture, made writable (the encoder may still hold its buffer).
+    fn picture(slot: &mut Option<frame::Video>, pix: Pixel, w: usize, h: usize) -> Result<&mut frame::Video> {
+        let yuv = slot.get_or_insert_with(|| frame::Video::new(pix, w as u32, h as u32));
         // SAFETY: a frame this muxer made and owns; it gets its own buffer if the encoder still
         // references the old one.
         if unsafe { ffmpeg::ffi::av_frame_make_writable(yuv.as_mut_ptr()) } < 0 {
             deeplens_core::fail!(Output, "out of memory for a {w}x{h} frame");
         }
-        if matches!(self.pix, Pixel::YUV420P | Pixel::YUVJ420P) && (img.width, img.height) == (w, h) {
-            // The common case, in one pass (see `yuv`).
-            let siting = crate::yuv::Siting::of(unsafe { (*self.encoder.as_ptr()).chroma_sample_location } as i32);
-            let full = self.full_range || self.pix == Pixel::YUVJ420P;
-            let (sy, su, sv) = (yuv.stride(0), yuv.stride(1), yuv.stride(2));
-            // SAFETY: the three planes of one frame are separate buffers (or separate ranges of
-            // one), so the mutable slices do not overlap.
-            let f = unsafe { &mut *yuv.as_mut_ptr() };
-            let plane = |i: usize, stride: usize, rows: usize| unsafe { std::slice::from_raw_parts_mut(f.data[i], stride * rows) };
-            let ch = h.div_ceil(2);
-            let mut planes = crate::yuv::PlanesMut { y: (plane(0, sy, h), sy), u: (plane(1, su, ch), su), v: (plane(2, sv, ch), sv) };
-            crate::yuv::from_rgb(img, &mut planes, crate::yuv::Matrix::of(self.color_space), full, siting, &mut self.chroma_scratch);
+        Ok(yuv)
+    }
+
+    /// Encode one processed picture at its original timestamp.
+    pub fn write_frame(&mut self, img: &RgbImage, pts: i64) -> Result<()> {
+        let (w, h) = (self.width, self.height);
+        let format = self.yuv420_format();
+        let yuv = Self::picture(&mut self.yuv, self.pix, w, h)?;
+        if let (Some(format), true) = (format, (img.width, img.height) == (w, h)) {
+            // The common case, in one pass (see `deeplens_core::yuv`).
+            format.from_rgb(img, &mut planes_420(yuv, h), &mut self.chroma_scratch);
         } else {
             self.convert_with_swscale(img)?;
         }
         self.send(pts)
     }
 
-    /// RGB to the encoder's format through swscale, for everything [`crate::yuv`] does not cover.
+    /// Encode a picture already in the encoder's 4:2:0 format ([`yuv420_format`](Self::yuv420_format)).
+    pub fn write_yuv420(&mut self, pic: &deeplens_core::yuv::Yuv420, pts: i64) -> Result<()> {
+        let (w, h) = (self.width, self.height);
+        if (pic.width, pic.height) != (w, h) || self.yuv420_format().is_none() {
+            deeplens_core::fail!(Output, "a {}x{} 4:2:0 picture for a {w}x{h} {:?} encoder", pic.width, pic.height, self.pix);
+        }
+        let planes = planes_420(Self::picture(&mut self.yuv, self.pix, w, h)?, h);
+        let cw = w.div_ceil(2);
+        for ((dst, stride), (src, width)) in [(planes.y, (&pic.y, w)), (planes.u, (&pic.u, cw)), (planes.v, (&pic.v, cw))] {
+            for (d, s) in dst.chunks_mut(stride).zip(src.chunks_exact(width)) {
+                d[..width].copy_from_slice(s);
+            }
+        }
+        self.send(pts)
+    }
+
+    /// RGB to the encoder's format through swscale, for everything [`deeplens_core::yuv`] does not cover.
     fn convert_with_swscale(&mut self, img: &RgbImage) -> Result<()> {
         let deep = self.pix.descriptor().map(|d| unsafe { (*d.as_ptr()).comp[0].depth } > 8).unwrap_or(false);
         let src_fmt = if deep { Pixel::RGB48LE } else { Pixel::RGB24 };
@@ -719,3 +745,14 @@ fn check_rate_control(codec_name: &str, crf: Option<f32>, preset: Option<&str>) 
     }
     Ok(())
 }
+/// The three planes of an 8-bit 4:2:0 picture `h` rows high, as mutable slices.
+fn planes_420(yuv: &mut frame::Video, h: usize) -> deeplens_core::yuv::PlanesMut<'_> {
+    let (sy, su, sv) = (yuv.stride(0), yuv.stride(1), yuv.stride(2));
+    let ch = h.div_ceil(2);
+    // SAFETY: the three planes of one frame are separate buffers (or separate ranges of one),
+    // each at least `stride × rows` long, so the mutable slices do not overlap.
+    let f = unsafe { &mut *yuv.as_mut_ptr() };
+    let plane = |i: usize, stride: usize, rows: usize| unsafe { std::slice::from_raw_parts_mut(f.data[i], stride * rows) };
+    deeplens_core::yuv::PlanesMut { y: (plane(0, sy, h), sy), u: (plane(1, su, ch), su), v: (plane(2, sv, ch), sv) }
+}
+

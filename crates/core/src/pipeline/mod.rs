@@ -24,6 +24,7 @@ use crate::focus::{FocusController, FocusState};
 use crate::frame::{Plane, RgbImage};
 use crate::lens::{LensBlur, LensParams};
 use crate::upsample::{self, Upsampler};
+pub use crate::upsample::{Output, OutputForm};
 use crate::{Error, Kind, Result};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,8 +99,9 @@ pub struct Finished {
     pub lens: LensParams,
     /// Size of the working picture the depth stage chose.
     pub work_size: (usize, usize),
-    /// The result, at the size of `full`.
-    pub output: RgbImage,
+    /// The result, at the size of `full`, in the form the run asked for
+    /// ([`EngineOptions::output`]).
+    pub output: Output,
     pub ms: StageMs,
     pub mark: u32,
 }
@@ -198,11 +200,11 @@ pub fn lens_stage(lens: &mut dyn LensBlur, planned: Planned) -> Result<Rendered>
     Ok(Rendered { planned, render, work_depth })
 }
 
-/// Guided upsampling to the output size.
-pub fn upsample_stage(up: &mut dyn Upsampler, r: Rendered) -> Result<Finished> {
+/// Guided upsampling to the output size, the output made in `form`.
+pub fn upsample_stage(up: &mut dyn Upsampler, r: Rendered, form: OutputForm) -> Result<Finished> {
     let Rendered { planned: Planned { job, analysis, work, lens }, render, work_depth } = r;
     let full_params = lens.scaled(job.full.width as f32 / work.width as f32);
-    let output = upsample::upsample_with_depth(up, &job.full, &work, &render, &analysis.depth, work_depth, &full_params)?;
+    let output = upsample::upsample_into(up, &job.full, &work, &render, &analysis.depth, work_depth, &full_params, form)?;
     let Job { index, pts, t, born, full, ms, mark, .. } = job;
     let Analysis { depth, foreground, focus } = analysis;
     Ok(Finished { index, pts, t, born, full, depth, foreground, focus, lens, work_size: (work.width, work.height), output, ms, mark })
@@ -233,7 +235,7 @@ impl Stages {
         times.lens.push(ms_since(t));
         go()?;
         let t = Instant::now();
-        let finished = upsample_stage(self.upsampler.as_mut(), rendered)?;
+        let finished = upsample_stage(self.upsampler.as_mut(), rendered, OutputForm::Rgb)?;
         times.upsample.push(ms_since(t));
         go()?;
         Ok(finished)
@@ -269,11 +271,14 @@ pub struct EngineOptions {
     /// How long [`run`] waits for the source to end once the sink has: `None`, as long as it
     /// takes (files); a live source stuck in a device read is left behind after this.
     pub source_grace: Option<std::time::Duration>,
+    /// The form of [`Finished::output`]: RGB, or the encoder's own 4:2:0 picture for a sink
+    /// that only encodes it.
+    pub output: OutputForm,
 }
 
 impl EngineOptions {
     pub fn new(capacity: usize, schedule: Schedule, abort: Arc<AtomicBool>) -> Self {
-        Self { capacity, schedule, abort, prepare: None, queue_probe: None, on_focus_done: None, source_grace: None }
+        Self { capacity, schedule, abort, prepare: None, queue_probe: None, on_focus_done: None, source_grace: None, output: OutputForm::Rgb }
     }
 }
 
@@ -438,7 +443,7 @@ pub fn run<S: Source, K: Sink>(stages: Stages, source: S, sink: &mut K, opts: En
 /// made, for stills' batches, files and live sources alike. On an error a stage stops, sets
 /// `abort`, and its channels close, which winds down the others.
 pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Receiver<Finished>, Running) {
-    let EngineOptions { capacity, schedule, abort, prepare, queue_probe, on_focus_done, .. } = opts;
+    let EngineOptions { capacity, schedule, abort, prepare, queue_probe, on_focus_done, output, .. } = opts;
     let (mut depth, mut lens, mut up) = stages.split();
     let (tx1, rx1) = bounded::<Planned>(capacity);
     let (tx2, rx2) = bounded::<Rendered>(capacity);
@@ -478,7 +483,7 @@ pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Rece
         timed_stage_loop(&rx1, &tx2, &a, probe, |p| lens_stage(lens.as_mut(), p), |r: &mut Rendered, ms| r.planned.job.ms.lens = ms)
     };
     handles.push(("lens", std::thread::Builder::new().name("lens".into()).spawn(lens_thread).expect("spawn lens thread")));
-    let up_thread = move || timed_stage_loop(&rx2, &tx3, &abort, queue_probe, |r| upsample_stage(up.as_mut(), r), |f: &mut Finished, ms| f.ms.upsample = ms);
+    let up_thread = move || timed_stage_loop(&rx2, &tx3, &abort, queue_probe, |r| upsample_stage(up.as_mut(), r, output), |f: &mut Finished, ms| f.ms.upsample = ms);
     handles.push(("upsample", std::thread::Builder::new().name("upsample".into()).spawn(up_thread).expect("spawn upsample thread")));
     (rx3, Running { handles, tokens })
 }

@@ -4,25 +4,30 @@
 //! conversion to `rgb24`, followed by a pass turning bytes into floats, cost about 9 % of a
 //! conversion's CPU (and the same again on the way out): here the planes are read once, the
 //! chroma interpolated where the stream says its samples sit, and the matrix applied in floats,
-//! with no 8-bit rounding in between (the way out rounds with
-//! [`deeplens_core::frame::to_u8`]). Everything else (10-bit, 4:2:2, 4:4:4, packed formats,
-//! frames that need scaling) still goes through swscale.
+//! with no 8-bit rounding in between (the way out rounds with [`to_u8`]). The video crate uses
+//! these for decoded and encoded frames; everything else (10-bit, 4:2:2, 4:4:4, packed formats,
+//! frames that need scaling) goes through swscale there.
+//!
+//! The way out also works a band of rows at a time ([`Yuv420Format::rows`], then
+//! [`Yuv420Format::finish`]), so the last guided-upsampling step can write the encoder's picture
+//! while its rows are in cache (`upsample`), and the full-resolution float output is never
+//! stored. Nothing here knows about FFmpeg: the numbers of colour spaces and chroma locations
+//! are those of ITU-T H.273 as FFmpeg spells them (`AVColorSpace`, `AVChromaLocation`).
 
-use super::input::sws_matrix;
-use deeplens_core::frame::{to_u8, RgbImage};
+use crate::frame::{to_u8, RgbImage};
 
 /// The luma weights of a colour matrix: `Y = kr·R + (1 − kr − kb)·G + kb·B`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Matrix {
+pub struct Matrix {
     kr: f32,
     kb: f32,
 }
 
 impl Matrix {
-    /// The matrix of an `AVColorSpace`, the one swscale uses for it ([`sws_matrix`] decides
-    /// which spaces are known; the rest are BT.601).
-    pub(crate) fn of(color_space: i32) -> Self {
-        let (kr, kb) = match sws_matrix(color_space) {
+    /// The matrix of an `AVColorSpace` (H.273 matrix coefficients), the one swscale uses for
+    /// it: spaces it does not know are BT.601.
+    pub fn of(color_space: i32) -> Self {
+        let (kr, kb) = match color_space {
             1 => (0.2126, 0.0722),          // BT.709
             4 => (0.30, 0.11),              // FCC
             7 => (0.212, 0.087),            // SMPTE 240M
@@ -43,13 +48,13 @@ impl Matrix {
 /// the even columns ("left", the MPEG-2/H.264 default and what unspecified means) or between two
 /// columns ("center"); vertically between two rows, or on the even rows ("top").
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Siting {
-    pub(crate) cosited_x: bool,
-    pub(crate) cosited_y: bool,
+pub struct Siting {
+    pub cosited_x: bool,
+    pub cosited_y: bool,
 }
 
 impl Siting {
-    pub(crate) fn of(chroma_location: i32) -> Self {
+    pub fn of(chroma_location: i32) -> Self {
         match chroma_location {
             2 => Self { cosited_x: false, cosited_y: false }, // center (JPEG, MPEG-1)
             3 => Self { cosited_x: true, cosited_y: true },   // topleft
@@ -99,14 +104,20 @@ fn taps(n: usize, nc: usize, cosited: bool) -> Vec<Tap> {
 }
 
 /// Planes of an 8-bit 4:2:0 picture: `(data, stride)` of Y, Cb, Cr.
-pub(crate) struct Planes<'a> {
-    pub(crate) y: (&'a [u8], usize),
-    pub(crate) u: (&'a [u8], usize),
-    pub(crate) v: (&'a [u8], usize),
+pub struct Planes<'a> {
+    pub y: (&'a [u8], usize),
+    pub u: (&'a [u8], usize),
+    pub v: (&'a [u8], usize),
 }
 
 /// A `w × h` 4:2:0 picture as RGB in [0, 1] (clipped), chroma interpolated bilinearly.
-pub(crate) fn to_rgb(p: &Planes, w: usize, h: usize, m: Matrix, full: bool, siting: Siting) -> RgbImage {
+pub fn to_rgb(p: &Planes, w: usize, h: usize, m: Matrix, full: bool, siting: Siting) -> RgbImage {
+    to_rgb_into(p, w, h, m, full, siting, Vec::new())
+}
+
+/// [`to_rgb`] into `data`'s memory (a frame handed back by a [`crate::frame::Recycler`]; its
+/// values are replaced).
+pub fn to_rgb_into(p: &Planes, w: usize, h: usize, m: Matrix, full: bool, siting: Siting, mut data: Vec<f32>) -> RgbImage {
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let r = Range::new(full);
     let kg = 1.0 - m.kr - m.kb;
@@ -115,7 +126,8 @@ pub(crate) fn to_rgb(p: &Planes, w: usize, h: usize, m: Matrix, full: bool, siti
     let (gb, gr) = (2.0 * m.kb * (1.0 - m.kb) / kg, 2.0 * m.kr * (1.0 - m.kr) / kg);
     let xs = taps(w, cw, siting.cosited_x);
     let ys = taps(h, ch, siting.cosited_y);
-    let mut data = Vec::with_capacity(w * h * 3);
+    data.clear();
+    data.reserve(w * h * 3);
     // Per row: the chroma rows interpolated vertically (as `(C − 128) · scale`), then along x
     // into one value per pixel, then the matrix into a row of RGB; each loop a plain map over
     // slices, so it vectorises.
@@ -154,77 +166,137 @@ fn unit(v: f32) -> f32 {
 }
 
 /// Mutable planes of an 8-bit 4:2:0 picture.
-pub(crate) struct PlanesMut<'a> {
-    pub(crate) y: (&'a mut [u8], usize),
-    pub(crate) u: (&'a mut [u8], usize),
-    pub(crate) v: (&'a mut [u8], usize),
+pub struct PlanesMut<'a> {
+    pub y: (&'a mut [u8], usize),
+    pub u: (&'a mut [u8], usize),
+    pub v: (&'a mut [u8], usize),
 }
 
-/// RGB in [0, 1] (clipped; NaN reads 0) as an 8-bit 4:2:0 picture of the same size. Chroma is
-/// the mean of the pixels a sample stands for, taken where [`to_rgb`] reads it: on the even
-/// column when co-sited (so a picture that went through `to_rgb` unchanged gets its chroma
-/// columns back), else over the column pair and corrected for the blur of the round trip; over
-/// the row pair, likewise corrected, or on the even row when co-sited.
-/// `scratch` holds the per-sample means between frames (a video then allocates nothing here).
-pub(crate) fn from_rgb(img: &RgbImage, out: &mut PlanesMut, m: Matrix, full: bool, siting: Siting, scratch: &mut Vec<[f32; 3]>) {
-    let (w, h) = (img.width, img.height);
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let r = Range::new(full);
-    let (sb, sr) = (0.5 / (1.0 - m.kb), 0.5 / (1.0 - m.kr));
-    // Code values as fractions of 255, for `to_u8`.
-    let (y_off, y_mul, c_mul) = (r.y_off / 255.0, 1.0 / (r.y_scale * 255.0), 1.0 / (r.c_scale * 255.0));
-    let c_mid = 128.0 / 255.0;
-    // Per chroma row: the luma of its one or two picture rows, and the mean RGB of the pixels
-    // each chroma sample stands for (the matrix is linear, so the mean's chroma is the mean
-    // chroma).
-    let mean = scratch;
-    mean.clear();
-    mean.resize(cw * ch, [0.0; 3]);
-    for (cy, mrow) in mean.chunks_exact_mut(cw).enumerate() {
-        let rows: Vec<&[f32]> = (2 * cy..(2 * cy + 2).min(h)).map(|y| &img.data[y * w * 3..(y + 1) * w * 3]).collect();
-        for (dy, src) in rows.iter().enumerate() {
-            let luma = &mut out.y.0[(2 * cy + dy) * out.y.1..][..w];
-            for (l, c) in luma.iter_mut().zip(src.chunks_exact(3)) {
-                *l = to_u8(y_off + m.luma(c) * y_mul);
-            }
-        }
-        let used = if siting.cosited_y { &rows[..1] } else { &rows[..] };
-        let row_share = 1.0 / used.len() as f32;
-        for src in used {
-            if siting.cosited_x {
-                for (a, c) in mrow.iter_mut().zip(src.chunks(6)) {
-                    *a = [a[0] + c[0] * row_share, a[1] + c[1] * row_share, a[2] + c[2] * row_share];
+/// How RGB becomes an 8-bit 4:2:0 picture: the colour matrix, the range, and where the chroma
+/// samples sit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Yuv420Format {
+    pub matrix: Matrix,
+    pub full_range: bool,
+    pub siting: Siting,
+}
+
+/// An 8-bit 4:2:0 picture with tight planes (each stride is the plane's width).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Yuv420 {
+    pub width: usize,
+    pub height: usize,
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+}
+
+impl Yuv420 {
+    /// An all-zero picture of this size (every byte is then written by
+    /// [`Yuv420Format::rows`] and [`Yuv420Format::finish`]).
+    pub fn new(width: usize, height: usize) -> Self {
+        let c = width.div_ceil(2) * height.div_ceil(2);
+        Self { width, height, y: vec![0; width * height], u: vec![0; c], v: vec![0; c] }
+    }
+
+    /// The picture as RGB in [0, 1], read back as a decoder would.
+    pub fn to_rgb(&self, f: &Yuv420Format) -> RgbImage {
+        let cw = self.width.div_ceil(2);
+        to_rgb(&Planes { y: (&self.y, self.width), u: (&self.u, cw), v: (&self.v, cw) }, self.width, self.height, f.matrix, f.full_range, f.siting)
+    }
+}
+
+impl Yuv420Format {
+    /// Rows `y0..` of a picture `w` wide (`rgb` holds whole rows, `y0` is even): their luma
+    /// into `luma` (the same rows, `stride` apart), and for the chroma samples of their row
+    /// pairs (`means`, `w.div_ceil(2)` per pair, zero on entry) the mean RGB of the pixels each
+    /// stands for (the matrix is linear, so the mean's chroma is the mean chroma). The mean is
+    /// taken where [`to_rgb`] reads the sample: on the even column when co-sited (so a picture
+    /// that went through `to_rgb` unchanged gets its chroma columns back), else over the column
+    /// pair; over the row pair, or on the even row when co-sited. Bands cut at even rows give
+    /// the same bytes as one band; [`finish`](Self::finish) writes the chroma once every row is
+    /// in.
+    pub fn rows(&self, w: usize, rgb: &[f32], luma: &mut [u8], stride: usize, means: &mut [[f32; 3]]) {
+        let (m, r) = (self.matrix, Range::new(self.full_range));
+        let cw = w.div_ceil(2);
+        let n = rgb.len() / (w * 3);
+        debug_assert!(means.len() == n.div_ceil(2) * cw && luma.len() >= (n.max(1) - 1) * stride + w);
+        // Code values as fractions of 255, for `to_u8`.
+        let (y_off, y_mul) = (r.y_off / 255.0, 1.0 / (r.y_scale * 255.0));
+        for (cy, mrow) in means.chunks_exact_mut(cw).enumerate() {
+            let pair = &rgb[2 * cy * w * 3..((2 * cy + 2).min(n)) * w * 3];
+            for (dy, src) in pair.chunks_exact(w * 3).enumerate() {
+                let luma = &mut luma[(2 * cy + dy) * stride..][..w];
+                for (l, c) in luma.iter_mut().zip(src.chunks_exact(3)) {
+                    *l = to_u8(y_off + m.luma(c) * y_mul);
                 }
-            } else {
-                for (a, c) in mrow.iter_mut().zip(src.chunks(6)) {
-                    let s = if c.len() == 6 { 0.5 * row_share } else { row_share };
-                    for k in 0..3 {
-                        a[k] += (c[k] + c.get(k + 3).copied().unwrap_or(0.0)) * s;
+            }
+            let used = if self.siting.cosited_y { &pair[..w * 3] } else { pair };
+            let row_share = 1.0 / (used.len() / (w * 3)) as f32;
+            for src in used.chunks_exact(w * 3) {
+                if self.siting.cosited_x {
+                    for (a, c) in mrow.iter_mut().zip(src.chunks(6)) {
+                        *a = [a[0] + c[0] * row_share, a[1] + c[1] * row_share, a[2] + c[2] * row_share];
+                    }
+                } else {
+                    for (a, c) in mrow.iter_mut().zip(src.chunks(6)) {
+                        let s = if c.len() == 6 { 0.5 * row_share } else { row_share };
+                        for k in 0..3 {
+                            a[k] += (c[k] + c.get(k + 3).copied().unwrap_or(0.0)) * s;
+                        }
                     }
                 }
             }
         }
     }
-    // Where a sample stands for two pixels, reading it back (`to_rgb`'s interpolation) and
-    // averaging again blurs it ([1/8, 3/4, 1/8] inside the picture); solving for the samples
-    // whose round trip gives these means undoes that exactly, so chroma that went through
-    // unchanged (the in-focus picture) comes back where it was.
-    if !siting.cosited_x && cw > 1 {
-        let t = Unblur::new(w, cw);
-        for mrow in mean.chunks_exact_mut(cw) {
-            t.solve(mrow, 1);
+
+    /// The chroma planes of a `w × h` picture from the means [`rows`](Self::rows) gathered
+    /// (`means` is used up).
+    pub fn finish(&self, w: usize, h: usize, means: &mut [[f32; 3]], u: (&mut [u8], usize), v: (&mut [u8], usize)) {
+        let (m, r) = (self.matrix, Range::new(self.full_range));
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let (sb, sr) = (0.5 / (1.0 - m.kb), 0.5 / (1.0 - m.kr));
+        let (c_mul, c_mid) = (1.0 / (r.c_scale * 255.0), 128.0 / 255.0);
+        // Where a sample stands for two pixels, reading it back (`to_rgb`'s interpolation) and
+        // averaging again blurs it ([1/8, 3/4, 1/8] inside the picture); solving for the samples
+        // whose round trip gives these means undoes that exactly, so chroma that went through
+        // unchanged (the in-focus picture) comes back where it was.
+        if !self.siting.cosited_x && cw > 1 {
+            let t = Unblur::new(w, cw);
+            for mrow in means.chunks_exact_mut(cw) {
+                t.solve(mrow, 1);
+            }
+        }
+        if !self.siting.cosited_y && ch > 1 {
+            Unblur::new(h, ch).solve(means, cw);
+        }
+        for (cy, mrow) in means.chunks_exact(cw).enumerate() {
+            let (u, v) = (&mut u.0[cy * u.1..][..cw], &mut v.0[cy * v.1..][..cw]);
+            for ((u, v), a) in u.iter_mut().zip(v.iter_mut()).zip(mrow) {
+                let yv = m.luma(a);
+                *u = to_u8(c_mid + (a[2] - yv) * sb * c_mul);
+                *v = to_u8(c_mid + (a[0] - yv) * sr * c_mul);
+            }
         }
     }
-    if !siting.cosited_y && ch > 1 {
-        Unblur::new(h, ch).solve(mean, cw);
+
+    /// [`from_rgb`](Self::from_rgb) into a new picture with tight planes.
+    pub fn picture(&self, img: &RgbImage) -> Yuv420 {
+        let mut pic = Yuv420::new(img.width, img.height);
+        let cw = img.width.div_ceil(2);
+        self.from_rgb(img, &mut PlanesMut { y: (&mut pic.y, img.width), u: (&mut pic.u, cw), v: (&mut pic.v, cw) }, &mut Vec::new());
+        pic
     }
-    for (cy, mrow) in mean.chunks_exact(cw).enumerate() {
-        let (u, v) = (&mut out.u.0[cy * out.u.1..][..cw], &mut out.v.0[cy * out.v.1..][..cw]);
-        for ((u, v), a) in u.iter_mut().zip(v.iter_mut()).zip(mrow) {
-            let yv = m.luma(a);
-            *u = to_u8(c_mid + (a[2] - yv) * sb * c_mul);
-            *v = to_u8(c_mid + (a[0] - yv) * sr * c_mul);
-        }
+
+    /// RGB in [0, 1] (clipped; NaN reads 0) as an 8-bit 4:2:0 picture of the same size, in one
+    /// band. `scratch` holds the per-sample means between frames (a video then allocates
+    /// nothing here).
+    pub fn from_rgb(&self, img: &RgbImage, out: &mut PlanesMut, scratch: &mut Vec<[f32; 3]>) {
+        let (w, h) = (img.width, img.height);
+        scratch.clear();
+        scratch.resize(w.div_ceil(2) * h.div_ceil(2), [0.0; 3]);
+        self.rows(w, &img.data, out.y.0, out.y.1, scratch);
+        self.finish(w, h, scratch, (&mut *out.u.0, out.u.1), (&mut *out.v.0, out.v.1));
     }
 }
 
@@ -331,7 +403,7 @@ mod tests {
                 let siting = Siting { cosited_x: true, cosited_y: true };
                 let img = to_rgb(&Planes { y: (&y, w), u: (&u, cw), v: (&v, cw) }, w, h, m, full, siting);
                 let (mut y2, mut u2, mut v2) = (vec![0u8; w * h], vec![0u8; cw * ch], vec![0u8; cw * ch]);
-                from_rgb(&img, &mut PlanesMut { y: (&mut y2, w), u: (&mut u2, cw), v: (&mut v2, cw) }, m, full, siting, &mut Vec::new());
+                Yuv420Format { matrix: m, full_range: full, siting }.from_rgb(&img, &mut PlanesMut { y: (&mut y2, w), u: (&mut u2, cw), v: (&mut v2, cw) }, &mut Vec::new());
                 assert_eq!(y, y2, "luma, colour space {cs}, full range {full}");
                 assert_eq!(u, u2, "Cb, colour space {cs}, full range {full}");
                 assert_eq!(v, v2, "Cr, colour space {cs}, full range {full}");
@@ -352,8 +424,32 @@ mod tests {
                 let siting = Siting::of(loc);
                 let img = to_rgb(&Planes { y: (&y, w), u: (&u, cw), v: (&v, cw) }, w, h, Matrix::of(1), false, siting);
                 let (mut y2, mut u2, mut v2) = (vec![0u8; w * h], vec![0u8; cw * ch], vec![0u8; cw * ch]);
-                from_rgb(&img, &mut PlanesMut { y: (&mut y2, w), u: (&mut u2, cw), v: (&mut v2, cw) }, Matrix::of(1), false, siting, &mut Vec::new());
+                Yuv420Format { matrix: Matrix::of(1), full_range: false, siting }.from_rgb(&img, &mut PlanesMut { y: (&mut y2, w), u: (&mut u2, cw), v: (&mut v2, cw) }, &mut Vec::new());
                 assert_eq!((&y, &u, &v), (&y2, &u2, &v2), "{w}x{h}, chroma location {loc}");
+            }
+        }
+    }
+
+    #[test]
+    fn bands_cut_at_even_rows_give_the_bytes_of_one_band() {
+        // What the last upsampling step does: rows in bands of 4 (and a short last band at odd
+        // heights), luma and chroma means per band, then the chroma once: the same picture as
+        // converting the whole frame at once, at every siting and range.
+        for (w, h) in [(13usize, 11usize), (8, 6), (3, 9)] {
+            let img = RgbImage::from_fn(w, h, |x, y| [((x * 37 + y * 11) % 29) as f32 / 28.0, ((x * y) % 7) as f32 / 6.0, ((x + 3 * y) % 5) as f32 / 4.0]);
+            for loc in [1, 2, 3, 4] {
+                for full in [false, true] {
+                    let f = Yuv420Format { matrix: Matrix::of(1), full_range: full, siting: Siting::of(loc) };
+                    let whole = f.picture(&img);
+                    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+                    let mut banded = Yuv420::new(w, h);
+                    let mut means = vec![[0.0f32; 3]; cw * ch];
+                    for ((rgb, luma), m) in img.data.chunks(w * 3 * 4).zip(banded.y.chunks_mut(w * 4)).zip(means.chunks_mut(cw * 2)) {
+                        f.rows(w, rgb, luma, w, m);
+                    }
+                    f.finish(w, h, &mut means, (&mut banded.u, cw), (&mut banded.v, cw));
+                    assert_eq!(whole, banded, "{w}x{h}, chroma location {loc}, full range {full}");
+                }
             }
         }
     }
