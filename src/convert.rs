@@ -194,6 +194,9 @@ pub fn convert(mut job: ConvertJob, cancel: Arc<AtomicBool>) -> Result<ConvertRe
     if let Some(f) = muxer.yuv420_format() {
         opts.output = OutputForm::Yuv420(f);
     }
+    // Two frames in the lens stage at once where there are two cores to share (a file has no
+    // latency to keep low).
+    opts.lens_threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
 
     let (dv_tx, dv_rx) = bounded::<crate::frame::Plane>(cap);
     // A given depth video is on the input's timeline: `--start` cuts it the same way (a plan's

@@ -65,6 +65,12 @@ pub trait LensBlur: Send {
         None
     }
     fn render(&mut self, rgb: &RgbImage, depth: &Plane, params: &LensParams) -> crate::Result<RgbImage>;
+    /// Another renderer like this one, for a second lens thread rendering the next frame at the
+    /// same time ([`crate::pipeline::EngineOptions::lens_threads`]); `None` (the default) keeps
+    /// it on one thread (a network session, a test double).
+    fn fork(&self) -> Option<Box<dyn LensBlur>> {
+        None
+    }
     /// The largest radius (working-resolution pixels) the renderer handles, if it has one; the
     /// pipeline picks the working resolution so the requested blur fits.
     fn max_radius(&self) -> Option<f32> {

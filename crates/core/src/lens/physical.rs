@@ -100,6 +100,10 @@ impl LensBlur for PhysicalRenderer {
         // from outside the pool each would be a hand-off to it and a sleep until it finished.
         Ok(rayon::scope(|_| render_with(scratch, rgb, depth, params)))
     }
+
+    fn fork(&self) -> Option<Box<dyn LensBlur>> {
+        Some(Box::new(PhysicalRenderer::new()))
+    }
 }
 
 /// Slice index of a signed radius: 0 holds the in-focus pixels (|s| under about half a pixel).

@@ -274,11 +274,16 @@ pub struct EngineOptions {
     /// The form of [`Finished::output`]: RGB, or the encoder's own 4:2:0 picture for a sink
     /// that only encodes it.
     pub output: OutputForm,
+    /// Lens threads, each rendering every n-th frame (frame `k` on thread `k mod n`, so frames
+    /// stay in order): a frame's serial parts then overlap with the next frame's parallel ones.
+    /// Only renderers that can [`fork`](LensBlur::fork) get more than one. Each adds a frame in
+    /// flight and a renderer's scratch.
+    pub lens_threads: usize,
 }
 
 impl EngineOptions {
     pub fn new(capacity: usize, schedule: Schedule, abort: Arc<AtomicBool>) -> Self {
-        Self { capacity, schedule, abort, prepare: None, queue_probe: None, on_focus_done: None, source_grace: None, output: OutputForm::Rgb }
+        Self { capacity, schedule, abort, prepare: None, queue_probe: None, on_focus_done: None, source_grace: None, output: OutputForm::Rgb, lens_threads: 1 }
     }
 }
 
@@ -303,7 +308,7 @@ impl Running {
             match h.join() {
                 Ok(Ok(v)) => match name {
                     "depth" => times.depth = v,
-                    "lens" => times.lens = v,
+                    "lens" => times.lens.extend(v),
                     _ => times.upsample = v,
                 },
                 Ok(Err(e)) => {
@@ -443,10 +448,20 @@ pub fn run<S: Source, K: Sink>(stages: Stages, source: S, sink: &mut K, opts: En
 /// made, for stills' batches, files and live sources alike. On an error a stage stops, sets
 /// `abort`, and its channels close, which winds down the others.
 pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Receiver<Finished>, Running) {
-    let EngineOptions { capacity, schedule, abort, prepare, queue_probe, on_focus_done, output, .. } = opts;
-    let (mut depth, mut lens, mut up) = stages.split();
-    let (tx1, rx1) = bounded::<Planned>(capacity);
-    let (tx2, rx2) = bounded::<Rendered>(capacity);
+    let EngineOptions { capacity, schedule, abort, prepare, queue_probe, on_focus_done, output, lens_threads, .. } = opts;
+    let (mut depth, lens, mut up) = stages.split();
+    let mut lenses = vec![lens];
+    while lenses.len() < lens_threads {
+        match lenses[0].fork() {
+            Some(l) => lenses.push(l),
+            None => break,
+        }
+    }
+    // Each lens thread has its own way in and out; the depth thread deals frames to them in
+    // turn and the upsampling thread collects them in the same turn.
+    let per_lens = capacity.div_ceil(lenses.len()).max(1);
+    let (tx1, rx1): (Vec<_>, Vec<_>) = lenses.iter().map(|_| bounded::<Planned>(per_lens)).unzip();
+    let (tx2, rx2): (Vec<_>, Vec<_>) = lenses.iter().map(|_| bounded::<Rendered>(per_lens)).unzip();
     let (tx3, rx3) = bounded::<Finished>(capacity);
     let (tokens, gate) = match schedule {
         Schedule::Bounded => (None, None),
@@ -462,7 +477,7 @@ pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Rece
     let a = abort.clone();
     let depth_thread = move || {
         let mut prepare = prepare;
-        let r = depth_loop(&input, gate.as_ref(), &tx1, &a, |mut j| {
+        let r = depth_loop(&input, gate.as_ref(), in_turn(tx1), &a, |mut j| {
             if let Some(p) = prepare.as_mut() {
                 p(&mut depth, &mut j);
             }
@@ -477,13 +492,25 @@ pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Rece
         r
     };
     handles.push(("depth", std::thread::Builder::new().name("depth".into()).spawn(depth_thread).expect("spawn depth thread")));
-    let a = abort.clone();
-    let probe = queue_probe.clone();
-    let lens_thread = move || {
-        timed_stage_loop(&rx1, &tx2, &a, probe, |p| lens_stage(lens.as_mut(), p), |r: &mut Rendered, ms| r.planned.job.ms.lens = ms)
+    for ((mut lens, rx), tx) in lenses.into_iter().zip(rx1).zip(tx2) {
+        let a = abort.clone();
+        let probe = queue_probe.clone();
+        let lens_thread = move || {
+            let queued = || rx.len();
+            timed_stage_loop(rx.iter(), queued, |r| tx.send(r).is_ok(), &a, probe, |p| lens_stage(lens.as_mut(), p), |r: &mut Rendered, ms| r.planned.job.ms.lens = ms)
+        };
+        handles.push(("lens", std::thread::Builder::new().name("lens".into()).spawn(lens_thread).expect("spawn lens thread")));
+    }
+    let up_thread = move || {
+        let queued = || rx2.iter().map(|r| r.len()).sum();
+        let mut turn = 0;
+        let rendered = std::iter::from_fn(|| {
+            let r = rx2[turn].recv().ok();
+            turn = (turn + 1) % rx2.len();
+            r
+        });
+        timed_stage_loop(rendered, queued, |f| tx3.send(f).is_ok(), &abort, queue_probe, |r| upsample_stage(up.as_mut(), r, output), |f: &mut Finished, ms| f.ms.upsample = ms)
     };
-    handles.push(("lens", std::thread::Builder::new().name("lens".into()).spawn(lens_thread).expect("spawn lens thread")));
-    let up_thread = move || timed_stage_loop(&rx2, &tx3, &abort, queue_probe, |r| upsample_stage(up.as_mut(), r, output), |f: &mut Finished, ms| f.ms.upsample = ms);
     handles.push(("upsample", std::thread::Builder::new().name("upsample".into()).spawn(up_thread).expect("spawn upsample thread")));
     (rx3, Running { handles, tokens })
 }
@@ -491,8 +518,9 @@ pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Rece
 /// [`stage_loop`] for the lens and upsampling threads: report the input queue's length to
 /// `probe`, and keep the time `f` took in the frame (`keep`).
 fn timed_stage_loop<I, O>(
-    rx: &Receiver<I>,
-    tx: &Sender<O>,
+    rx: impl Iterator<Item = I>,
+    queued: impl Fn() -> usize,
+    tx: impl FnMut(O) -> bool,
     abort: &AtomicBool,
     probe: Option<Arc<dyn Fn(usize) + Send + Sync>>,
     mut f: impl FnMut(I) -> Result<O>,
@@ -500,7 +528,7 @@ fn timed_stage_loop<I, O>(
 ) -> Result<Vec<f64>> {
     stage_loop(rx, tx, abort, |j| {
         if let Some(p) = &probe {
-            p(rx.len());
+            p(queued());
         }
         let t = Instant::now();
         let mut out = f(j)?;
@@ -515,9 +543,9 @@ fn ms_since(t: Instant) -> f64 {
 
 /// The depth thread's loop: like [`stage_loop`], but under [`Schedule::NewestWins`] it first
 /// waits for a free place (`gate`), and it polls `abort` while it waits.
-fn depth_loop<O>(rx: &Receiver<Job>, gate: Option<&Receiver<()>>, tx: &Sender<O>, abort: &AtomicBool, f: impl FnMut(Job) -> Result<O>) -> Result<Vec<f64>> {
+fn depth_loop<O>(rx: &Receiver<Job>, gate: Option<&Receiver<()>>, mut tx: impl FnMut(O) -> bool, abort: &AtomicBool, f: impl FnMut(Job) -> Result<O>) -> Result<Vec<f64>> {
     let Some(gate) = gate else {
-        return stage_loop(rx, tx, abort, f);
+        return stage_loop(rx.iter(), tx, abort, f);
     };
     let mut f = f;
     let mut times = Vec::new();
@@ -538,16 +566,27 @@ fn depth_loop<O>(rx: &Receiver<Job>, gate: Option<&Receiver<()>>, tx: &Sender<O>
                 Err(RecvTimeoutError::Timeout) => {}
             }
         };
-        if !step(job, &mut f, tx, abort, &mut times)? {
+        if !step(job, &mut f, &mut tx, abort, &mut times)? {
             break;
         }
     }
     Ok(times)
 }
 
+/// Hand items to `txs` in turn (the `k`-th to `txs[k mod n]`); `false` once the one whose turn
+/// it is has gone.
+fn in_turn<O>(txs: Vec<Sender<O>>) -> impl FnMut(O) -> bool {
+    let mut turn = 0;
+    move |o| {
+        let ok = txs[turn].send(o).is_ok();
+        turn = (turn + 1) % txs.len();
+        ok
+    }
+}
+
 /// One frame through a stage: apply `f` (timed into `times`; an error sets `abort`), pass what
 /// it made on. `false` when the next stage is gone.
-fn step<I, O>(job: I, f: &mut impl FnMut(I) -> Result<O>, tx: &Sender<O>, abort: &AtomicBool, times: &mut Vec<f64>) -> Result<bool> {
+fn step<I, O>(job: I, f: &mut impl FnMut(I) -> Result<O>, tx: &mut impl FnMut(O) -> bool, abort: &AtomicBool, times: &mut Vec<f64>) -> Result<bool> {
     let t = Instant::now();
     let out = match f(job) {
         Ok(o) => o,
@@ -557,18 +596,18 @@ fn step<I, O>(job: I, f: &mut impl FnMut(I) -> Result<O>, tx: &Sender<O>, abort:
         }
     };
     times.push(ms_since(t));
-    Ok(tx.send(out).is_ok())
+    Ok(tx(out))
 }
 
 /// One stage's thread: take from `rx`, apply `f`, pass on to `tx`, until either side closes or
 /// `abort` is set (an error sets it). Returns the milliseconds `f` took per item.
-fn stage_loop<I, O>(rx: &Receiver<I>, tx: &Sender<O>, abort: &AtomicBool, mut f: impl FnMut(I) -> Result<O>) -> Result<Vec<f64>> {
+fn stage_loop<I, O>(rx: impl Iterator<Item = I>, mut tx: impl FnMut(O) -> bool, abort: &AtomicBool, mut f: impl FnMut(I) -> Result<O>) -> Result<Vec<f64>> {
     let mut times = Vec::new();
-    for job in rx.iter() {
+    for job in rx {
         if abort.load(Ordering::Relaxed) {
             break;
         }
-        if !step(job, &mut f, tx, abort, &mut times)? {
+        if !step(job, &mut f, &mut tx, abort, &mut times)? {
             break;
         }
     }
@@ -631,5 +670,105 @@ impl NewestSlot {
             }
         }
         Put::Taken { replaced }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::focus::{BlurAmount, FocusSpec, Rotation};
+    use crate::upsample::PhysicalUpsampler;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    /// A lens that passes its picture through after a wait that differs from frame to frame (so
+    /// the two lens threads finish out of order), noting which thread ran it; it fails on the
+    /// frame whose value is `fail_at`.
+    struct Relay {
+        threads: Arc<Mutex<HashSet<std::thread::ThreadId>>>,
+        fail_at: Option<f32>,
+    }
+
+    impl LensBlur for Relay {
+        fn name(&self) -> &'static str {
+            "relay"
+        }
+
+        fn render(&mut self, rgb: &RgbImage, _depth: &Plane, _params: &LensParams) -> Result<RgbImage> {
+            self.threads.lock().unwrap().insert(std::thread::current().id());
+            let v = rgb.data[0];
+            if self.fail_at == Some(v) {
+                crate::fail!(Model, "relay failed at {v}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(if (v * 100.0).round() as u32 % 2 == 0 { 12 } else { 1 }));
+            Ok(rgb.clone())
+        }
+
+        fn fork(&self) -> Option<Box<dyn LensBlur>> {
+            Some(Box::new(Relay { threads: self.threads.clone(), fail_at: self.fail_at }))
+        }
+    }
+
+    fn run_frames(lens_threads: usize, fail_at: Option<f32>, frames: u64) -> (Vec<u64>, Result<()>, StageTimes, usize) {
+        let threads = Arc::new(Mutex::new(HashSet::new()));
+        let stages = Stages {
+            depth: DepthStage {
+                model: None,
+                focus: FocusController::new(FocusSpec::Depth(0.5), BlurAmount::Pixels(4.0), Rotation(0)),
+                policy: WorkingPolicy::default(),
+                lens_template: LensParams::new(0.5, 0.0),
+                display_width: 32,
+                stabilizer: None,
+            },
+            lens: Box::new(Relay { threads: threads.clone(), fail_at }),
+            upsampler: Box::new(PhysicalUpsampler::default()),
+        };
+        let (tx, rx) = bounded(2);
+        let feeder = std::thread::spawn(move || {
+            for i in 0..frames {
+                let mut job = Job::new(i, i as i64, i as f64 / 25.0, RgbImage::from_fn(32, 16, |_, _| [i as f32 / 100.0; 3]));
+                job.given_depth = Some(Plane::filled(32, 16, 0.5));
+                if tx.send(job).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut opts = EngineOptions::new(2, Schedule::Bounded, Arc::new(AtomicBool::new(false)));
+        opts.lens_threads = lens_threads;
+        let (out, running) = spawn(stages, rx, opts);
+        let got: Vec<u64> = out.iter().map(|f| {
+            assert_eq!(f.output.rgb().data[0], f.index as f32 / 100.0, "frame {} got another frame's picture", f.index);
+            f.index
+        }).collect();
+        feeder.join().unwrap();
+        let mut times = StageTimes::default();
+        let r = running.join(&mut times);
+        let n = threads.lock().unwrap().len();
+        (got, r, times, n)
+    }
+
+    #[test]
+    fn two_lens_threads_keep_frames_in_order() {
+        let (got, r, times, threads) = run_frames(2, None, 25);
+        r.unwrap();
+        assert_eq!(got, (0..25).collect::<Vec<_>>());
+        assert_eq!(threads, 2, "both lens threads rendered");
+        assert_eq!(times.lens.len(), 25, "every frame's lens time is kept");
+    }
+
+    #[test]
+    fn a_failing_lens_thread_stops_the_run_and_one_lens_thread_is_one() {
+        let (got, r, _, _) = run_frames(2, Some(0.07), 25);
+        let e = r.expect_err("the failure is reported");
+        let (mut text, mut cur) = (e.to_string(), std::error::Error::source(&e));
+        while let Some(c) = cur {
+            text += &format!(": {c}");
+            cur = c.source();
+        }
+        assert_eq!(text, "lens stage: relay failed at 0.07");
+        assert!(got.len() <= 7 && got.iter().copied().eq(0..got.len() as u64), "frames before the failure only, in order: {got:?}");
+        let (got, r, _, threads) = run_frames(1, None, 9);
+        r.unwrap();
+        assert_eq!((got.len(), threads), (9, 1));
     }
 }
