@@ -941,10 +941,12 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     let meter = Arc::new(Mutex::new(FlickerMeter::default()));
     let m = meter.clone();
     let observer = Box::new(move |j: &crate::pipeline::Finished| {
-        let (d, out) = (&j.depth, j.output.rgb());
         let w = 320.min(j.full.width);
         let h = (j.full.height * w / j.full.width).max(1);
-        m.lock().unwrap().push(&j.full.resize(w, h), &d.resize(w, h), Some(&out.resize(w, h)));
+        // The meter reads the output's luma: taken from the encoder's picture as it is (grey).
+        let luma = j.output.luma().resize(w, h);
+        let out = deeplens_core::RgbImage { width: w, height: h, data: luma.data.iter().flat_map(|&l| [l; 3]).collect() };
+        m.lock().unwrap().push(&j.full.resize(w, h), &j.depth.resize(w, h), Some(&out));
     });
     let stabilized = render.stabilize_depth;
     let job = crate::convert::ConvertJob {

@@ -47,6 +47,15 @@ impl Output {
         }
     }
 
+    /// Its luma `Y'` in [0, 1]: BT.709 weights of the RGB output, or the 4:2:0 picture's own
+    /// luma (by its matrix), which costs no read-back of the chroma.
+    pub fn luma(&self) -> Plane {
+        match self {
+            Output::Rgb(i) => i.luma(),
+            Output::Yuv420(p, f) => p.luma(f),
+        }
+    }
+
     /// [`rgb`](Self::rgb), taking the picture (no copy when it is RGB).
     pub fn into_rgb(self) -> RgbImage {
         match self {

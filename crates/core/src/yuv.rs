@@ -14,7 +14,7 @@
 //! stored. Nothing here knows about FFmpeg: the numbers of colour spaces and chroma locations
 //! are those of ITU-T H.273 as FFmpeg spells them (`AVColorSpace`, `AVChromaLocation`).
 
-use crate::frame::{to_u8, RgbImage};
+use crate::frame::{to_u8, Plane, RgbImage};
 
 /// The luma weights of a colour matrix: `Y = kr·R + (1 − kr − kb)·G + kb·B`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -197,6 +197,12 @@ impl Yuv420 {
     pub fn new(width: usize, height: usize) -> Self {
         let c = width.div_ceil(2) * height.div_ceil(2);
         Self { width, height, y: vec![0; width * height], u: vec![0; c], v: vec![0; c] }
+    }
+
+    /// Its luma `Y'` in [0, 1] (the range undone), without reading the chroma back.
+    pub fn luma(&self, f: &Yuv420Format) -> Plane {
+        let r = Range::new(f.full_range);
+        Plane { width: self.width, height: self.height, data: self.y.iter().map(|&v| ((v as f32 - r.y_off) * r.y_scale).clamp(0.0, 1.0)).collect() }
     }
 
     /// The picture as RGB in [0, 1], read back as a decoder would.
