@@ -4,8 +4,10 @@
 //! calls them one after another ([`Stages::process`]); a stream goes through [`spawn`], the one
 //! place stage threads are made: each stage on its own thread, joined by bounded crossbeam
 //! channels, so stages overlap and throughput is set by the slowest one. Frames keep their
-//! order because every stage is one thread reading one channel in order. Memory stays flat: at
-//! most `capacity` frames wait between two stages, whatever the length.
+//! order because every stage is one thread reading one channel in order; the lens stage may be
+//! several threads ([`EngineOptions::lens_threads`]) taking frames in a fixed turn, dealt and
+//! collected in that turn. Memory stays flat: at most `capacity` frames wait between two stages,
+//! whatever the length.
 //!
 //! A [`Schedule`] says how frames are let in: [`Schedule::Bounded`] for files (the source waits
 //! when the stages are full), [`Schedule::NewestWins`] for live sources (a [`NewestSlot`] that
