@@ -193,3 +193,25 @@ fn colour_tags_are_carried_over() {
         assert_eq!(a[k], b[k], "{k}");
     }
 }
+
+#[test]
+fn the_encoder_gets_the_settings_a_plain_ffmpeg_transcode_gets() {
+    // The speed comparison (`bench --vs-transcode`) and the users' expectations rest on
+    // libx264 running as `ffmpeg -c:v libx264 -crf 18 -preset medium` runs it: x264 writes its
+    // settings into the stream, and apart from nothing they must read the same (this once found
+    // open GOPs where the CLI makes closed ones: the encoder's default flags were replaced).
+    let dir = tempfile::tempdir().unwrap();
+    let clip = lavfi_clip(dir.path(), "clip.mp4", "320x240", "1", &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    let ours = dir.path().join("ours.mp4");
+    let plain = dir.path().join("plain.mp4");
+    let o = run(&["convert", clip.to_str().unwrap(), ours.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    ffmpeg(&["-i", clip.to_str().unwrap(), "-c:v", "libx264", "-crf", "18", "-preset", "medium", "-c:a", "copy", plain.to_str().unwrap()]);
+    let settings = |p: &Path| {
+        let bytes = std::fs::read(p).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let at = text.find("options: ").expect("x264's settings in the stream");
+        text[at..].split(|c: char| c == '\0').next().unwrap().to_string()
+    };
+    assert_eq!(settings(&ours), settings(&plain));
+}

@@ -286,7 +286,7 @@ impl Muxer {
             enc.set_frame_rate(Some(info.frame_rate));
         }
         if global_header {
-            enc.set_flags(codec::Flags::GLOBAL_HEADER);
+            add_global_header(&mut enc);
         }
         unsafe {
             let c = &mut *enc.as_mut_ptr();
@@ -670,7 +670,7 @@ impl GreyWriter {
             enc.set_frame_rate(Some(frame_rate));
         }
         if octx.format().flags().contains(format::Flags::GLOBAL_HEADER) {
-            enc.set_flags(codec::Flags::GLOBAL_HEADER);
+            add_global_header(&mut enc);
         }
         unsafe {
             (*enc.as_mut_ptr()).color_range = ffmpeg::ffi::AVColorRange::AVCOL_RANGE_JPEG;
@@ -745,6 +745,15 @@ fn check_rate_control(codec_name: &str, crf: Option<f32>, preset: Option<&str>) 
     }
     Ok(())
 }
+/// Ask the encoder for global headers, keeping the flags it already has: an encoder's own
+/// defaults live there (libx264's closed GOPs, `+cgop`, as the `ffmpeg` CLI gets them; replacing
+/// the flags gave open GOPs, which `ffmpeg -c:v libx264` does not make).
+fn add_global_header(enc: &mut ffmpeg::encoder::video::Video) {
+    // SAFETY: the encoder context this muxer is setting up, not yet opened.
+    let flags = codec::Flags::from_bits_truncate(unsafe { (*enc.as_ptr()).flags } as _);
+    enc.set_flags(flags | codec::Flags::GLOBAL_HEADER);
+}
+
 /// The three planes of an 8-bit 4:2:0 picture `h` rows high, as mutable slices.
 fn planes_420(yuv: &mut frame::Video, h: usize) -> deeplens_core::yuv::PlanesMut<'_> {
     let (sy, su, sv) = (yuv.stride(0), yuv.stride(1), yuv.stride(2));
