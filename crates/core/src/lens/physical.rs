@@ -776,18 +776,20 @@ mod tests {
 
     #[test]
     fn min_filter_matches_brute_force() {
-        let (w, h, r) = (17, 11, 3);
-        let src: Vec<i16> = (0..w * h).map(|i| ((i * 7919) % 23) as i16).collect();
-        let fast = min_filter(&src, w, h, r);
-        for y in 0..h {
-            for x in 0..w {
-                let mut m = i16::MAX;
-                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
-                    for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
-                        m = m.min(src[yy * w + xx]);
+        // Blocks that end inside the picture, in its padding, windows wider than the picture.
+        for (w, h, r) in [(17, 11, 3), (5, 40, 2), (30, 4, 6), (1, 9, 1), (12, 12, 0)] {
+            let src: Vec<i16> = (0..w * h).map(|i| ((i * 7919) % 23) as i16).collect();
+            let fast = min_filter(&src, w, h, r);
+            for y in 0..h {
+                for x in 0..w {
+                    let mut m = i16::MAX;
+                    for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                        for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                            m = m.min(src[yy * w + xx]);
+                        }
                     }
+                    assert_eq!(fast[y * w + x], m, "{w}x{h} r {r} at {x},{y}");
                 }
-                assert_eq!(fast[y * w + x], m);
             }
         }
     }
