@@ -211,7 +211,7 @@ fn the_encoder_gets_the_settings_a_plain_ffmpeg_transcode_gets() {
         let bytes = std::fs::read(p).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         let at = text.find("options: ").expect("x264's settings in the stream");
-        text[at..].split(|c: char| c == '\0').next().unwrap().to_string()
+        text[at..].split('\0').next().unwrap().to_string()
     };
     assert_eq!(settings(&ours), settings(&plain));
 }
