@@ -316,6 +316,8 @@ pub fn psnr(a: &RgbImage, b: &RgbImage, mask: Option<&[bool]>) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_recycler_gives_back_what_it_was_given_and_keeps_at_most_its_share() {
         let r = Recycler::new(2);
@@ -326,8 +328,6 @@ mod tests {
         // The third was freed: the recycler keeps two.
         assert_eq!((r.take().capacity(), r.take().capacity(), r.take().capacity()), (10, 20, 0));
     }
-
-    use super::*;
 
     #[test]
     fn resize_keeps_constant_and_mean() {

@@ -23,11 +23,21 @@ pub struct Matrix {
     kb: f32,
 }
 
+/// The colour space a stream's `AVColorSpace` (H.273 matrix coefficients) is converted with:
+/// the spaces swscale knows (BT.709, FCC, BT.470BG, SMPTE 170M and 240M, BT.2020) as they are,
+/// anything else BT.601 (5). `AVColorSpace` and swscale's `SWS_CS_*` share these numbers, so the
+/// video crate hands this to swscale as it is; [`Matrix::of`] reads the same choice.
+pub fn matrix_code(color_space: i32) -> i32 {
+    match color_space {
+        1 | 4 | 5 | 6 | 7 | 9 | 10 => color_space,
+        _ => 5,
+    }
+}
+
 impl Matrix {
-    /// The matrix of an `AVColorSpace` (H.273 matrix coefficients), the one swscale uses for
-    /// it: spaces it does not know are BT.601.
+    /// The matrix of an `AVColorSpace`, the one swscale uses for it ([`matrix_code`]).
     pub fn of(color_space: i32) -> Self {
-        let (kr, kb) = match color_space {
+        let (kr, kb) = match matrix_code(color_space) {
             1 => (0.2126, 0.0722),          // BT.709
             4 => (0.30, 0.11),              // FCC
             7 => (0.212, 0.087),            // SMPTE 240M

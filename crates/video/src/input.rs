@@ -533,13 +533,6 @@ fn rotation_of(m: &[u8]) -> u32 {
     ((cw / 90.0).round() as u32 % 4) * 90
 }
 
-/// swscale colour matrix for a stream's colour space (AVColorSpace and SWS_CS_* share numbers).
-pub(crate) fn sws_matrix(color_space: i32) -> i32 {
-    match color_space {
-        1 | 4 | 5 | 6 | 7 | 9 | 10 => color_space,
-        _ => 5,
-    }
-}
 
 /// Decoded frames → RGB at the stream's nominal size, with the stream's own matrix and range.
 pub(crate) struct RgbConverter {
@@ -592,7 +585,7 @@ impl RgbConverter {
             self.scaler = Some((key.0, key.1, key.2, ctx));
             let raw = unsafe { &*src.as_ptr() };
             let full = raw.color_range as i32 == 2;
-            let cs = sws_matrix(raw.colorspace as i32);
+            let cs = deeplens_core::yuv::matrix_code(raw.colorspace as i32);
             let s = &mut self.scaler.as_mut().unwrap().3;
             unsafe {
                 let coef = ffmpeg::ffi::sws_getCoefficients(cs);

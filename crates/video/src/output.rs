@@ -1,6 +1,6 @@
 //! Encoding and muxing.
 
-use super::input::{sws_matrix, OtherStream, StreamPacket, VideoInfo};
+use super::input::{OtherStream, StreamPacket, VideoInfo};
 use super::audio::AudioTranscoder;
 use super::{ffmpeg, init};
 use deeplens_core::frame::{to_u16, to_u8, RgbImage};
@@ -433,7 +433,7 @@ impl Muxer {
             )
             .map_err(|e| deeplens_core::err!(Output, "cannot convert RGB to {:?}: {e}", self.pix))?;
             unsafe {
-                let coef = ffmpeg::ffi::sws_getCoefficients(sws_matrix(self.color_space));
+                let coef = ffmpeg::ffi::sws_getCoefficients(deeplens_core::yuv::matrix_code(self.color_space));
                 ffmpeg::ffi::sws_setColorspaceDetails(s.as_mut_ptr(), coef, 1, coef, self.full_range as i32, 0, 1 << 16, 1 << 16);
             }
             self.scaler = Some(s);

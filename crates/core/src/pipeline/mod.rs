@@ -505,13 +505,7 @@ pub fn spawn(stages: Stages, input: Receiver<Job>, opts: EngineOptions) -> (Rece
     }
     let up_thread = move || {
         let queued = || rx2.iter().map(|r| r.len()).sum();
-        let mut turn = 0;
-        let rendered = std::iter::from_fn(|| {
-            let r = rx2[turn].recv().ok();
-            turn = (turn + 1) % rx2.len();
-            r
-        });
-        timed_stage_loop(rendered, queued, |f| tx3.send(f).is_ok(), &abort, queue_probe, |r| upsample_stage(up.as_mut(), r, output), |f: &mut Finished, ms| f.ms.upsample = ms)
+        timed_stage_loop(from_each_in_turn(&rx2), queued, |f| tx3.send(f).is_ok(), &abort, queue_probe, |r| upsample_stage(up.as_mut(), r, output), |f: &mut Finished, ms| f.ms.upsample = ms)
     };
     handles.push(("upsample", std::thread::Builder::new().name("upsample".into()).spawn(up_thread).expect("spawn upsample thread")));
     (rx3, Running { handles, tokens })
@@ -584,6 +578,17 @@ fn in_turn<O>(txs: Vec<Sender<O>>) -> impl FnMut(O) -> bool {
         turn = (turn + 1) % txs.len();
         ok
     }
+}
+
+/// Take items from `rxs` in the turn [`in_turn`] dealt them (the `k`-th from `rxs[k mod n]`),
+/// until the one whose turn it is has ended.
+fn from_each_in_turn<I>(rxs: &[Receiver<I>]) -> impl Iterator<Item = I> + '_ {
+    let mut turn = 0;
+    std::iter::from_fn(move || {
+        let r = rxs[turn].recv().ok();
+        turn = (turn + 1) % rxs.len();
+        r
+    })
 }
 
 /// One frame through a stage: apply `f` (timed into `times`; an error sets `abort`), pass what
