@@ -313,16 +313,60 @@ fn unpad_encode(acc: &[[f32; 4]], w: usize, h: usize, pad: usize) -> RgbImage {
     let pw = w + 2 * pad;
     let enc = EncodeLut::new();
     let mut out = RgbImage::new(w, h);
-    out.data.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
-        for x in 0..w {
-            let v = acc[(y + pad) * pw + x + pad];
+    out.data.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| enc.row(&acc[(y + pad) * pw + pad..][..w], row));
+    out
+}
+
+impl EncodeLut {
+    /// Un-premultiply and encode a row of accumulated values into RGB.
+    #[cfg(not(target_arch = "x86_64"))]
+    fn row(&self, src: &[[f32; 4]], dst: &mut [f32]) {
+        self.row_scalar(src, dst)
+    }
+
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    fn row_scalar(&self, src: &[[f32; 4]], dst: &mut [f32]) {
+        for (v, o) in src.iter().zip(dst.chunks_exact_mut(3)) {
             let inv = 1.0 / v[3].max(1e-6);
             for k in 0..3 {
-                row[x * 3 + k] = enc.get(v[k] * inv);
+                o[k] = self.get(v[k] * inv);
             }
         }
-    });
-    out
+    }
+
+    /// [`row_scalar`](Self::row_scalar) a pixel's channels at once (SSE2, which every x86-64
+    /// has): the same operations in the same order, so the same values; only the table reads
+    /// stay scalar.
+    #[cfg(target_arch = "x86_64")]
+    fn row(&self, src: &[[f32; 4]], dst: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let t = &self.0;
+        assert!(dst.len() >= src.len() * 3 && t.len() == Self::N + 2);
+        // SAFETY: SSE2 is part of x86-64; each load reads the four `f32` of one `[f32; 4]`; the
+        // indices are within [0, N] (the value is clamped to [0, 1] before scaling by N, and
+        // `max` with a number drops NaN), so `i + 1` is within the table of N + 2.
+        unsafe {
+            let (zero, one, n) = (_mm_setzero_ps(), _mm_set1_ps(1.0), _mm_set1_ps(Self::N as f32));
+            for (v, o) in src.iter().zip(dst.chunks_exact_mut(3)) {
+                let v = _mm_loadu_ps(v.as_ptr());
+                // max(alpha, 1e-6): NaN gives the second operand, as `f32::max` does.
+                let a = _mm_max_ps(_mm_shuffle_ps::<0xff>(v, v), _mm_set1_ps(1e-6));
+                let x = _mm_mul_ps(v, _mm_div_ps(one, a));
+                let u = _mm_min_ps(_mm_max_ps(_mm_sqrt_ps(_mm_min_ps(_mm_max_ps(x, zero), one)), zero), one);
+                let f = _mm_mul_ps(u, n);
+                let i = _mm_cvttps_epi32(f);
+                let frac = _mm_sub_ps(f, _mm_cvtepi32_ps(i));
+                let mut idx = [0i32; 4];
+                _mm_storeu_si128(idx.as_mut_ptr().cast(), i);
+                let lo = _mm_setr_ps(*t.get_unchecked(idx[0] as usize), *t.get_unchecked(idx[1] as usize), *t.get_unchecked(idx[2] as usize), 0.0);
+                let hi = _mm_setr_ps(*t.get_unchecked(idx[0] as usize + 1), *t.get_unchecked(idx[1] as usize + 1), *t.get_unchecked(idx[2] as usize + 1), 0.0);
+                let r = _mm_add_ps(lo, _mm_mul_ps(_mm_sub_ps(hi, lo), frac));
+                let mut out = [0.0f32; 4];
+                _mm_storeu_ps(out.as_mut_ptr(), r);
+                o.copy_from_slice(&out[..3]);
+            }
+        }
+    }
 }
 
 /// The per-pixel planes of one frame (padded, `pw × ph`) that every slice reads.
@@ -496,16 +540,28 @@ fn slice_extents(slice: &[i16], sig: &[f32], band: &[i16], pw: usize, k_min: i16
             let (mut boxes, mut own, mut hidden, mut reach) = empty();
             for (dy, row) in rows.chunks_exact(pw).enumerate() {
                 let y = c * ROWS + dy;
-                for (x, &sk) in row.iter().enumerate() {
-                    let i = y * pw + x;
+                let (srow, brow) = (&sig[y * pw..][..pw], &band[y * pw..][..pw]);
+                // Neighbours mostly share their slice and band: one update per run of equal
+                // (slice, band), not per pixel.
+                let mut x0 = 0;
+                while x0 < pw {
+                    let (sk, bk) = (row[x0], brow[x0]);
+                    let mut x1 = x0 + 1;
+                    while x1 < pw && row[x1] == sk && brow[x1] == bk {
+                        x1 += 1;
+                    }
                     let k = (sk - k_min) as usize;
-                    boxes[k].add(x, y);
-                    own[k] += 1;
-                    reach[k] = reach[k].max(sig[i].abs());
-                    for j in (band[i] - k_min) as usize..k {
-                        boxes[j].add(x, y);
+                    boxes[k].add(x0, y);
+                    boxes[k].add(x1 - 1, y);
+                    own[k] += x1 - x0;
+                    // `>` skips NaN as `max` does.
+                    reach[k] = srow[x0..x1].iter().fold(reach[k], |m, &v| if v.abs() > m { v.abs() } else { m });
+                    for j in (bk - k_min) as usize..k {
+                        boxes[j].add(x0, y);
+                        boxes[j].add(x1 - 1, y);
                         hidden[j] = true;
                     }
+                    x0 = x1;
                 }
             }
             (boxes, own, hidden, reach)
@@ -568,7 +624,7 @@ impl HiddenFill {
         Self { data: pull_push(base, hw, hh), w: hw, h: hh, x0, y0 }
     }
 
-    #[inline]
+    #[inline(always)]
     fn at(&self, x: usize, y: usize) -> [f32; 3] {
         bilinear_scaled::<3, FILL_SCALE>(&self.data, self.w, self.h, x - self.x0, y - self.y0)
     }
@@ -578,7 +634,7 @@ impl HiddenFill {
 const FILL_SCALE: usize = 4;
 
 /// Sample a grid of `1/S` resolution at full-resolution pixel (x, y).
-#[inline]
+#[inline(always)]
 fn bilinear_scaled<const C: usize, const S: usize>(src: &[[f32; C]], cw: usize, ch: usize, x: usize, y: usize) -> [f32; C] {
     let inv = 1.0 / S as f32;
     let fx = ((x as f32 + 0.5) * inv - 0.5).clamp(0.0, (cw - 1) as f32);
@@ -683,53 +739,78 @@ fn cross_max(slice: &[i16], w: usize, h: usize) -> Vec<i16> {
 /// Minimum over a `(2r+1)²` square window (van Herk / Gil-Werman, O(1) per pixel per pass).
 fn min_filter(src: &[i16], w: usize, h: usize, r: usize) -> Vec<i16> {
     let mut tmp = vec![0i16; w * h];
-    tmp.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
-        let line: Vec<i16> = src[y * w..(y + 1) * w].to_vec();
-        min_1d(&line, out, r);
-    });
-    // Columns: transpose through a buffer per column block.
-    let mut out = vec![0i16; w * h];
-    let cols: Vec<Vec<i16>> = (0..w)
+    tmp.par_chunks_mut(w).enumerate().for_each_init(MinScratch::default, |m, (y, out)| m.run(&src[y * w..(y + 1) * w], out, r));
+    // Columns, a block of them at a time: the block is gathered row by row (contiguous reads),
+    // filtered as lines, and scattered back the same way.
+    const B: usize = 16;
+    let blocks: Vec<Vec<i16>> = (0..w.div_ceil(B))
         .into_par_iter()
-        .map(|x| {
-            let line: Vec<i16> = (0..h).map(|y| tmp[y * w + x]).collect();
-            let mut o = vec![0i16; h];
-            min_1d(&line, &mut o, r);
+        .map_init(MinScratch::default, |m, b| {
+            let (x0, x1) = (b * B, ((b + 1) * B).min(w));
+            let n = x1 - x0;
+            let mut cols = vec![0i16; n * h];
+            for y in 0..h {
+                for (j, &v) in tmp[y * w + x0..y * w + x1].iter().enumerate() {
+                    cols[j * h + y] = v;
+                }
+            }
+            let mut o = vec![0i16; n * h];
+            for (line, out) in cols.chunks_exact(h).zip(o.chunks_exact_mut(h)) {
+                m.run(line, out, r);
+            }
             o
         })
         .collect();
-    for (x, col) in cols.iter().enumerate() {
-        for (y, &v) in col.iter().enumerate() {
-            out[y * w + x] = v;
+    let mut out = vec![0i16; w * h];
+    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for (b, o) in blocks.iter().enumerate() {
+            let x0 = b * B;
+            let n = o.len() / h;
+            for (j, v) in row[x0..x0 + n].iter_mut().enumerate() {
+                *v = o[j * h + y];
+            }
         }
-    }
+    });
     out
 }
 
-fn min_1d(line: &[i16], out: &mut [i16], r: usize) {
-    let n = line.len();
-    let m = 2 * r + 1;
-    // The line padded with +∞ by r on both sides; prefix minima within blocks of m from the
-    // left (g) and suffix minima from the right (hh).
-    let len = n + 2 * r;
-    let mut p = vec![i16::MAX; len];
-    p[r..r + n].copy_from_slice(line);
-    let mut g = vec![0i16; len];
-    let mut hh = vec![0i16; len];
-    for s in (0..len).step_by(m) {
-        let e = (s + m).min(len);
-        g[s] = p[s];
-        for i in s + 1..e {
-            g[i] = g[i - 1].min(p[i]);
+/// The buffers of one van Herk line filter, kept from line to line.
+#[derive(Default)]
+struct MinScratch {
+    p: Vec<i16>,
+    g: Vec<i16>,
+    hh: Vec<i16>,
+}
+
+impl MinScratch {
+    /// `out[x]` = the minimum of `line` over `[x − r, x + r]`.
+    fn run(&mut self, line: &[i16], out: &mut [i16], r: usize) {
+        let n = line.len();
+        let m = 2 * r + 1;
+        // The line padded with +∞ by r on both sides; prefix minima within blocks of m from the
+        // left (g) and suffix minima from the right (hh).
+        let len = n + 2 * r;
+        let Self { p, g, hh } = self;
+        p.clear();
+        p.resize(len, i16::MAX);
+        p[r..r + n].copy_from_slice(line);
+        g.resize(len, 0);
+        hh.resize(len, 0);
+        for s in (0..len).step_by(m) {
+            let e = (s + m).min(len);
+            g[s] = p[s];
+            for i in s + 1..e {
+                g[i] = g[i - 1].min(p[i]);
+            }
+            hh[e - 1] = p[e - 1];
+            for i in (s..e - 1).rev() {
+                hh[i] = hh[i + 1].min(p[i]);
+            }
         }
-        hh[e - 1] = p[e - 1];
-        for i in (s..e - 1).rev() {
-            hh[i] = hh[i + 1].min(p[i]);
+        for (x, o) in out.iter_mut().enumerate() {
+            // Window [x, x + 2r] in padded coordinates.
+            *o = hh[x].min(g[x + 2 * r]);
         }
-    }
-    for (x, o) in out.iter_mut().enumerate() {
-        // Window [x, x + 2r] in padded coordinates.
-        *o = hh[x].min(g[x + 2 * r]);
     }
 }
 
@@ -791,6 +872,48 @@ mod tests {
                     assert_eq!(fast[y * w + x], m, "{w}x{h} r {r} at {x},{y}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn slice_extents_match_a_pixel_by_pixel_count() {
+        // Runs of equal slices and bands of all lengths, some pixels with hidden ranges.
+        let (pw, ph) = (37, 41);
+        let slice: Vec<i16> = (0..pw * ph).map(|i| (((i / 3) * 7919 + i / 11) % 9) as i16 - 4).collect();
+        let band: Vec<i16> = (0..pw * ph).map(|i| slice[i] - ((i / 5) % 3) as i16).collect();
+        let sig: Vec<f32> = (0..pw * ph).map(|i| slice[i] as f32 * 1.5 + ((i * 31) % 7) as f32 * 0.1).collect();
+        let (k_min, ns) = (-6i16, 11usize);
+        let (boxes, own, hidden, reach) = slice_extents(&slice, &sig, &band, pw, k_min, ns);
+        let (mut b2, mut o2, mut h2, mut r2) = (vec![Rect::empty(); ns], vec![0usize; ns], vec![false; ns], vec![0.0f32; ns]);
+        for y in 0..ph {
+            for x in 0..pw {
+                let i = y * pw + x;
+                let k = (slice[i] - k_min) as usize;
+                b2[k].add(x, y);
+                o2[k] += 1;
+                r2[k] = r2[k].max(sig[i].abs());
+                for j in (band[i] - k_min) as usize..k {
+                    b2[j].add(x, y);
+                    h2[j] = true;
+                }
+            }
+        }
+        assert_eq!((boxes, own, hidden, reach), (b2, o2, h2, r2));
+    }
+
+    #[test]
+    fn encoded_rows_match_the_scalar_form() {
+        let enc = EncodeLut::new();
+        let mut src: Vec<[f32; 4]> = (0..4000).map(|i| {
+            let f = |k: usize| ((i * (7 + k) + k * 13) % 1201) as f32 / 1000.0 - 0.05;
+            [f(0), f(1), f(2), f(3) * 1.2]
+        }).collect();
+        src.extend([[f32::NAN, 0.5, 2.0, 1.0], [0.3, 0.3, 0.3, f32::NAN], [0.0; 4], [-1.0, 5.0, 0.5, 0.0], [1e-7, 0.5, 1.0, 1e-9]]);
+        let (mut a, mut b) = (vec![0.0f32; src.len() * 3], vec![0.0f32; src.len() * 3]);
+        enc.row(&src, &mut a);
+        enc.row_scalar(&src, &mut b);
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(x.to_bits(), y.to_bits(), "value {i}: {x} vs {y}");
         }
     }
 
