@@ -46,6 +46,13 @@ const LIGHT_MIN: f32 = 0.5;
 /// … and this many times the mean of that channel over the 4×4 pixels around its 2×2 block.
 const LIGHT_CONTRAST: f32 = 3.0;
 
+/// The highlight boost keys on the smallest channel over `[HIGHLIGHT_KEY, 1]` (smoothstep): clipped
+/// lights, not bright surfaces. From 0.9, as first chosen, near-white walls and skies were
+/// brightened as if they were lights (−3.4 dB in the flat regions of issue 18's selection
+/// renders); 0.95 to 0.99 all score the same there, and the lower end leaves room for clipped
+/// pixels that a video codec has moved a little below white.
+const HIGHLIGHT_KEY: f32 = 0.95;
+
 /// Physically based lens blur in linear light. It keeps its scratch buffers from one frame to
 /// the next, so a video does not allocate (and fault in) a dozen frame-sized buffers per frame.
 #[derive(Default)]
@@ -296,7 +303,7 @@ fn linearise(rgb: &RgbImage, depth: &Plane, params: &LensParams, pad: usize, r_m
             if boost > 0.0 {
                 // Clipped highlights are near white: key on the smallest channel so saturated
                 // colours (a pure magenta) are left alone.
-                let t = ((c[0].min(c[1]).min(c[2]) - 0.9) / 0.1).clamp(0.0, 1.0);
+                let t = ((c[0].min(c[1]).min(c[2]) - HIGHLIGHT_KEY) / (1.0 - HIGHLIGHT_KEY)).clamp(0.0, 1.0);
                 let g = 1.0 + boost * t * t * (3.0 - 2.0 * t);
                 l = l.map(|v| v * g);
             }
