@@ -40,11 +40,31 @@ VARIANTS = {
     "s15": dict(slices=_slices([1.0, 2.2, 4.0, 7.0, 11.0, 16.5, 24.0]), split_highlight=True),
     "s31": dict(slices=_slices([0.5, 1.0, 1.5, 2.1, 2.8, 3.6, 4.5, 5.6, 7.0, 8.6, 10.5, 13.0, 16.0, 19.5, 24.0]),
                 split_highlight=False),
+    # s15 with finer pyramid levels for the wide slices (issue 18's flat-region question): ±11 px
+    # at ×2 instead of ×4, ±24 px at ×4 instead of ×8.
+    "s15f": dict(slices=_slices([1.0, 2.2, 4.0, 7.0, 11.0, 16.5, 24.0]), split_highlight=True, levels=(4, 12, 24)),
+    # s15 with slices between its own up to 11 px (issue 18: a radius between two slices is a mix
+    # of their two discs, not a disc; on textures that costs most at 1-8 px): 23 slices, c = 48.
+    # s15 with the highlight indicator keyed over [0.95, 1] (the physical renderer's key since
+    # issue 18's selection renders: bright surfaces are not lights).
+    "s15k": dict(slices=_slices([1.0, 2.2, 4.0, 7.0, 11.0, 16.5, 24.0]), split_highlight=True, hl_key=0.95),
+    "s23": dict(slices=_slices([1.0, 1.6, 2.2, 3.1, 4.0, 5.5, 7.0, 9.0, 11.0, 16.5, 24.0]), split_highlight=True),
 }
+
+
+def features_of(variant):
+    """c, the features per colour channel of a layout: two maps per slice and the two sharp maps
+    when the highlight part is split, else one per slice and the sharp c·h."""
+    v = VARIANTS[variant]
+    n = len(v["slices"])
+    return 2 * n + 2 if v["split_highlight"] else n + 1
+LEVELS = (4, 8, 20)  # the largest radius blurred at ×1, ×2, ×4; wider at ×8
+
+
 # Each slice is blurred at the pyramid level (×2^level average-pooled) where its disc fits a small
 # kernel, the smallest square that holds the disc there.
-def level_of(r):
-    return 0 if r <= 4 else 1 if r <= 8 else 2 if r <= 20 else 3
+def level_of(r, levels=LEVELS):
+    return 0 if r <= levels[0] else 1 if r <= levels[1] else 2 if r <= levels[2] else 3
 
 
 def kernel_size(r):
@@ -86,10 +106,10 @@ def linear_to_srgb(x):
     return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
 
 
-def highlight(image):
+def highlight(image, key=0.9):
     """Clipped-highlight indicator from the gamma-encoded picture (as the physical renderer's boost):
-    smoothstep of the smallest channel over [0.9, 1]."""
-    t = ((image.min(1, keepdim=True)[0] - 0.9) / 0.1).clamp(0, 1)
+    smoothstep of the smallest channel over [key, 1]."""
+    t = ((image.min(1, keepdim=True)[0] - key) / (1 - key)).clamp(0, 1)
     return t * t * (3 - 2 * t)
 
 
@@ -134,14 +154,14 @@ class FeatureExtraction(nn.Module):
     weights across channels, see VARIANTS); the blurred coverages A_k go to the kernel prediction.
     The blur kernels start as exact discs and train (at a small learning rate) from there."""
 
-    def __init__(self, slices, split_highlight):
+    def __init__(self, slices, split_highlight, levels=LEVELS):
         super().__init__()
         self.slices, self.split = slices, split_highlight
         self.maps = 7 if split_highlight else 4  # colour (, highlight), coverage
         # Slices grouped by (pyramid level, kernel size): one grouped convolution per group.
-        self.groups = sorted({(level_of(abs(r)), kernel_size(abs(r) / 2 ** level_of(abs(r)))) for r in slices})
-        self.members = [[i for i, r in enumerate(slices)
-                         if (level_of(abs(r)), kernel_size(abs(r) / 2 ** level_of(abs(r)))) == g] for g in self.groups]
+        group = lambda r: (level_of(abs(r), levels), kernel_size(abs(r) / 2 ** level_of(abs(r), levels)))
+        self.groups = sorted({group(r) for r in slices})
+        self.members = [[i for i, r in enumerate(slices) if group(r) == g] for g in self.groups]
         self.kernels = nn.ParameterList(
             [nn.Parameter(torch.stack([disc(abs(slices[i]) / 2 ** lv, k)[None] for i in idx]))
              for (lv, k), idx in zip(self.groups, self.members)])
@@ -194,7 +214,7 @@ class KernelNet(nn.Module):
     """Encoder-decoder (to 1/8) over signed depth, image, highlight indicator and the slices' blurred
     coverages, predicting a correction to the c = 32 kernel weights per pixel (zero at initialisation)."""
 
-    def __init__(self, cin, w=16):
+    def __init__(self, cin, w=16, cout=C):
         super().__init__()
         self.e0 = nn.Sequential(cr(cin, w), cr(w, w))
         self.e1 = nn.Sequential(cr(w, w * 2, s=2), cr(w * 2, w * 2))
@@ -203,7 +223,7 @@ class KernelNet(nn.Module):
         self.d2 = cr(w * 4, w * 2)
         self.d1 = cr(w * 4, w * 2)
         self.d0 = cr(w * 3, w)
-        self.out = nn.Conv2d(w, C, 3, 1, 1)
+        self.out = nn.Conv2d(w, cout, 3, 1, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -245,13 +265,14 @@ class LensNet(nn.Module):
         super().__init__()
         self.variant, self.r_max = variant, r_max
         v = VARIANTS[variant]
+        self.hl_key = v.get("hl_key", 0.9)
         self.split = v["split_highlight"]
-        self.features = FeatureExtraction(v["slices"], self.split)
-        self.kernels = KernelNet(6 + len(v["slices"]))
+        self.features = FeatureExtraction(v["slices"], self.split, v.get("levels", LEVELS))
+        self.kernels = KernelNet(6 + len(v["slices"]), cout=features_of(variant))
 
     def forward(self, image, signed_depth):
         lin = srgb_to_linear(image)
-        hl = highlight(image)
+        hl = highlight(image, self.hl_key)
         s = (signed_depth * self.r_max).clamp(-self.r_max, self.r_max)
         f, alpha = self.features(lin, hl, s)
         corr = self.kernels(torch.cat([signed_depth, signed_depth.abs(), image, hl, alpha], 1))

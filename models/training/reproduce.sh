@@ -83,6 +83,28 @@ case "${1:-}" in
     $PY $T/export_lens.py --ckpt $ck/tl1.pt --samples 2400
     $PY $T/eval_lens.py --data "$DATA/lens3/test" --physical target/release/examples/render_file --physical-boost 1
     $PY $T/eval_lens.py --thinlens tests/data/thinlens --physical target/release/examples/render_file --physical-boost 1
+    # The stop-33 leg (issue 18, 2-core CPU, about 10 min to its chosen step 700 of a 1,400-step
+    # schedule): the highlight indicator keyed over [0.95, 1] like the physical renderer's (variant
+    # s15k, same weights) and the mean |error| added to Eq. 5 (flat regions), on 1,200 weak + 1,200
+    # bright layered scenes and the seed-10 renders.
+    for spec in "weak 1000" "bright 1001"; do
+      read -r lights seed <<<"$spec"
+      [ -d "$DATA/lens/$lights/train" ] || $synth --out "$DATA/lens/$lights/train" --count 1200 --seed "$seed" --size 256 --max-blur 32 --textures "$tex" --lights "$lights" >/dev/null
+    done
+    mkdir -p "$DATA/lens/mix/train" "$DATA/thinlens_train10"
+    i=0
+    for lights in weak bright; do
+      for js in "$DATA/lens/$lights/train"/[0-9]*.json; do
+        stem=${js%.json}; new=$(printf "%s/lens/mix/train/%06d" "$DATA" $i)
+        for suf in .json _input.png _target.png _depth.png _depth_corrupt.png; do ln -sf "$stem$suf" "$new$suf"; done
+        i=$((i + 1))
+      done
+    done
+    ln -sf "$DATA"/thinlens_train/s10_* "$DATA/thinlens_train10/"
+    $PY $T/train_lens.py --data "$DATA/lens/mix/train" --val "" --init $ck/tl1.pt --variant s15k --thinlens "$DATA/thinlens_train10" \
+      --thinlens-share 0.5 --steps 1400 --stop-at 700 --lr 5e-5 --batch 8 --crop 192 --full-share 0.5 --loss normalised+l1 \
+      --seed 7 --tag tl3 --workers 2 --ckpt $ck --ckpt-every 350
+    $PY $T/export_lens.py --ckpt $ck/tl3.pt
     ;;
   *)
     echo "usage: $0 depth|depth-distil|lens" >&2

@@ -172,7 +172,7 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--loss", choices=["normalised", "l1", "normalised-through-weights"], default="normalised",
+    ap.add_argument("--loss", choices=["normalised", "l1", "normalised+l1", "normalised-through-weights"], default="normalised",
                     help="normalised: Eq. 4/5 with the weights held constant in the gradient; "
                          "normalised-through-weights: Eq. 5 differentiated as written (ablation); l1")
     ap.add_argument("--corrupt", type=float, default=0.5, help="share of examples trained on corrupted depth")
@@ -218,6 +218,9 @@ def main():
         data = to_device(data, dev)
         val = to_device(val, dev) if val is not None else None
     lossf = {"normalised": normalised_loss, "l1": lambda p, t: (p - t).abs().mean(),
+             # Eq. 5 weighs errors by |e|^1.5, so the many small ones of flat regions hardly
+             # count; the plain mean error added back gives them weight (issue 18: flat regions).
+             "normalised+l1": lambda p, t: normalised_loss(p, t) + (p - t).abs().mean(),
              "normalised-through-weights": lambda p, t: normalised_loss(p, t, hold_weights=False)}[a.loss]
     log = CsvLog(os.path.join(a.log_dir, f"lens_{a.tag}.csv"),
                  ["step", "loss", "loss_L", "loss_H", "val_psnr_H", "lr", "wall_s"], resume_step=step)
