@@ -136,15 +136,17 @@ pub fn to_rgb_into(p: &Planes, w: usize, h: usize, m: Matrix, full: bool, siting
     let (gb, gr) = (2.0 * m.kb * (1.0 - m.kb) / kg, 2.0 * m.kr * (1.0 - m.kr) / kg);
     let xs = taps(w, cw, siting.cosited_x);
     let ys = taps(h, ch, siting.cosited_y);
-    data.clear();
-    data.reserve(w * h * 3);
+    // A recycled frame of this size is written over in place; anything else is sized first.
+    if data.len() != w * h * 3 {
+        data.clear();
+        data.resize(w * h * 3, 0.0);
+    }
     // Per row: the chroma rows interpolated vertically (as `(C − 128) · scale`), then along x
     // into one value per pixel, then the matrix into a row of RGB; each loop a plain map over
     // slices, so it vectorises.
     let (mut cu, mut cv) = (vec![0.0f32; cw], vec![0.0f32; cw]);
     let (mut pu, mut pv) = (vec![0.0f32; w], vec![0.0f32; w]);
-    let mut row = vec![0.0f32; w * 3];
-    for (y, ty) in ys.iter().enumerate() {
+    for ((y, ty), row) in ys.iter().enumerate().zip(data.chunks_exact_mut(w * 3)) {
         for (plane, out) in [(&p.u, &mut cu), (&p.v, &mut cv)] {
             let (a, b) = (&plane.0[ty.i0 * plane.1..][..cw], &plane.0[ty.i1 * plane.1..][..cw]);
             for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
@@ -163,7 +165,6 @@ pub fn to_rgb_into(p: &Planes, w: usize, h: usize, m: Matrix, full: bool, siting
             o[1] = unit(yv - gb * u - gr * v);
             o[2] = unit(yv + cb * u);
         }
-        data.extend_from_slice(&row);
     }
     RgbImage { width: w, height: h, data }
 }
@@ -402,6 +403,18 @@ mod tests {
                     assert!((px[k] - rgb[k]).abs() < 0.006, "{yuv:?} gave {px:?}, not {rgb:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_recycled_buffer_is_written_over_whole() {
+        let (w, h) = (7, 5);
+        let (y, u, v) = planes_of(w, h, |x, y| [(16 + 29 * x + 11 * y) as u8, (60 + 13 * x) as u8, (200 - 17 * y) as u8]);
+        let p = Planes { y: (&y, w), u: (&u, 4), v: (&v, 4) };
+        let fresh = to_rgb(&p, w, h, Matrix::of(1), false, Siting::of(0));
+        // The right size holding another frame, a larger one, a smaller one.
+        for stale in [vec![f32::NAN; w * h * 3], vec![0.5; w * h * 3 + 9], vec![0.25; 4]] {
+            assert_eq!(to_rgb_into(&p, w, h, Matrix::of(1), false, Siting::of(0), stale), fresh);
         }
     }
 
