@@ -53,7 +53,10 @@ $PY -c "from train_lens import load_synth as l; l('$DATA/mix/train', workers=$(n
 echo "decoded at $(( $(date +%s) - t0 )) s" | tee -a "$OUT/env.txt"
 # Two runs share the GPU (the model is small; one alone leaves it mostly idle): the two feature
 # layouts of lens_net.VARIANTS, otherwise the same.  The better one on held-out data is kept.
-for spec in "a s15 0" "b s31 1"; do
+# RUNS: the two side-by-side runs as "tag variant seed" (default: the layouts first compared; the
+# next experiment is RUNS="a s23 0;b s15k 1", issue 18's finer slices against today's layout).
+IFS=';' read -r -a runs <<<"${RUNS:-a s15 0;b s31 1}"
+for spec in "${runs[@]}"; do
   read -r tag variant seed <<<"$spec"
   steps_var="STEPS_$tag"
   if [ -n "${!steps_var:-}" ]; then sched=(--steps "${!steps_var}"); else sched=(--time-budget "$BUDGET" --steps 100000); fi
@@ -62,5 +65,5 @@ for spec in "a s15 0" "b s31 1"; do
     --tag "gpu_$tag" --ckpt "$OUT" --log-dir "$OUT" --ckpt-every 250 ${THINLENS:+--thinlens "$THINLENS"} >"$OUT/train_$tag.txt" 2>&1 &
 done
 wait
-for tag in a b; do tr '\r' '\n' <"$OUT/train_$tag.txt" | grep -v "it/s\]$" | tail -8; tail -3 "$OUT/lens_gpu_$tag.csv"; done
+for spec in "${runs[@]}"; do read -r tag _ <<<"$spec"; tr '\r' '\n' <"$OUT/train_$tag.txt" | grep -v "it/s\]$" | tail -8; tail -3 "$OUT/lens_gpu_$tag.csv"; done
 ls -la "$OUT"
