@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-C = 32
+C = 32  # features per colour channel of the s15 layouts (features_of gives any variant's)
 
 
 def up_to(x, ref):
@@ -32,22 +32,23 @@ def _slices(side):
     return [-r for r in reversed(side)] + [0.0] + side
 
 
-# Depth slices (signed blur radius s = r_max·signed_depth, px; far → near).  Each variant keeps
-# c = 32 features per colour channel:
+# Depth slices (signed blur radius s = r_max·signed_depth, px; far → near).  The first two
+# layouts keep c = 32 features per colour channel (s23 below has 48, see features_of):
 #   s15: 15 slices, each with its own colour and highlight features (2·15), + the sharp c and c·h;
 #   s31: 31 slices of the highlight-boosted colour (twice as fine in radius), + the sharp c·h.
+S15 = dict(slices=_slices([1.0, 2.2, 4.0, 7.0, 11.0, 16.5, 24.0]), split_highlight=True)
 VARIANTS = {
-    "s15": dict(slices=_slices([1.0, 2.2, 4.0, 7.0, 11.0, 16.5, 24.0]), split_highlight=True),
+    "s15": S15,
     "s31": dict(slices=_slices([0.5, 1.0, 1.5, 2.1, 2.8, 3.6, 4.5, 5.6, 7.0, 8.6, 10.5, 13.0, 16.0, 19.5, 24.0]),
                 split_highlight=False),
     # s15 with finer pyramid levels for the wide slices (issue 18's flat-region question): ±11 px
     # at ×2 instead of ×4, ±24 px at ×4 instead of ×8.
-    "s15f": dict(slices=_slices([1.0, 2.2, 4.0, 7.0, 11.0, 16.5, 24.0]), split_highlight=True, levels=(4, 12, 24)),
+    "s15f": dict(S15, levels=(4, 12, 24)),
+    # s15 with the highlight indicator keyed over [0.95, 1] (the physical renderer's key since
+    # issue 18's selection renders: bright surfaces are not lights). Shipped since stop 33.
+    "s15k": dict(S15, hl_key=0.95),
     # s15 with slices between its own up to 11 px (issue 18: a radius between two slices is a mix
     # of their two discs, not a disc; on textures that costs most at 1-8 px): 23 slices, c = 48.
-    # s15 with the highlight indicator keyed over [0.95, 1] (the physical renderer's key since
-    # issue 18's selection renders: bright surfaces are not lights).
-    "s15k": dict(slices=_slices([1.0, 2.2, 4.0, 7.0, 11.0, 16.5, 24.0]), split_highlight=True, hl_key=0.95),
     "s23": dict(slices=_slices([1.0, 1.6, 2.2, 3.1, 4.0, 5.5, 7.0, 9.0, 11.0, 16.5, 24.0]), split_highlight=True),
 }
 
@@ -58,7 +59,9 @@ def features_of(variant):
     v = VARIANTS[variant]
     n = len(v["slices"])
     return 2 * n + 2 if v["split_highlight"] else n + 1
-LEVELS = (4, 8, 20)  # the largest radius blurred at ×1, ×2, ×4; wider at ×8
+
+
+LEVELS = (4, 8, 20)  # the largest radius blurred at ×1, ×2, ×4; wider at ×8 (a variant's "levels")
 
 
 # Each slice is blurred at the pyramid level (×2^level average-pooled) where its disc fits a small

@@ -200,7 +200,9 @@ fn resize_channels(src: &[f32], sw: usize, sh: usize, c: usize, dw: usize, dh: u
         let boxed = match (fx, fy, c) {
             (2, 2, 3) => box_down_2x2::<3>(src, sw, bw, bh),
             (2, 2, 1) => box_down_2x2::<1>(src, sw, bw, bh),
-            _ => box_down(src, sw, c, fx, fy, bw, bh),
+            (_, _, 3) => box_down::<3>(src, sw, fx, fy, bw, bh),
+            (_, _, 1) => box_down::<1>(src, sw, fx, fy, bw, bh),
+            _ => unreachable!("pictures have one or three channels"),
         };
         if (bw, bh) == (dw, dh) {
             return boxed;
@@ -267,35 +269,22 @@ fn box_down_2x2<const C: usize>(src: &[f32], sw: usize, bw: usize, bh: usize) ->
     out
 }
 
-fn box_down(src: &[f32], sw: usize, c: usize, fx: usize, fy: usize, bw: usize, bh: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; bw * bh * c];
+/// Mean of each `fx × fy` block of `C`-channel data. Each sum runs over the block's rows top to
+/// bottom and each row left to right, from zero (the channels side by side, so a row vectorises).
+fn box_down<const C: usize>(src: &[f32], sw: usize, fx: usize, fy: usize, bw: usize, bh: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; bw * bh * C];
     let norm = 1.0 / (fx * fy) as f32;
-    out.par_chunks_mut(bw * c).enumerate().for_each(|(y, row)| {
+    out.par_chunks_mut(bw * C).enumerate().for_each(|(y, row)| {
         // The block's source rows, each cut to the `bw` whole blocks.
-        let rows: Vec<&[f32]> = (y * fy..(y + 1) * fy).map(|yy| &src[yy * sw * c..][..bw * fx * c]).collect();
-        if c == 3 {
-            // RGB: the three sums side by side, each in the order of the general loop below.
-            for (x, o) in row.chunks_exact_mut(3).enumerate() {
-                let mut s = [0.0f32; 3];
-                for r in &rows {
-                    for v in r[x * fx * 3..(x + 1) * fx * 3].chunks_exact(3) {
-                        s = [s[0] + v[0], s[1] + v[1], s[2] + v[2]];
-                    }
+        let rows: Vec<&[f32]> = (y * fy..(y + 1) * fy).map(|yy| &src[yy * sw * C..][..bw * fx * C]).collect();
+        for (x, o) in row.chunks_exact_mut(C).enumerate() {
+            let mut s = [0.0f32; C];
+            for r in &rows {
+                for v in r[x * fx * C..(x + 1) * fx * C].chunks_exact(C) {
+                    s = std::array::from_fn(|k| s[k] + v[k]);
                 }
-                o.copy_from_slice(&s.map(|v| v * norm));
             }
-            return;
-        }
-        for (x, o) in row.chunks_exact_mut(c).enumerate() {
-            for (k, o) in o.iter_mut().enumerate() {
-                let mut s = 0.0;
-                for r in &rows {
-                    for v in r[x * fx * c..(x + 1) * fx * c].iter().skip(k).step_by(c) {
-                        s += v;
-                    }
-                }
-                *o = s * norm;
-            }
+            o.copy_from_slice(&s.map(|v| v * norm));
         }
     });
     out
@@ -354,29 +343,33 @@ mod tests {
     }
 
     #[test]
-    fn the_rgb_box_sums_as_the_per_channel_one() {
-        let vals = |n: usize| (0..n).map(|i| ((i * 7919 % 1009) as f32 / 1009.0).powf(1.7)).collect::<Vec<f32>>();
-        for (sw, sh, fx, fy) in [(13, 11, 3, 2), (40, 9, 4, 4), (7, 7, 1, 3), (17, 10, 5, 1)] {
-            let src = vals(sw * sh * 3);
-            let (bw, bh) = (sw / fx, sh / fy);
-            // Every channel on its own: rows top to bottom, pixels left to right.
-            let mut want = vec![0.0f32; bw * bh * 3];
-            for y in 0..bh {
-                for x in 0..bw {
-                    for k in 0..3 {
-                        let mut s = 0.0f32;
-                        for yy in y * fy..(y + 1) * fy {
-                            for xx in x * fx..(x + 1) * fx {
-                                s += src[(yy * sw + xx) * 3 + k];
+    fn the_box_sums_each_channel_top_to_bottom_left_to_right() {
+        fn check<const C: usize>() {
+            let vals = |n: usize| (0..n).map(|i| ((i * 7919 % 1009) as f32 / 1009.0).powf(1.7)).collect::<Vec<f32>>();
+            for (sw, sh, fx, fy) in [(13, 11, 3, 2), (40, 9, 4, 4), (7, 7, 1, 3), (17, 10, 5, 1)] {
+                let src = vals(sw * sh * C);
+                let (bw, bh) = (sw / fx, sh / fy);
+                // Every channel on its own: rows top to bottom, pixels left to right.
+                let mut want = vec![0.0f32; bw * bh * C];
+                for y in 0..bh {
+                    for x in 0..bw {
+                        for k in 0..C {
+                            let mut s = 0.0f32;
+                            for yy in y * fy..(y + 1) * fy {
+                                for xx in x * fx..(x + 1) * fx {
+                                    s += src[(yy * sw + xx) * C + k];
+                                }
                             }
+                            want[(y * bw + x) * C + k] = s * (1.0 / (fx * fy) as f32);
                         }
-                        want[(y * bw + x) * 3 + k] = s * (1.0 / (fx * fy) as f32);
                     }
                 }
+                let got = box_down::<C>(&src, sw, fx, fy, bw, bh);
+                assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{C} channels, {sw}x{sh} by {fx}x{fy}");
             }
-            let got = box_down(&src, sw, 3, fx, fy, bw, bh);
-            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{sw}x{sh} by {fx}x{fy}");
         }
+        check::<1>();
+        check::<3>();
     }
 
     #[test]
@@ -384,9 +377,9 @@ mod tests {
         // Odd sizes: the last column and row are dropped by both.
         let vals = |n: usize| (0..n).map(|i| ((i * 7919 % 1009) as f32 / 1009.0).powf(1.7)).collect::<Vec<f32>>();
         let rgb = vals(9 * 7 * 3);
-        assert_eq!(box_down_2x2::<3>(&rgb, 9, 4, 3), box_down(&rgb, 9, 3, 2, 2, 4, 3));
+        assert_eq!(box_down_2x2::<3>(&rgb, 9, 4, 3), box_down::<3>(&rgb, 9, 2, 2, 4, 3));
         let grey = vals(9 * 7);
-        assert_eq!(box_down_2x2::<1>(&grey, 9, 4, 3), box_down(&grey, 9, 1, 2, 2, 4, 3));
+        assert_eq!(box_down_2x2::<1>(&grey, 9, 4, 3), box_down::<1>(&grey, 9, 2, 2, 4, 3));
         // 8-bit output: the vectorised form rounds and clips as a clamp before scaling does.
         for v in [-1.0f32, -0.0, 0.0, 0.001, 0.5, 0.998, 1.0, 1.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             assert_eq!(to_u8(v), (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8, "{v}");

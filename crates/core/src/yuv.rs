@@ -136,11 +136,9 @@ pub fn to_rgb_into(p: &Planes, w: usize, h: usize, m: Matrix, full: bool, siting
     let (gb, gr) = (2.0 * m.kb * (1.0 - m.kb) / kg, 2.0 * m.kr * (1.0 - m.kr) / kg);
     let xs = taps(w, cw, siting.cosited_x);
     let ys = taps(h, ch, siting.cosited_y);
-    // A recycled frame of this size is written over in place; anything else is sized first.
-    if data.len() != w * h * 3 {
-        data.clear();
-        data.resize(w * h * 3, 0.0);
-    }
+    // Every value is written below: a recycled frame only needs its length set.
+    data.truncate(w * h * 3);
+    data.resize(w * h * 3, 0.0);
     // Per row: the chroma rows interpolated vertically (as `(C − 128) · scale`), then along x
     // into one value per pixel, then the matrix into a row of RGB; each loop a plain map over
     // slices, so it vectorises.

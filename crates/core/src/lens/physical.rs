@@ -770,10 +770,8 @@ fn min_filter(src: &[i16], w: usize, h: usize, r: usize) -> Vec<i16> {
         .collect();
     let mut out = vec![0i16; w * h];
     out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        for (b, o) in blocks.iter().enumerate() {
-            let x0 = b * B;
-            let n = o.len() / h;
-            for (j, v) in row[x0..x0 + n].iter_mut().enumerate() {
+        for (cols, o) in row.chunks_mut(B).zip(&blocks) {
+            for (j, v) in cols.iter_mut().enumerate() {
                 *v = o[j * h + y];
             }
         }
