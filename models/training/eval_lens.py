@@ -49,13 +49,19 @@ def area_down2(x):
 
 
 class Learned:
-    def __init__(self, models):
+    def __init__(self, models, physical_bin=None):
         import onnxruntime as ort
         so = ort.SessionOptions()
         so.intra_op_num_threads = 1
         self.lens = ort.InferenceSession(os.path.join(models, "lens.onnx"), so, providers=["CPUExecutionProvider"])
         self.ups = ort.InferenceSession(os.path.join(models, "upsample.onnx"), so, providers=["CPUExecutionProvider"])
         self.r_max = float(self.lens.get_modelmeta().custom_metadata_map["deeplens.r_max"])
+        # A lens model with a fusion head takes the physical renderer's picture at the working size,
+        # made as the program makes it (highlight boost 1, as for 8-bit sources).
+        self.fused = "physical" in [i.name for i in self.lens.get_inputs()]
+        if self.fused and not physical_bin:
+            raise SystemExit("this lens model has a fusion head: pass --physical BIN (the render_file example) to render its input")
+        self.physical_bin = physical_bin
 
     def render(self, rgb, depth, focus, max_blur, halvings=None):
         """rgb [3,H,W], depth [H,W] at full size; max_blur in full-size pixels.  As the pipeline:
@@ -69,7 +75,10 @@ class Learned:
         for _ in range(halvings):
             imgs.append(area_down2(imgs[-1])); deps.append(area_down2(deps[-1]))
         sd = lambda k: ((deps[k] - focus) * (max_blur / 2 ** k) / self.r_max).astype(np.float32)
-        out = self.lens.run(["blur"], {"image": imgs[-1], "signed_depth": sd(halvings)})[0]
+        feed = {"image": imgs[-1], "signed_depth": sd(halvings)}
+        if self.fused:
+            feed["physical"] = physical(self.physical_bin, imgs[-1][0], deps[-1][0, 0], focus, max_blur / 2 ** halvings, 1.0)[None].astype(np.float32)
+        out = self.lens.run(["blur"], feed)[0]
         for k in range(halvings, 0, -1):
             out = self.ups.run(["output"], {"guide": imgs[k - 1], "low_image": imgs[k], "low_blur": out,
                                             "low_signed_depth": sd(k)})[0]
@@ -126,7 +135,7 @@ def physical(binary, inp, depth, focus, max_blur, boost=0.0):
 
 
 def evaluate(items, models, which="true", physical_bin=None, halvings=None, boost=0.0):
-    r = Learned(models)
+    r = Learned(models, physical_bin)
     rows = {}
     for name, inp, tgt, dep, cor, focus, max_blur, extra in items:
         d = dep if which == "true" else cor

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import torch
 
-from lens_net import MIN_SIDE, R_MAX, LensNet, UpsampleNet
+from lens_net import MIN_SIDE, R_MAX, FusedLens, FusionNet, LensNet, UpsampleNet
 from onnx_util import set_meta, sha256, time_ort, update_manifest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,6 +27,8 @@ def main():
     ap.add_argument("--machine", default=None, help="what trained it (recorded in the manifest; default: the 2-core CPU)")
     ap.add_argument("--earlier-stages", nargs="*", default=[], metavar="CKPT",
                     help="checkpoints of the earlier stages this one was initialised from, first first (recorded in the manifest)")
+    ap.add_argument("--fusion", default=None, metavar="CKPT",
+                    help="a train_fusion.py checkpoint: lens.onnx gets the fusion head and a third input, physical")
     a = ap.parse_args()
     torch.set_num_threads(2)
     st = torch.load(a.ckpt, map_location="cpu", weights_only=False)
@@ -38,10 +40,18 @@ def main():
     lp, up = os.path.join(a.outdir, "lens.onnx"), os.path.join(a.outdir, "upsample.onnx")
     hw = {2: "h", 3: "w"}
     HW = {2: "H", 3: "W"}
-    torch.onnx.export(lens, (img, sd), lp, input_names=["image", "signed_depth"], output_names=["blur"],
-                      dynamic_axes={"image": hw, "signed_depth": hw, "blur": hw}, opset_version=17, dynamo=False)
+    fu = None
+    if a.fusion:
+        fs = torch.load(a.fusion, map_location="cpu", weights_only=False)
+        fusion = FusionNet(fs["args"].get("width", 32)).eval()
+        fusion.load_state_dict(fs["fusion"])
+        fu = FusedLens(lens, fusion).eval()
+    phys = torch.rand(1, 3, h, w)
+    lens_in = ((img, sd, phys), ["image", "signed_depth", "physical"]) if fu else ((img, sd), ["image", "signed_depth"])
+    torch.onnx.export(fu or lens, lens_in[0], lp, input_names=lens_in[1], output_names=["blur"],
+                      dynamic_axes={**{n: hw for n in lens_in[1]}, "blur": hw}, opset_version=17, dynamo=False)
     with torch.no_grad():
-        blur = lens(img, sd)
+        blur = (fu or lens)(*lens_in[0])
     torch.onnx.export(ups, (guide, img, blur, sd), up,
                       input_names=["guide", "low_image", "low_blur", "low_signed_depth"], output_names=["output"],
                       dynamic_axes={"guide": HW, "low_image": hw, "low_blur": hw, "low_signed_depth": hw, "output": HW},
@@ -51,10 +61,9 @@ def main():
     set_meta(up, {"deeplens.kind": "upsample", "deeplens.r_max": R_MAX, "deeplens.input_multiple": 1})
     import onnxruntime as ort
     s = ort.InferenceSession(lp, providers=["CPUExecutionProvider"])
-    o = s.run(None, {"image": img.numpy(), "signed_depth": sd.numpy()})[0]
+    o = s.run(None, dict(zip(lens_in[1], (t.numpy() for t in lens_in[0]))))[0]
     print("lens max |onnx - torch|", float(np.abs(o - blur.numpy()).max()))
-    ms_l = time_ort(lp, {"image": np.random.rand(1, 3, 144, 256).astype(np.float32),
-                         "signed_depth": np.random.rand(1, 1, 144, 256).astype(np.float32)})
+    ms_l = time_ort(lp, {n: np.random.rand(1, 1 if n == "signed_depth" else 3, 144, 256).astype(np.float32) for n in lens_in[1]})
     ms_u = time_ort(up, {"guide": np.random.rand(1, 3, 288, 512).astype(np.float32),
                          "low_image": np.random.rand(1, 3, 144, 256).astype(np.float32),
                          "low_blur": np.random.rand(1, 3, 144, 256).astype(np.float32),
@@ -82,7 +91,11 @@ def main():
     update_manifest(os.path.join(a.outdir, "manifest.json"), "lens", {
         "file": "lens.onnx", "sha256": sha256(lp), "bytes": os.path.getsize(lp), "kind": "lens", "opset": 17,
         "inputs": [{"name": "image", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "RGB [0,1] gamma-encoded"},
-                   {"name": "signed_depth", "shape": [1, 1, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": sd_doc + "; in [-1,1]"}],
+                   {"name": "signed_depth", "shape": [1, 1, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": sd_doc + "; in [-1,1]"}]
+        + ([{"name": "physical", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32",
+             "range": "the physical renderer's picture of the same frame and settings, RGB [0,1] gamma-encoded"}] if fu else []),
+        "fusion": {"checkpoint": a.fusion, "steps": fs["step"], "wall_time_s": round(fs["wall"], 1), "args": fs["args"],
+                   "parameters": int(sum(p.numel() for p in fu.fusion.parameters()))} if fu else None,
         "outputs": [{"name": "blur", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "RGB ~[0,1] (clamp), gamma-encoded"}],
         "metadata": {"deeplens.kind": "lens", "deeplens.r_max": str(R_MAX), "deeplens.input_multiple": "8",
                      "deeplens.min_side": str(MIN_SIDE)},

@@ -13,7 +13,7 @@ import torch
 from lens_net import VARIANTS, LensNet
 
 
-def grow(old_sd, old_variant, new_variant):
+def grow(old_sd, old_variant, new_variant, interpolate=False):
     old, new = LensNet(old_variant), LensNet(new_variant)
     old.load_state_dict(old_sd)
     so, sn = VARIANTS[old_variant], VARIANTS[new_variant]
@@ -46,9 +46,17 @@ def grow(old_sd, old_variant, new_variant):
     for name in ("kernels.out.weight", "kernels.out.bias"):
         t_old, t_new = od[name], sd[name].zero_()
         for i, r in enumerate(ns):
-            if r in where:
-                for part in (0, 1):
+            for part in (0, 1):
+                if r in where:
                     t_new[row(part, i, S)] = t_old[row(part, where[r], So)]
+                elif interpolate:
+                    # A new slice between two old ones: their corrections, weighted by radius.
+                    lo = max((q for q in os_ if q < r), default=None)
+                    hi = min((q for q in os_ if q > r), default=None)
+                    if lo is None or hi is None:
+                        continue
+                    f = (r - lo) / (hi - lo)
+                    t_new[row(part, i, S)] = (1 - f) * t_old[row(part, where[lo], So)] + f * t_old[row(part, where[hi], So)]
         t_new[2 * S:] = t_old[2 * So:]
     new.load_state_dict(sd)
     return new.state_dict()
@@ -59,10 +67,12 @@ def main():
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--variant", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--interpolate", action="store_true",
+                    help="a new slice between two old ones starts with their corrections weighted by radius, not zero")
     a = ap.parse_args()
     st = torch.load(a.ckpt, map_location="cpu", weights_only=False)
     old_variant = st.get("args", {}).get("variant", "s15")
-    lens = grow(st["lens"], old_variant, a.variant)
+    lens = grow(st["lens"], old_variant, a.variant, a.interpolate)
     torch.save({"lens": lens, "ups": st["ups"], "args": {"variant": a.variant, "grown_from": a.ckpt}, "step": 0, "wall": 0.0}, a.out)
     print(f"{old_variant} -> {a.variant}: wrote {a.out}")
 

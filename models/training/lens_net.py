@@ -50,6 +50,9 @@ VARIANTS = {
     # s15 with slices between its own up to 11 px (issue 18: a radius between two slices is a mix
     # of their two discs, not a disc; on textures that costs most at 1-8 px): 23 slices, c = 48.
     "s23": dict(slices=_slices([1.0, 1.6, 2.2, 3.1, 4.0, 5.5, 7.0, 9.0, 11.0, 16.5, 24.0]), split_highlight=True),
+    # s23 with s15k's highlight key (stop 34: the s23 leg grown from the shipped s15k weights).
+    "s23k": dict(slices=_slices([1.0, 1.6, 2.2, 3.1, 4.0, 5.5, 7.0, 9.0, 11.0, 16.5, 24.0]), split_highlight=True,
+                 hl_key=0.95),
 }
 
 
@@ -310,3 +313,50 @@ def normalised_loss(pred, target, alpha=1.5, eps=1e-8, hold_weights=True):
     e = (pred - target).abs().flatten(1) + eps
     w = (e.detach() if hold_weights else e) ** alpha
     return ((w * e).sum(1) / w.sum(1)).mean()
+
+
+class FusionNet(nn.Module):
+    """The learned renderer's last step (issue 18, stop 34): per pixel, how much of the physical
+    renderer's picture to take in place of Eq. 2's. Eq. 2 composes a few fixed disc blurs, so a
+    radius between two slices is a mix of two discs (textured flat regions lose), while the
+    physical renderer scatters every pixel at its own radius but builds occlusion and highlights by
+    rule; their errors fall in different places (on the selection set a plain average of the two
+    beats either by 0.7 dB). The weight α comes from both pictures, their difference, the picture,
+    the signed depth, its local range (depth edges), where the radius falls between two slices and
+    the local texture, at half size, brought back bilinearly.
+    Output: blur + α·(physical − blur), a convex blend, α = 0.5 at the start."""
+
+    def __init__(self, w=32, hl_key=0.95, slices=S15["slices"]):
+        super().__init__()
+        self.hl_key = hl_key
+        side = sorted({abs(r) for r in slices})
+        self.lo, self.hi = side[:-1], side[1:]
+        self.net = nn.Sequential(cr(18, w), nn.Conv2d(w, w, 3, padding=2, dilation=2), nn.ReLU(inplace=True),
+                                 nn.Conv2d(w, w, 3, padding=4, dilation=4), nn.ReLU(inplace=True),
+                                 nn.Conv2d(w, w, 3, padding=8, dilation=8), nn.ReLU(inplace=True), nn.Conv2d(w, 1, 1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, image, signed_depth, blur, physical):
+        r = signed_depth.abs() * R_MAX
+        # Where the radius falls between two of Eq. 2's slices: 0 on a slice, 0.5 half-way.
+        phase = sum(torch.clamp(torch.min(r - a, b - r), min=0) / (b - a) for a, b in zip(self.lo, self.hi))
+        rng = F.max_pool2d(signed_depth, 7, 1, 3) + F.max_pool2d(-signed_depth, 7, 1, 3)
+        texture = F.avg_pool2d((image - F.avg_pool2d(image, 3, 1, 1, count_include_pad=False)).abs().mean(1, keepdim=True),
+                               5, 1, 2, count_include_pad=False)
+        x = torch.cat([image, signed_depth, signed_depth.abs(), rng, phase, texture, blur, physical, physical - blur,
+                       highlight(image, self.hl_key)], 1)
+        a = torch.sigmoid(up_to(self.net(F.avg_pool2d(x, 2, ceil_mode=True)), image))
+        return blur + a * (physical - blur)
+
+
+class FusedLens(nn.Module):
+    """The lens model with its fusion head: inputs image, signed_depth and physical (the physical
+    renderer's picture at the same size), output blur."""
+
+    def __init__(self, lens, fusion):
+        super().__init__()
+        self.lens, self.fusion = lens, fusion
+
+    def forward(self, image, signed_depth, physical):
+        return self.fusion(image, signed_depth, self.lens(image, signed_depth).clamp(0, 1), physical)

@@ -20,6 +20,7 @@ mod focus_stabilize;
 mod focus_track;
 mod hardening;
 mod interrupt;
+mod lens_models;
 mod lens_quality;
 mod presets;
 mod preview;

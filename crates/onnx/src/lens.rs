@@ -4,7 +4,12 @@
 //! (D − d_f)·α with α = r / r_max; output `blur` [1,3,h,w]. The network was trained at the
 //! largest radius r_max (metadata `deeplens.r_max`, working pixels); a smaller blur scales the
 //! signed depth, as the paper controls the aperture.
+//!
+//! A lens model may take a third input, `physical` [1,3,h,w]: the physical renderer's picture of
+//! the same frame with the same settings. Ours does (since issue 18's stop 34): its last layers
+//! choose, per pixel, between Eq. 2's composition and that picture (see the training README).
 
+use deeplens_core::lens::physical::PhysicalRenderer;
 use deeplens_core::lens::{LensBlur, LensParams};
 use deeplens_core::frame::{Plane, RgbImage};
 use crate::tensor::{nchw_to_rgb, plane_to_nchw, rgb_to_nchw};
@@ -19,6 +24,8 @@ pub struct LearnedLens {
     multiple: usize,
     /// Smallest side the network accepts (metadata `deeplens.min_side`: ours reflect-pads inside).
     min_side: usize,
+    /// The physical renderer, for a model with a `physical` input.
+    physical: Option<PhysicalRenderer>,
 }
 
 impl LearnedLens {
@@ -31,7 +38,8 @@ impl LearnedLens {
         let r_max = runtime::metadata(&model.session, "deeplens.r_max").and_then(|v| v.parse().ok()).ok_or_else(|| deeplens_core::err!(Model, "{}: metadata deeplens.r_max missing", path.display()))?;
         let multiple = runtime::metadata(&model.session, "deeplens.input_multiple").and_then(|v| v.parse().ok()).unwrap_or(1);
         let min_side = runtime::metadata(&model.session, "deeplens.min_side").and_then(|v| v.parse().ok()).unwrap_or(1);
-        Ok(Self { model, r_max, multiple, min_side })
+        let physical = ins.iter().any(|n| n == "physical").then(PhysicalRenderer::new);
+        Ok(Self { model, r_max, multiple, min_side, physical })
     }
 }
 
@@ -56,14 +64,16 @@ impl LensBlur for LearnedLens {
         let alpha = (p.max_blur / self.r_max).min(1.0);
         let image = rgb_to_nchw(&img);
         let signed = plane_to_nchw(&dep, |d| (d - p.focus) * alpha);
-        let out = self
-            .model
-            .session
-            .run(ort::inputs![
-                "image" => TensorRef::from_array_view(&image).map_err(|e| deeplens_core::err!(Model, "{e}"))?,
-                "signed_depth" => TensorRef::from_array_view(&signed).map_err(|e| deeplens_core::err!(Model, "{e}"))?
-            ])
-            .map_err(|e| deeplens_core::err!(Model, "lens model failed: {e}"))?;
+        let tensor = |a| TensorRef::from_array_view(a).map_err(|e| deeplens_core::err!(Model, "{e}"));
+        let mut inputs = ort::inputs!["image" => tensor(&image)?, "signed_depth" => tensor(&signed)?];
+        let physical = match &mut self.physical {
+            Some(r) => Some(rgb_to_nchw(&r.render(&img, &dep, p)?)),
+            None => None,
+        };
+        if let Some(ph) = &physical {
+            inputs.push(("physical".into(), tensor(ph)?.into()));
+        }
+        let out = self.model.session.run(inputs).map_err(|e| deeplens_core::err!(Model, "lens model failed: {e}"))?;
         let (_, data) = out["blur"].try_extract_tensor::<f32>().map_err(|e| deeplens_core::err!(Model, "{e}"))?;
         let res = nchw_to_rgb(data, pw, ph);
         Ok(if (pw, ph) != (w, h) { res.resize(w, h) } else { res })
