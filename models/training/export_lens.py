@@ -43,7 +43,8 @@ def main():
     fu = None
     if a.fusion:
         fs = torch.load(a.fusion, map_location="cpu", weights_only=False)
-        fusion = FusionNet(fs["args"].get("width", 32)).eval()
+        fusion = FusionNet(fs["args"].get("width", 32), lo=fs["args"].get("alpha_range", [0, 1])[0],
+                           hi=fs["args"].get("alpha_range", [0, 1])[1]).eval()
         fusion.load_state_dict(fs["fusion"])
         fu = FusedLens(lens, fusion).eval()
     phys = torch.rand(1, 3, h, w)

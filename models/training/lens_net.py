@@ -326,9 +326,9 @@ class FusionNet(nn.Module):
     the local texture, at half size, brought back bilinearly.
     Output: blur + α·(physical − blur), a convex blend, α = 0.5 at the start."""
 
-    def __init__(self, w=32, hl_key=0.95, slices=S15["slices"]):
+    def __init__(self, w=32, hl_key=0.95, slices=S15["slices"], lo=0.0, hi=1.0):
         super().__init__()
-        self.hl_key = hl_key
+        self.hl_key, self.lo_a, self.span_a = hl_key, lo, hi - lo
         side = sorted({abs(r) for r in slices})
         self.lo, self.hi = side[:-1], side[1:]
         self.net = nn.Sequential(cr(18, w), nn.Conv2d(w, w, 3, padding=2, dilation=2), nn.ReLU(inplace=True),
@@ -346,7 +346,7 @@ class FusionNet(nn.Module):
                                5, 1, 2, count_include_pad=False)
         x = torch.cat([image, signed_depth, signed_depth.abs(), rng, phase, texture, blur, physical, physical - blur,
                        highlight(image, self.hl_key)], 1)
-        a = torch.sigmoid(up_to(self.net(F.avg_pool2d(x, 2, ceil_mode=True)), image))
+        a = self.lo_a + self.span_a * torch.sigmoid(up_to(self.net(F.avg_pool2d(x, 2, ceil_mode=True)), image))
         return blur + a * (physical - blur)
 
 

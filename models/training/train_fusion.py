@@ -68,6 +68,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--thinlens-share", type=float, default=0.5)
     ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--alpha-range", type=float, nargs=2, default=[0.0, 1.0], metavar=("LO", "HI"),
+                    help="range of the weight on the physical picture (beyond [0, 1] extrapolates)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="fusion")
     ap.add_argument("--ckpt", default="/work/ckpt/fusion")
@@ -80,7 +82,7 @@ def main():
     torch.set_num_threads(a.threads)
     thin, layered = load(a.data)
     print(f"{len(thin)} thin-lens + {len(layered)} layered scenes")
-    net = FusionNet(a.width)
+    net = FusionNet(a.width, lo=a.alpha_range[0], hi=a.alpha_range[1])
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(s, a.steps) / a.steps)))
     os.makedirs(a.ckpt, exist_ok=True)
