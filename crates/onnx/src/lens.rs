@@ -70,8 +70,8 @@ impl LensBlur for LearnedLens {
             Some(r) => Some(rgb_to_nchw(&r.render(&img, &dep, p)?)),
             None => None,
         };
-        if let Some(ph) = &physical {
-            inputs.push(("physical".into(), tensor(ph)?.into()));
+        if let Some(picture) = &physical {
+            inputs.push(("physical".into(), tensor(picture)?.into()));
         }
         let out = self.model.session.run(inputs).map_err(|e| deeplens_core::err!(Model, "lens model failed: {e}"))?;
         let (_, data) = out["blur"].try_extract_tensor::<f32>().map_err(|e| deeplens_core::err!(Model, "{e}"))?;
