@@ -100,6 +100,9 @@ struct InputFlags {
     /// Give up on a network input that sends nothing for this long (seconds; FFmpeg's rw_timeout).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_io_timeout)]
     io_timeout: f64,
+    /// Decode the video on a hardware device, as ffmpeg's -hwaccel: `cuda` (NVIDIA NVDEC), `vaapi`, … (one clear error where this FFmpeg or machine has none).
+    #[arg(long, value_name = "NAME")]
+    hwaccel: Option<String>,
 }
 
 fn parse_io_timeout(s: &str) -> Result<f64, String> {
@@ -117,7 +120,7 @@ impl InputFlags {
         if network && !options.iter().any(|(k, _)| k == "rw_timeout" || k == "timeout") {
             options.push(("rw_timeout".into(), format!("{}", (self.io_timeout * 1e6).round() as u64)));
         }
-        crate::video::InputSpec { url, format: self.format.clone(), options }
+        crate::video::InputSpec { url, format: self.format.clone(), options, hwaccel: self.hwaccel.clone() }
     }
 }
 
@@ -950,7 +953,7 @@ fn bench(a: BenchArgs, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
     });
     let stabilized = render.stabilize_depth;
     let job = crate::convert::ConvertJob {
-        input: crate::video::InputSpec { url: input.clone(), format: a.format, options: vec![] },
+        input: crate::video::InputSpec { url: input.clone(), format: a.format, options: vec![], hwaccel: None },
         output: PathBuf::from("-"),
         overwrite: true,
         encode: crate::video::OutputSpec { format: Some("null".into()), ..Default::default() },

@@ -403,7 +403,7 @@ trait PlanExt {
 
 impl PlanExt for Plan {
     fn input_spec(&self, dir: &Path) -> Result<InputSpec> {
-        Ok(InputSpec { url: Plan::resolve(dir, &self.input), format: self.input_format.clone(), options: split_kv(&self.input_options)? })
+        Ok(InputSpec { url: Plan::resolve(dir, &self.input), format: self.input_format.clone(), options: split_kv(&self.input_options)?, hwaccel: None })
     }
 
     fn output_spec(&self) -> Result<OutputSpec> {

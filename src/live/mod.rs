@@ -219,7 +219,7 @@ impl LiveStats {
 pub fn resolve_source(source: Option<&str>, format: Option<&str>, options: Vec<(String, String)>) -> InputSpec {
     let url = source.unwrap_or("/dev/video0").to_string();
     let format = format.map(str::to_string).or_else(|| url.starts_with("/dev/video").then(|| "v4l2".to_string()));
-    InputSpec { url, format, options }
+    InputSpec { url, format, options, hwaccel: None }
 }
 
 fn is_device(spec: &InputSpec) -> bool {

@@ -12,6 +12,7 @@ mod exports;
 mod farm;
 mod farm_slurm;
 mod focus_cli;
+mod gpu_codecs;
 mod focus_invalid;
 mod focus_motion;
 mod focus_roundtrip;

@@ -20,6 +20,9 @@ pub struct InputSpec {
     pub url: String,
     pub format: Option<String>,
     pub options: Vec<(String, String)>,
+    /// Decode the video on this FFmpeg hardware device type (`cuda`, `vaapi`, …; ffmpeg's
+    /// `-hwaccel`); frames are copied back to memory for the rest of the pipeline.
+    pub hwaccel: Option<String>,
 }
 
 /// The video stream's properties, as the rest of the program needs them.
@@ -155,7 +158,10 @@ impl Demuxer {
         let video = vstream.index();
         let params = vstream.parameters();
         let codec_name = params.id().name().to_string();
-        let ctx = codec::context::Context::from_parameters(params).map_err(|e| deeplens_core::err!(Input, "{}: {e}", spec.url))?;
+        let mut ctx = codec::context::Context::from_parameters(params).map_err(|e| deeplens_core::err!(Input, "{}: {e}", spec.url))?;
+        if let Some(hw) = &spec.hwaccel {
+            attach_hw_device(&mut ctx, hw, &codec_name)?;
+        }
         let decoder = ctx.decoder().video().map_err(|e| deeplens_core::err!(Input, "{}: cannot decode its video: {e}", spec.url))?;
         if decoder.width() == 0 || decoder.height() == 0 {
             deeplens_core::fail!(Input, "{}: the video stream has no picture size (truncated or damaged file)", spec.url);
@@ -284,7 +290,11 @@ impl Demuxer {
                 }
                 last_pts = Some(pts);
                 let t0 = *first_t.get_or_insert(t_abs);
-                let rgb = conv.convert(&decoded)?;
+                let rgb = if is_hw_frame(&decoded) {
+                    conv.convert(&download(&decoded)?)?
+                } else {
+                    conv.convert(&decoded)?
+                };
                 if !on_frame(DecodedFrame { index, pts, t: t_abs - t0, rgb, pts_made_up }) {
                     *done = true;
                 }
@@ -336,6 +346,73 @@ static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 
 /// Ask every blocking FFmpeg read or open of this process to give up (Ctrl-C): a network input
 /// that accepts and never answers must not hold the program.
+/// Gives the decoder context a hardware device of FFmpeg's type `name` (before it is opened), so
+/// FFmpeg's decoder decodes there; one clear error when FFmpeg does not know the type, the codec
+/// cannot decode on it, or no such device can be opened on this machine.
+fn attach_hw_device(ctx: &mut codec::context::Context, name: &str, codec_name: &str) -> Result<()> {
+    use ffmpeg::ffi;
+    let known = || {
+        let mut names = Vec::new();
+        let mut t = ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_NONE;
+        loop {
+            t = unsafe { ffi::av_hwdevice_iterate_types(t) };
+            if t == ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_NONE {
+                break names.join(", ");
+            }
+            let n = unsafe { ffi::av_hwdevice_get_type_name(t) };
+            if !n.is_null() {
+                names.push(unsafe { std::ffi::CStr::from_ptr(n) }.to_string_lossy().into_owned());
+            }
+        }
+    };
+    let cname = CString::new(name).map_err(|_| deeplens_core::err!(Options, "--hwaccel: invalid name"))?;
+    let ty = unsafe { ffi::av_hwdevice_find_type_by_name(cname.as_ptr()) };
+    if ty == ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_NONE {
+        deeplens_core::fail!(Options, "--hwaccel {}: not a hardware decoding method of this FFmpeg (it has: {})", name.escape_debug(), known());
+    }
+    let codec = unsafe { ffi::avcodec_find_decoder((*ctx.as_ptr()).codec_id) };
+    let mut supported = false;
+    for i in 0.. {
+        let cfg = if codec.is_null() { std::ptr::null() } else { unsafe { ffi::avcodec_get_hw_config(codec, i) } };
+        if cfg.is_null() {
+            break;
+        }
+        let cfg = unsafe { &*cfg };
+        if cfg.device_type == ty && cfg.methods & ffi::AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX as i32 != 0 {
+            supported = true;
+            break;
+        }
+    }
+    if !supported {
+        deeplens_core::fail!(Options, "--hwaccel {name}: FFmpeg's {codec_name} decoder cannot decode on {name}; leave --hwaccel out");
+    }
+    let mut dev: *mut ffi::AVBufferRef = std::ptr::null_mut();
+    let r = unsafe { ffi::av_hwdevice_ctx_create(&mut dev, ty, std::ptr::null(), std::ptr::null_mut(), 0) };
+    if r < 0 || dev.is_null() {
+        deeplens_core::fail!(Device, "--hwaccel {name}: no usable {name} device on this machine ({}); leave --hwaccel out to decode on the CPU", describe(ffmpeg::Error::from(r)));
+    }
+    // The context owns the reference from here on (avcodec_free_context unrefs it).
+    unsafe { (*ctx.as_mut_ptr()).hw_device_ctx = dev };
+    Ok(())
+}
+
+/// A frame that lives on a hardware device (its data is a device surface, not pixels in memory).
+fn is_hw_frame(f: &frame::Video) -> bool {
+    unsafe { !(*f.as_ptr()).hw_frames_ctx.is_null() }
+}
+
+/// Copies a hardware frame back to memory (NV12, P010, … as the device gives it), keeping its
+/// timestamps and colour properties.
+fn download(f: &frame::Video) -> Result<frame::Video> {
+    let mut sw = frame::Video::empty();
+    let r = unsafe { ffmpeg::ffi::av_hwframe_transfer_data(sw.as_mut_ptr(), f.as_ptr(), 0) };
+    if r < 0 {
+        deeplens_core::fail!(Device, "--hwaccel: cannot copy a decoded frame back from the device ({})", describe(ffmpeg::Error::from(r)));
+    }
+    unsafe { ffmpeg::ffi::av_frame_copy_props(sw.as_mut_ptr(), f.as_ptr()) };
+    Ok(sw)
+}
+
 pub fn interrupt() {
     INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
 }

@@ -319,7 +319,16 @@ impl Muxer {
             }
             opts.set(k, v);
         }
-        let encoder = enc.open_with(opts).map_err(|e| deeplens_core::err!(Output, "cannot open encoder '{codec_name}' ({w}x{h} {pix:?}): {e}"))?;
+        let encoder = enc.open_with(opts).map_err(|e| {
+            // GPU encoders are built into FFmpeg but need the vendor's driver and a device at run time.
+            let gpu = [("_nvenc", "an NVIDIA GPU with its driver (libcuda, libnvidia-encode)"), ("_vaapi", "a VA-API device (/dev/dri)"), ("_qsv", "an Intel Quick Sync device")]
+                .iter()
+                .find(|(suffix, _)| codec_name.ends_with(suffix));
+            match gpu {
+                Some((_, needs)) => deeplens_core::err!(Device, "cannot open encoder '{codec_name}': it needs {needs}, and none is usable here ({e}); choose a CPU encoder such as libx264"),
+                None => deeplens_core::err!(Output, "cannot open encoder '{codec_name}' ({w}x{h} {pix:?}): {e}"),
+            }
+        })?;
         let ost = {
             let mut s = octx.add_stream(codec).or_kind(Kind::Output)?;
             s.set_parameters(&encoder);
