@@ -145,6 +145,9 @@ struct RenderSegmentArgs {
     /// Where models run.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     device: DeviceArg,
+    /// The models' arithmetic on this node (fp16: each model's NAME.fp16.onnx).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Fp32)]
+    precision: PrecisionArg,
     /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, .cache/onnxruntime, beside the binary).
     #[arg(long, value_name = "FILE")]
     ort_lib: Option<PathBuf>,
@@ -247,6 +250,22 @@ impl From<RendererArg> for RendererKind {
     }
 }
 
+/// The models' arithmetic (the command-line face of [`runtime::Precision`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PrecisionArg {
+    Fp32,
+    Fp16,
+}
+
+impl From<PrecisionArg> for runtime::Precision {
+    fn from(a: PrecisionArg) -> Self {
+        match a {
+            PrecisionArg::Fp32 => runtime::Precision::Fp32,
+            PrecisionArg::Fp16 => runtime::Precision::Fp16,
+        }
+    }
+}
+
 /// Where models run (the command-line face of [`runtime::Device`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum DeviceArg {
@@ -309,6 +328,9 @@ struct RenderArgs {
     /// Where models run.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     device: DeviceArg,
+    /// The models' arithmetic: fp16 loads each model's NAME.fp16.onnx (for GPUs; on a CPU it is slower).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Fp32)]
+    precision: PrecisionArg,
     /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, .cache/onnxruntime, beside the binary).
     #[arg(long, value_name = "FILE")]
     ort_lib: Option<PathBuf>,
@@ -563,6 +585,7 @@ impl RenderArgs {
             "focus_smoothing": opt(o.focus_smoothing.unwrap_or(crate::focus::DEFAULT_RESPONSE), self.focus_smoothing.is_some(), preset.focus_smoothing.is_some()),
             "stabilize_depth": opt(o.stabilize_depth, self.no_stabilize, false),
             "device": opt(format!("{:?}", self.device).to_lowercase(), self.device != DeviceArg::Auto, false),
+            "precision": opt(format!("{:?}", self.precision).to_lowercase(), self.precision != PrecisionArg::Fp32, false),
             "pipeline": opt(&self.pipeline, self.pipeline.is_some(), false),
         });
         if let Some((a, e)) = convert {
@@ -589,7 +612,7 @@ impl RenderArgs {
             None => Preset::default(),
         };
         let o = RenderOptions::resolve(&self.flags(), &preset)?;
-        let models = OnnxModels { runtime: runtime::RuntimeOptions { library: self.ort_lib.clone(), device: self.device.into(), threads: 0 } };
+        let models = OnnxModels { runtime: runtime::RuntimeOptions { library: self.ort_lib.clone(), device: self.device.into(), threads: 0, precision: self.precision.into() } };
         Ok((o, preset, models))
     }
 
@@ -708,7 +731,7 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         Command::Convert(a) => convert_one(a, cancel),
         Command::Plan(p) => plan(p, cancel),
         Command::RenderSegment(a) => {
-            let models = OnnxModels { runtime: runtime::RuntimeOptions { library: a.ort_lib, device: a.device.into(), threads: 0 } };
+            let models = OnnxModels { runtime: runtime::RuntimeOptions { library: a.ort_lib, device: a.device.into(), threads: 0, precision: a.precision.into() } };
             let out = crate::farm::render_segment(&a.plan, a.index, models, a.report.as_deref(), cancel)?;
             outln!("{}", out.display());
             Ok(ExitCode::SUCCESS)

@@ -28,6 +28,7 @@ case "${1:-}" in
       --size 128 160 --threads 1 --seed 4 --tag ft4
     $PY $T/export_depth.py --ckpt /work/ckpt/depth/ft4.pt --long-side 192
     $PY $T/eval_depth.py models/depth.onnx
+    $PY $T/to_fp16.py
     ;;
   depth-distil)
     # Issue 13 (sixth session; not shipped: see README.md here): the student distilled from the
@@ -119,6 +120,8 @@ case "${1:-}" in
       --layered "$DATA/lensfu/weak:600" "$DATA/lensfu/bright:600"
     $PY $T/train_fusion.py --data "$DATA/fusion_u" --steps 3000 --seed 3 --tag fu3 --ckpt /work/ckpt/fusion --resume
     $PY $T/export_lens.py --ckpt $ck/tl3.pt --fusion /work/ckpt/fusion/fu3.pt
+    # The half-precision forms for --precision fp16 follow every export.
+    $PY $T/to_fp16.py
     ;;
   *)
     echo "usage: $0 depth|depth-distil|lens" >&2

@@ -23,6 +23,7 @@ mod hardening;
 mod interrupt;
 mod lens_models;
 mod lens_quality;
+mod precision;
 mod presets;
 mod preview;
 mod still;

@@ -11,7 +11,7 @@
 use clap::{Parser, ValueEnum};
 use deeplens_core::config::RendererKind;
 use deeplens_eval::compute_bench::{self, Options};
-use deeplens_onnx::runtime::{Device, RuntimeOptions};
+use deeplens_onnx::runtime::{Device, Precision, RuntimeOptions};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -56,6 +56,9 @@ struct Args {
     /// ONNX Runtime intra-op threads per session (0: its default).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Load each model's half-precision form (NAME.fp16.onnx), as `--precision fp16`.
+    #[arg(long)]
+    fp16: bool,
     /// Skip the measurement through the frame engine (stages overlapping).
     #[arg(long)]
     no_pipelined: bool,
@@ -89,7 +92,7 @@ fn main() {
         renderers,
         frames: a.frames,
         warmup: a.warmup,
-        runtime: RuntimeOptions { library: a.ort_lib, device, threads: a.threads },
+        runtime: RuntimeOptions { library: a.ort_lib, device, threads: a.threads, precision: if a.fp16 { Precision::Fp16 } else { Precision::Fp32 } },
         inputs: a.inputs,
         depth_model: a.depth_model,
         pipelined: !a.no_pipelined,

@@ -15,7 +15,7 @@ use deeplens_core::config::{find_project_file, RenderOptions, RendererKind};
 use deeplens_core::focus::Rotation;
 use deeplens_core::pipeline::{self, median, EngineOptions, Job, Schedule, StageTimes, Stages};
 use deeplens_core::{Result, RgbImage};
-use deeplens_onnx::runtime::{self, Device, LoadedRuntime, RuntimeOptions};
+use deeplens_onnx::runtime::{self, Device, LoadedRuntime, Precision, RuntimeOptions};
 use deeplens_onnx::OnnxModels;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -108,6 +108,7 @@ pub struct Entry {
 #[derive(Clone, Debug)]
 pub struct Report {
     pub device: Device,
+    pub precision: Precision,
     pub frames: usize,
     pub warmup: usize,
     /// The frames' source: `synthetic` or the pictures given.
@@ -152,6 +153,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     }
     Ok(Report {
         device: opts.runtime.device,
+        precision: opts.runtime.precision,
         frames: opts.frames,
         warmup: opts.warmup,
         source: if opts.inputs.is_empty() { "synthetic".into() } else { opts.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ") },
@@ -270,6 +272,7 @@ impl Report {
         json!({
             "tool": "compute_bench",
             "device": device_name(self.device),
+            "precision": if self.precision == Precision::Fp16 { "fp16" } else { "fp32" },
             "frames": self.frames,
             "warmup": self.warmup,
             "source": self.source,
@@ -280,7 +283,14 @@ impl Report {
 
     /// The report as lines for a terminal.
     pub fn text(&self) -> String {
-        let mut s = format!("compute_bench: {} frames after {} warm-up, --device {}, frames: {}\n", self.frames, self.warmup, device_name(self.device), self.source);
+        let mut s = format!(
+            "compute_bench: {} frames after {} warm-up, --device {}{}, frames: {}\n",
+            self.frames,
+            self.warmup,
+            device_name(self.device),
+            if self.precision == Precision::Fp16 { " --fp16" } else { "" },
+            self.source
+        );
         match &self.runtime {
             Some(r) => {
                 s += &format!("ONNX Runtime {} at {} (CUDA provider built in: {})\n", r.version.as_deref().unwrap_or("(version unknown)"), r.library.display(), if r.cuda_built { "yes" } else { "no" });

@@ -18,7 +18,7 @@ mod upsample;
 
 pub use depth::OnnxDepth;
 pub use lens::LearnedLens;
-pub use runtime::{Device, RuntimeOptions};
+pub use runtime::{Device, Precision, RuntimeOptions};
 pub use upsample::LearnedUpsampler;
 
 use deeplens_core::config::ModelLoader;
@@ -36,12 +36,13 @@ pub struct OnnxModels {
 
 impl ModelLoader for OnnxModels {
     fn depth_model(&self, path: &Path, card: &CardChoice) -> Result<Box<dyn DepthModel>> {
-        Ok(Box::new(OnnxDepth::load(path, card, &self.runtime)?))
+        Ok(Box::new(OnnxDepth::load(&self.runtime.precision.model_file(path)?, card, &self.runtime)?))
     }
 
     fn learned(&self, lens: &Path, upsample: &Path) -> Result<(Box<dyn LensBlur>, Box<dyn Upsampler>)> {
-        let lens = LearnedLens::load(lens, &self.runtime)?;
-        let up = LearnedUpsampler::load(upsample, &self.runtime)?;
+        let p = self.runtime.precision;
+        let lens = LearnedLens::load(&p.model_file(lens)?, &self.runtime)?;
+        let up = LearnedUpsampler::load(&p.model_file(upsample)?, &self.runtime)?;
         Ok((Box::new(lens), Box::new(up)))
     }
 }

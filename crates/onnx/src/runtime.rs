@@ -25,6 +25,37 @@ pub enum Device {
     Cuda,
 }
 
+/// The arithmetic a model's weights and activations use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    #[default]
+    Fp32,
+    /// Half precision: each model's `NAME.fp16.onnx` beside `NAME.onnx` (made by
+    /// `models/training/to_fp16.py`; float32 inputs and outputs, float16 inside). Meant for GPUs;
+    /// on a CPU ONNX Runtime computes it with casts, slower than float32.
+    Fp16,
+}
+
+impl Precision {
+    /// The file to load for the model at `path`: itself, or its half-precision form, which must
+    /// exist (one clear error naming it otherwise).
+    pub fn model_file(self, path: &Path) -> Result<PathBuf> {
+        match self {
+            Precision::Fp32 => Ok(path.to_path_buf()),
+            Precision::Fp16 => {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let stem = name.strip_suffix(".onnx").unwrap_or(&name);
+                let half = path.with_file_name(format!("{stem}.fp16.onnx"));
+                if half.is_file() {
+                    Ok(half)
+                } else {
+                    deeplens_core::fail!(Model, "--precision fp16: {} has no half-precision form ({} not found; make it with models/training/to_fp16.py)", path.display(), half.display())
+                }
+            }
+        }
+    }
+}
+
 /// Runtime settings shared by every session of a run.
 #[derive(Clone, Debug, Default)]
 pub struct RuntimeOptions {
@@ -32,6 +63,8 @@ pub struct RuntimeOptions {
     pub device: Device,
     /// Intra-op threads per session (0 = ONNX Runtime's default).
     pub threads: usize,
+    /// Which form of each model to load ([`Precision::model_file`]).
+    pub precision: Precision,
 }
 
 static ENV: OnceLock<ort::environment::Environment> = OnceLock::new();
