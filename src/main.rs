@@ -273,6 +273,8 @@ enum DeviceArg {
     Auto,
     Cpu,
     Cuda,
+    /// TensorRT, with CUDA for what it does not take.
+    Tensorrt,
 }
 
 impl From<DeviceArg> for runtime::Device {
@@ -281,6 +283,7 @@ impl From<DeviceArg> for runtime::Device {
             DeviceArg::Auto => runtime::Device::Auto,
             DeviceArg::Cpu => runtime::Device::Cpu,
             DeviceArg::Cuda => runtime::Device::Cuda,
+            DeviceArg::Tensorrt => runtime::Device::TensorRt,
         }
     }
 }

@@ -86,5 +86,6 @@ fn bad_inputs_to_image() {
     fails(dir, &["image", p, &out, "--ort-lib", p], "cannot load ONNX Runtime");
     // The runtime installed by scripts/setup.sh is the CPU build: asking for CUDA fails clearly.
     fails(dir, &["image", p, &out, "--device", "cuda"], "--device cuda");
+    fails(dir, &["image", p, &out, "--device", "tensorrt"], "--device tensorrt: the loaded ONNX Runtime has no TensorRT execution provider");
     fails(dir, &["image", p, &out, "--renderer", "fancy"], "invalid value");
 }

@@ -19,6 +19,7 @@ enum DeviceArg {
     Auto,
     Cpu,
     Cuda,
+    Tensorrt,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -82,6 +83,7 @@ fn main() {
         DeviceArg::Auto => Device::Auto,
         DeviceArg::Cpu => Device::Cpu,
         DeviceArg::Cuda => Device::Cuda,
+        DeviceArg::Tensorrt => Device::TensorRt,
     };
     let renderers = match a.renderer {
         RendererArg::Physical => vec![RendererKind::Physical],

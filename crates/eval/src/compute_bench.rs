@@ -123,6 +123,7 @@ fn device_name(d: Device) -> &'static str {
         Device::Auto => "auto",
         Device::Cpu => "cpu",
         Device::Cuda => "cuda",
+        Device::TensorRt => "tensorrt",
     }
 }
 

@@ -10,7 +10,7 @@
 //! session is logged and returned, since ONNX Runtime silently falls back to the CPU otherwise.
 
 use deeplens_core::{ErrorKind, Kind, Result};
-use ort::ep::{ExecutionProvider, CPU, CUDA};
+use ort::ep::{ExecutionProvider, TensorRT, CPU, CUDA};
 use ort::session::Session;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -23,6 +23,10 @@ pub enum Device {
     Auto,
     Cpu,
     Cuda,
+    /// TensorRT (with CUDA under it for what TensorRT does not take), where the loaded runtime
+    /// has it; engines are cached in the system's temporary folder, so only the first run of a
+    /// model at a size builds one.
+    TensorRt,
 }
 
 /// The arithmetic a model's weights and activations use.
@@ -198,9 +202,14 @@ pub fn load_model(path: &Path, opts: &RuntimeOptions) -> Result<LoadedModel> {
         deeplens_core::fail!(Model, "{} is not an ONNX model", path.display());
     }
     ensure_loaded(opts.library.as_deref())?;
+    if opts.device == Device::TensorRt {
+        if !TensorRT::is_available().unwrap_or(false) {
+            deeplens_core::fail!(Device, "--device tensorrt: the loaded ONNX Runtime has no TensorRT execution provider (the onnxruntime-gpu wheel's library has it, with TensorRT's own libraries installed)");
+        }
+    }
     let want_cuda = match opts.device {
         Device::Cpu => false,
-        Device::Cuda => true,
+        Device::Cuda | Device::TensorRt => true,
         Device::Auto => CUDA::is_available().unwrap_or(false),
     };
     let build = |cuda: bool| -> Result<Session> {
@@ -213,7 +222,17 @@ pub fn load_model(path: &Path, opts: &RuntimeOptions) -> Result<LoadedModel> {
         // encoder's own threads share the cores, and a spinning pool takes them away.
         b = b.with_intra_op_spinning(false).map_err(|e| deeplens_core::err!(Device, "{e}"))?;
         b = b.with_inter_op_spinning(false).map_err(|e| deeplens_core::err!(Device, "{e}"))?;
-        let eps = if cuda {
+        let eps = if cuda && opts.device == Device::TensorRt {
+            let cache = std::env::temp_dir().join("deeplens-tensorrt");
+            let _ = std::fs::create_dir_all(&cache);
+            let trt = TensorRT::default()
+                .with_engine_cache(true)
+                .with_engine_cache_path(cache.display())
+                .with_timing_cache(true)
+                .with_timing_cache_path(cache.display())
+                .with_fp16(opts.precision == Precision::Fp16);
+            vec![trt.build().error_on_failure(), CUDA::default().build().error_on_failure()]
+        } else if cuda {
             vec![CUDA::default().build().error_on_failure()]
         } else {
             vec![CPU::default().build()]
@@ -223,11 +242,13 @@ pub fn load_model(path: &Path, opts: &RuntimeOptions) -> Result<LoadedModel> {
     };
     let (session, provider) = if want_cuda {
         match build(true) {
+            Ok(s) if opts.device == Device::TensorRt => (s, "TensorrtExecutionProvider"),
             Ok(s) => (s, "CUDAExecutionProvider"),
             Err(e) if opts.device == Device::Auto => {
                 tracing::warn!("CUDA execution provider unavailable ({e}); running {} on the CPU", path.display());
                 (build(false).map_err(|e| model_error(path, e))?, "CPUExecutionProvider")
             }
+            Err(e) if opts.device == Device::TensorRt => deeplens_core::fail!(Device, "--device tensorrt: cannot run {} with the TensorRT execution provider: {e}", path.display()),
             Err(e) => deeplens_core::fail!(Device, "--device cuda: cannot run {} with the CUDA execution provider: {e}", path.display()),
         }
     } else {
