@@ -342,10 +342,6 @@ impl Demuxer {
     }
 }
 
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Ask every blocking FFmpeg read or open of this process to give up (Ctrl-C): a network input
-/// that accepts and never answers must not hold the program.
 /// Gives the decoder context a hardware device of FFmpeg's type `name` (before it is opened), so
 /// FFmpeg's decoder decodes there; one clear error when FFmpeg does not know the type, the codec
 /// cannot decode on it, or no such device can be opened on this machine.
@@ -413,6 +409,10 @@ fn download(f: &frame::Video) -> Result<frame::Video> {
     Ok(sw)
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ask every blocking FFmpeg read or open of this process to give up (Ctrl-C): a network input
+/// that accepts and never answers must not hold the program.
 pub fn interrupt() {
     INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
