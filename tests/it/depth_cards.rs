@@ -205,6 +205,10 @@ fn card_beside_the_model_and_kind_through_the_cli() {
     std::fs::write(dir.join("m.onnx.toml"), "base = \"tcmonodepth\"\nvalue_range = \"0-1\"\noutput = \"depth\"\n").unwrap();
     let (left, right) = depth_of(&[]);
     assert!(left > 64000 && right < 4000, "{left} {right}");
+    // The card beside MODEL.onnx also serves its half-precision form (MODEL.fp16.onnx, here a copy).
+    std::fs::copy(&model, dir.join("m.fp16.onnx")).unwrap();
+    let (left, right) = depth_of(&["--precision", "fp16"]);
+    assert!(left > 64000 && right < 4000, "{left} {right}");
     // --depth-model-card wins over the file beside the model.
     let card = dir.join("plain.toml");
     std::fs::write(&card, "base = \"tcmonodepth\"\n").unwrap();

@@ -36,7 +36,15 @@ pub struct OnnxModels {
 
 impl ModelLoader for OnnxModels {
     fn depth_model(&self, path: &Path, card: &CardChoice) -> Result<Box<dyn DepthModel>> {
-        Ok(Box::new(OnnxDepth::load(&self.runtime.precision.model_file(path)?, card, &self.runtime)?))
+        let file = self.runtime.precision.model_file(path)?;
+        // A card file beside the model (`MODEL.onnx.toml`) also serves its half-precision form.
+        let mut card = card.clone();
+        if file != path && card.file.is_none() && card.kind.is_none() {
+            let mut beside = path.as_os_str().to_owned();
+            beside.push(".toml");
+            card.file = Some(std::path::PathBuf::from(beside)).filter(|p| p.is_file());
+        }
+        Ok(Box::new(OnnxDepth::load(&file, &card, &self.runtime)?))
     }
 
     fn learned(&self, lens: &Path, upsample: &Path) -> Result<(Box<dyn LensBlur>, Box<dyn Upsampler>)> {
