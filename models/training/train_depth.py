@@ -74,8 +74,8 @@ def rank_loss(p, t, rng, pairs=2048, thresh=0.03):
     """Logistic ordinal loss on random pixel pairs whose target disparities differ."""
     n = p.shape[0]
     pf, tf = p.flatten(1), t.flatten(1)
-    a = torch.from_numpy(rng.integers(0, pf.shape[1], (n, pairs)))
-    b = torch.from_numpy(rng.integers(0, pf.shape[1], (n, pairs)))
+    a = torch.from_numpy(rng.integers(0, pf.shape[1], (n, pairs))).to(pf.device)
+    b = torch.from_numpy(rng.integers(0, pf.shape[1], (n, pairs))).to(pf.device)
     dt = tf.gather(1, a) - tf.gather(1, b)
     dp = pf.gather(1, a) - pf.gather(1, b)
     keep = (dt.abs() > thresh).float()
@@ -198,21 +198,23 @@ def main():
                     help="keep an exponential moving average of the weights with this decay (e.g. 0.998); "
                          "depth-val scoring and <tag>_best.pt then use it")
     ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: where the network trains (the crops are made on the CPU)")
     add_run_args(ap, "/work/ckpt/depth")
     a = ap.parse_args()
 
     ck_path, rng = start_run(a)
-    net = DepthNet()
+    dev = torch.device(a.device)
+    net = DepthNet().to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
-    step, wall = restore(ck_path, {"model": net}, opt, rng)
+    step, wall = restore(ck_path, {"model": net}, opt, rng, device=dev)
     if step == 0 and a.init:
-        net.load_state_dict(torch.load(a.init, map_location="cpu", weights_only=False)["model"])
+        net.load_state_dict(torch.load(a.init, map_location=dev, weights_only=False)["model"])
         print(f"initialised from {a.init}")
     # an exponential moving average of the weights: what is scored, selected and exported when --ema
     ema = copy.deepcopy(net) if a.ema else None
     modules = {"model": net, **({"ema": ema} if ema else {})}
     if ema is not None and step:
-        saved = torch.load(ck_path, map_location="cpu", weights_only=False)
+        saved = torch.load(ck_path, map_location=dev, weights_only=False)
         if "ema" in saved:  # else it starts from the resumed weights
             ema.load_state_dict(saved["ema"])
     data = Mix(a.data, rng, size=tuple(a.size), crop_min=a.crop_min, photo_aug=a.photo_aug, depth_light=a.depth_light)
@@ -233,7 +235,7 @@ def main():
         lr = cosine_lr(step, a.steps, a.lr)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, d, m = data.get(a.batch)
+        x, d, m = (t.to(dev, non_blocking=True) for t in data.get(a.batch))
         pd, ps = net(x)
         pa = align(pd, d) if a.loss == "ssi" else pd
         ld = (pa - d).abs().mean()
@@ -262,23 +264,23 @@ def main():
                 net.eval()
                 with torch.no_grad():
                     vx, vd, _ = val.get(np.arange(min(64, len(val))), augment=False)
-                    vl = float((net(vx)[0] - vd).abs().mean())
+                    vl = float((net(vx.to(dev))[0] - vd.to(dev)).abs().mean())
                 net.train()
             checkpoint(ck_path, modules, opt, rng, step, wall, vars(a))
         if selector is not None and step % a.select_every == 0:
             scored = ema or net
             scored.eval()
-            o, l = selector.score(lambda im: scored(im)[0])
+            o, l = selector.score(lambda im: scored(im.to(dev))[0].cpu())
             scored.train()
             best_path = ck_path[:-3] + "_best.pt"
             prev = torch.load(best_path, weights_only=False)["score"] if os.path.exists(best_path) else -1
             better = o + l > prev
             if better:
-                torch.save({"model": scored.state_dict(), "step": step, "wall": wall, "args": vars(a), "score": o + l, "ordinal": o, "local": l}, best_path)
+                torch.save({"model": {k: v.cpu() for k, v in scored.state_dict().items()}, "step": step, "wall": wall, "args": vars(a), "score": o + l, "ordinal": o, "local": l}, best_path)
             slog.write(step=step, ordinal=f"{o:.4f}", local=f"{l:.4f}", best=int(better))
             tqdm.write(f"step {step}: depth-val ordinal {o:.4f} local {l:.4f}{' (best)' if better else ''}")
         if a.keep_every and step % a.keep_every == 0:
-            torch.save({"model": net.state_dict(), "step": step}, ck_path[:-3] + f"_s{step}.pt")
+            torch.save({"model": {k: v.cpu() for k, v in net.state_dict().items()}, "step": step}, ck_path[:-3] + f"_s{step}.pt")
         log.write(step=step, loss=f"{loss.item():.5f}", depth_l1=f"{ld.item():.5f}", seg_l1=f"{ls.item():.5f}",
                   grad=f"{lg.item():.5f}", val_depth_l1=vl if vl == "" else f"{vl:.5f}", lr=f"{lr:.6f}", wall_s=f"{wall:.1f}")
     bar.close()
