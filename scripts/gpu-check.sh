@@ -3,8 +3,10 @@
 # has (nvidia-smi, CUDA libraries, Python's onnxruntime and its providers, PyTorch and its nvidia-*
 # wheels), looks for an ONNX Runtime library there that has the CUDA execution provider, points
 # the compute benchmark at it with the CUDA/cuDNN libraries found, and runs it at 1920x1080 and
-# 3840x2160 on `--device cuda`. Everything goes to $OUT (at most 6 files): report.txt (the whole
-# log), summary.txt, bench-cuda-1080p.json, bench-cuda-2160p.json, and bench-cpu-1080p.json
+# 3840x2160 on `--device cuda`, then, if the budget has time left, 3840x2160 with the
+# half-precision models (`--fp16`). Everything goes to $OUT (at most 7 files): report.txt (the whole
+# log), summary.txt, bench-cuda-1080p.json, bench-cuda-2160p.json, bench-cuda-2160p-fp16.json,
+# and bench-cpu-1080p.json
 # when no CUDA-capable ONNX Runtime is there (the benchmark on the machine's own CPU build, so
 # the trip still says the binary runs there).
 #
@@ -245,6 +247,18 @@ if [ -n "$ORT_LIB" ]; then
   fi
   bench cuda-1080p 150 --device cuda --ort-lib "$ORT_LIB" --size 1920x1080
   bench cuda-2160p 210 --device cuda --ort-lib "$ORT_LIB" --size 3840x2160
+  # Optional: the half-precision models (--precision fp16), only with a minute or more left; a cut
+  # or failed run here is reported but does not fail the check.
+  if [ "$(left)" -ge 60 ]; then
+    section "compute_bench cuda-2160p-fp16 (optional)"
+    if step 120 "$BIN" --frames "$FRAMES" --warmup 2 --json "$OUT/bench-cuda-2160p-fp16.json" --device cuda --ort-lib "$ORT_LIB" --size 3840x2160 --fp16; then
+      note "bench cuda-2160p-fp16: ran, JSON in bench-cuda-2160p-fp16.json"
+    else
+      note "bench cuda-2160p-fp16 (optional): did not finish (see report.txt)"
+    fi
+  else
+    note "bench cuda-2160p-fp16 (optional): skipped, $(left) s of the budget left"
+  fi
 else
   note "NO CUDA-capable ONNX Runtime on this machine (no libonnxruntime_providers_cuda.so beside a libonnxruntime.so; Python's onnxruntime lists no CUDAExecutionProvider unless said above). Bring one: ORT_GPU_LIB=PATH, or the folder .ort-gpu/ carried (see README, GPU)."
   if [ -n "$CPU_ORT_LIB" ]; then
