@@ -67,7 +67,9 @@ def main():
         d = np.asarray(Image.open(dep), np.float64)
         t = np.asarray(Image.open(truth).convert("RGB"), np.float64)
         blur = float(p["max_blur"])
-        while blur > R_MAX:  # the pipeline's working size: halve until the blur fits
+        # The pipeline's working size: halve until the blur fits (and the width is at most 960,
+        # its default working width; the scenes here are 640 wide or less).
+        while blur > R_MAX or img.shape[1] > 960:
             img, t, blur = halve_rgb(img), halve_rgb(t), blur / 2
             d = halve_rgb(d[..., None])[..., 0]
         Image.fromarray(np.rint(img).clip(0, 255).astype(np.uint8)).save(o("input"))
