@@ -66,10 +66,7 @@ impl LensBlur for LearnedLens {
         let signed = plane_to_nchw(&dep, |d| (d - p.focus) * alpha);
         let tensor = |a| TensorRef::from_array_view(a).map_err(|e| deeplens_core::err!(Model, "{e}"));
         let mut inputs = ort::inputs!["image" => tensor(&image)?, "signed_depth" => tensor(&signed)?];
-        let physical = match &mut self.physical {
-            Some(r) => Some(rgb_to_nchw(&r.render(&img, &dep, p)?)),
-            None => None,
-        };
+        let physical = self.physical.as_mut().map(|r| r.render(&img, &dep, p)).transpose()?.map(|pic| rgb_to_nchw(&pic));
         if let Some(picture) = &physical {
             inputs.push(("physical".into(), tensor(picture)?.into()));
         }

@@ -36,21 +36,12 @@ pub struct OnnxModels {
 
 impl ModelLoader for OnnxModels {
     fn depth_model(&self, path: &Path, card: &CardChoice) -> Result<Box<dyn DepthModel>> {
-        let file = self.runtime.precision.model_file(path)?;
-        // A card file beside the model (`MODEL.onnx.toml`) also serves its half-precision form.
-        let mut card = card.clone();
-        if file != path && card.file.is_none() && card.kind.is_none() {
-            let mut beside = path.as_os_str().to_owned();
-            beside.push(".toml");
-            card.file = Some(std::path::PathBuf::from(beside)).filter(|p| p.is_file());
-        }
-        Ok(Box::new(OnnxDepth::load(&file, &card, &self.runtime)?))
+        Ok(Box::new(OnnxDepth::load(path, card, &self.runtime)?))
     }
 
     fn learned(&self, lens: &Path, upsample: &Path) -> Result<(Box<dyn LensBlur>, Box<dyn Upsampler>)> {
-        let p = self.runtime.precision;
-        let lens = LearnedLens::load(&p.model_file(lens)?, &self.runtime)?;
-        let up = LearnedUpsampler::load(&p.model_file(upsample)?, &self.runtime)?;
+        let lens = LearnedLens::load(lens, &self.runtime)?;
+        let up = LearnedUpsampler::load(upsample, &self.runtime)?;
         Ok((Box::new(lens), Box::new(up)))
     }
 }

@@ -195,17 +195,18 @@ pub struct LoadedModel {
     pub path: PathBuf,
 }
 
-/// Open a model on the requested device.
+/// Open a model on the requested device, in the requested precision (the file it reads is then
+/// the model's half-precision form; what belongs to the model, such as a card file beside it,
+/// stays with the path given).
 pub fn load_model(path: &Path, opts: &RuntimeOptions) -> Result<LoadedModel> {
+    let path = &opts.precision.model_file(path)?;
     let bytes = std::fs::read(path).with_kind_context(Kind::Input, || format!("cannot read model {}", path.display()))?;
     if !looks_like_onnx(&bytes) {
         deeplens_core::fail!(Model, "{} is not an ONNX model", path.display());
     }
     ensure_loaded(opts.library.as_deref())?;
-    if opts.device == Device::TensorRt {
-        if !TensorRT::is_available().unwrap_or(false) {
-            deeplens_core::fail!(Device, "--device tensorrt: the loaded ONNX Runtime has no TensorRT execution provider (the onnxruntime-gpu wheel's library has it, with TensorRT's own libraries installed)");
-        }
+    if opts.device == Device::TensorRt && !TensorRT::is_available().unwrap_or(false) {
+        deeplens_core::fail!(Device, "--device tensorrt: the loaded ONNX Runtime has no TensorRT execution provider (the onnxruntime-gpu wheel's library has it, with TensorRT's own libraries installed)");
     }
     let want_cuda = match opts.device {
         Device::Cpu => false,

@@ -367,18 +367,12 @@ fn attach_hw_device(ctx: &mut codec::context::Context, name: &str, codec_name: &
         deeplens_core::fail!(Options, "--hwaccel {}: not a hardware decoding method of this FFmpeg (it has: {})", name.escape_debug(), known());
     }
     let codec = unsafe { ffi::avcodec_find_decoder((*ctx.as_ptr()).codec_id) };
-    let mut supported = false;
-    for i in 0.. {
-        let cfg = if codec.is_null() { std::ptr::null() } else { unsafe { ffi::avcodec_get_hw_config(codec, i) } };
-        if cfg.is_null() {
-            break;
-        }
-        let cfg = unsafe { &*cfg };
-        if cfg.device_type == ty && cfg.methods & ffi::AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX as i32 != 0 {
-            supported = true;
-            break;
-        }
-    }
+    // The decoder's hardware configurations end with a null one.
+    let supported = !codec.is_null()
+        && (0..)
+            .map(|i| unsafe { ffi::avcodec_get_hw_config(codec, i) })
+            .take_while(|c| !c.is_null())
+            .any(|c| unsafe { (*c).device_type == ty && (*c).methods & ffi::AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX as i32 != 0 });
     if !supported {
         deeplens_core::fail!(Options, "--hwaccel {name}: FFmpeg's {codec_name} decoder cannot decode on {name}; leave --hwaccel out");
     }
