@@ -30,6 +30,22 @@ fn has_video_extension(p: &Path) -> bool {
     p.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// Decode a picture file, refusing one larger than deeplens takes (see
+/// `deeplens_core::frame::MAX_SIDE`) from its header, before decoding it.
+fn decode_bounded(path: &Path, what: &str, unreadable: &str) -> Result<image::DynamicImage> {
+    use image::ImageDecoder;
+    let not_a_picture = |e: image::ImageError| anyhow!("{}: {unreadable} ({e})", path.display());
+    let decoder = image::ImageReader::open(path)
+        .with_context(|| format!("{}: cannot open", path.display()))?
+        .with_guessed_format()
+        .with_context(|| format!("{}: cannot read", path.display()))?
+        .into_decoder()
+        .map_err(not_a_picture)?;
+    let (w, h) = decoder.dimensions();
+    deeplens_core::frame::check_size(&path.display().to_string(), what, w, h)?;
+    image::DynamicImage::from_decoder(decoder).map_err(not_a_picture)
+}
+
 /// Read a picture, with errors that say what is wrong.
 pub fn load_rgb(path: &Path) -> Result<(RgbImage, bool)> {
     if !path.exists() {
@@ -38,12 +54,7 @@ pub fn load_rgb(path: &Path) -> Result<(RgbImage, bool)> {
     if has_video_extension(path) {
         bail!("{} is a video; use `deeplens convert`", path.display());
     }
-    let img = image::ImageReader::open(path)
-        .with_context(|| format!("{}: cannot open", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("{}: cannot read", path.display()))?
-        .decode()
-        .map_err(|e| anyhow!("{}: not a picture this program can read ({e})", path.display()))?;
+    let img = decode_bounded(path, "the picture", "not a picture this program can read")?;
     let deep = matches!(img.color(), image::ColorType::Rgb16 | image::ColorType::Rgba16 | image::ColorType::L16 | image::ColorType::La16 | image::ColorType::Rgb32F | image::ColorType::Rgba32F);
     let (w, h) = (img.width() as usize, img.height() as usize);
     if deep {
@@ -60,7 +71,7 @@ pub fn load_depth(path: &Path) -> Result<Plane> {
     if !path.exists() {
         bail!("depth {}: no such file", path.display());
     }
-    let img = image::open(path).map_err(|e| anyhow!("depth {}: not a picture ({e})", path.display()))?;
+    let img = decode_bounded(path, "the depth picture", "not a picture").map_err(|e| anyhow!("depth {e}"))?;
     let g = img.to_luma16();
     Ok(crate::depth::plane_from_gray16(g.width() as usize, g.height() as usize, g.as_raw()))
 }

@@ -39,6 +39,15 @@ fn bad_inputs_to_convert() {
     let png = dir.join("still.png");
     ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", png.to_str().unwrap()]);
     fails(dir, &["convert", png.to_str().unwrap(), &out], "deeplens image");
+    // A declared picture size above the limit is refused when the file is opened, before any
+    // frame is decoded: a real video 8200 pixels wide, and the 18 bytes of a PICtor header that
+    // asks for 8171×28297 (found by the demux fuzz target: it used to decode into 2.8 GB).
+    let wide = dir.join("wide.mkv");
+    ffmpeg(&["-f", "lavfi", "-i", "color=size=8200x16:rate=5", "-frames:v", "2", "-c:v", "ffv1", wide.to_str().unwrap()]);
+    fails(dir, &["convert", wide.to_str().unwrap(), &out], "its video is 8200×16; deeplens takes pictures up to 8192 pixels a side");
+    let pictor = dir.join("huge.pic");
+    std::fs::write(&pictor, [0x34, 0x12, 0xeb, 0x1f, 0x89, 0x6e, 0x3f, 0x06, 0x01, 0x00, 0x01, 0x01, 0x01, 0x00, 0x01, 0x00, 0x00, 0x01]).unwrap();
+    fails(dir, &["convert", pictor.to_str().unwrap(), &out], "its video is 8171×28297");
 }
 
 #[test]
@@ -88,4 +97,9 @@ fn bad_inputs_to_image() {
     fails(dir, &["image", p, &out, "--device", "cuda"], "--device cuda");
     fails(dir, &["image", p, &out, "--device", "tensorrt"], "--device tensorrt: the loaded ONNX Runtime has no TensorRT execution provider");
     fails(dir, &["image", p, &out, "--renderer", "fancy"], "invalid value");
+    // A picture above the size limit is refused from its header, as a depth map too.
+    let wide = dir.join("wide.png");
+    ffmpeg(&["-f", "lavfi", "-i", "color=size=8200x16", "-frames:v", "1", wide.to_str().unwrap()]);
+    fails(dir, &["image", wide.to_str().unwrap(), &out], "the picture is 8200×16; deeplens takes pictures up to 8192 pixels a side");
+    fails(dir, &["image", p, &out, "--depth", wide.to_str().unwrap()], "depth picture is 8200×16");
 }

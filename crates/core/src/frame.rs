@@ -7,6 +7,28 @@
 use crossbeam_channel::{bounded, Receiver, Sender};
 use rayon::prelude::*;
 
+/// The largest picture deeplens takes in: 8192 pixels a side and 8192×4608 in all (8K at
+/// 16:9, portrait too). Every frame is held as 32-bit floats (12 bytes a pixel), so a file
+/// that declares a larger picture (a few header bytes can ask FFmpeg for 2³¹/8 pixels, 30 GB
+/// here) is refused when it is opened, before anything is decoded.
+pub const MAX_SIDE: u32 = 8192;
+/// See [`MAX_SIDE`].
+pub const MAX_PIXELS: u64 = 8192 * 4608;
+
+/// One error line (an input error naming `source`) when `what` (its video, a picture) is larger
+/// than [`MAX_SIDE`]/[`MAX_PIXELS`].
+pub fn check_size(source: &str, what: &str, w: u32, h: u32) -> crate::Result<()> {
+    if w > MAX_SIDE || h > MAX_SIDE || u64::from(w) * u64::from(h) > MAX_PIXELS {
+        crate::fail!(
+            Input,
+            "{source}: {what} is {w}×{h}; deeplens takes pictures up to {MAX_SIDE} pixels a side and {:.1} megapixels ({MAX_SIDE}×{})",
+            MAX_PIXELS as f64 / 1e6,
+            MAX_PIXELS / u64::from(MAX_SIDE)
+        );
+    }
+    Ok(())
+}
+
 /// Frame-sized buffers handed back from where frames end (an encoder) to where they begin (a
 /// decoder): a video then reuses memory it has already paged in instead of faulting in a fresh
 /// frame (at 720p 11 MB, about half of a conversion's page faults) every frame. Holds at most
@@ -319,6 +341,17 @@ pub fn psnr(a: &RgbImage, b: &RgbImage, mask: Option<&[bool]>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_size_limit_takes_8k_either_way_round_and_refuses_one_pixel_more() {
+        assert!(check_size("a", "its video", 8192, 4608).is_ok());
+        assert!(check_size("a", "its video", 4608, 8192).is_ok());
+        assert!(check_size("a", "its video", 1, 1).is_ok());
+        let e = check_size("in.mkv", "its video", 8192, 4609).unwrap_err().to_string();
+        assert_eq!(e, "in.mkv: its video is 8192×4609; deeplens takes pictures up to 8192 pixels a side and 37.7 megapixels (8192×4608)");
+        assert!(check_size("a", "b", 8193, 1).is_err());
+        assert!(check_size("a", "b", 1, u32::MAX).is_err());
+    }
 
     #[test]
     fn a_recycler_gives_back_what_it_was_given_and_keeps_at_most_its_share() {

@@ -158,7 +158,11 @@ impl Demuxer {
         let video = vstream.index();
         let params = vstream.parameters();
         let codec_name = params.id().name().to_string();
+        let (w, h) = params_size(&params);
+        deeplens_core::frame::check_size(&spec.url, "its video", w, h)?;
         let mut ctx = codec::context::Context::from_parameters(params).map_err(|e| deeplens_core::err!(Input, "{}: {e}", spec.url))?;
+        // The decoder refuses pictures above the limit too (a stream that grows mid-way).
+        unsafe { (*ctx.as_mut_ptr()).max_pixels = deeplens_core::frame::MAX_PIXELS as i64 };
         if let Some(hw) = &spec.hwaccel {
             attach_hw_device(&mut ctx, hw, &codec_name)?;
         }
@@ -166,6 +170,7 @@ impl Demuxer {
         if decoder.width() == 0 || decoder.height() == 0 {
             deeplens_core::fail!(Input, "{}: the video stream has no picture size (truncated or damaged file)", spec.url);
         }
+        deeplens_core::frame::check_size(&spec.url, "its video", decoder.width(), decoder.height())?;
         let tb = vstream.time_base();
         let fr = {
             let a = vstream.avg_frame_rate();
@@ -340,6 +345,11 @@ impl Demuxer {
         }
         Ok(index)
     }
+}
+
+fn params_size(p: &codec::Parameters) -> (u32, u32) {
+    let raw = unsafe { &*p.as_ptr() };
+    (raw.width.max(0) as u32, raw.height.max(0) as u32)
 }
 
 /// Gives the decoder context a hardware device of FFmpeg's type `name` (before it is opened), so
