@@ -55,7 +55,10 @@ class Learned:
         so.intra_op_num_threads = 1
         self.lens = ort.InferenceSession(os.path.join(models, "lens.onnx"), so, providers=["CPUExecutionProvider"])
         self.ups = ort.InferenceSession(os.path.join(models, "upsample.onnx"), so, providers=["CPUExecutionProvider"])
-        self.r_max = float(self.lens.get_modelmeta().custom_metadata_map["deeplens.r_max"])
+        meta = self.lens.get_modelmeta().custom_metadata_map
+        self.r_max = float(meta["deeplens.r_max"])
+        # The largest blur the lens model renders at its input size (above r_max: see export_lens.py).
+        self.max_radius = float(meta.get("deeplens.max_radius", self.r_max))
         # A lens model with a fusion head takes the physical renderer's picture at the working size,
         # made as the program makes it (highlight boost 1, as for 8-bit sources).
         self.fused = "physical" in [i.name for i in self.lens.get_inputs()]
@@ -65,23 +68,24 @@ class Learned:
 
     def render(self, rgb, depth, focus, max_blur, halvings=None):
         """rgb [3,H,W], depth [H,W] at full size; max_blur in full-size pixels.  As the pipeline:
-        halve until the blur fits r_max (or `halvings` times), lens there, ×2 guided upsampling
-        back to full size."""
+        halve until the blur fits the lens model's max_radius (r_max unless it says more; or
+        `halvings` times), lens there, ×2 guided upsampling back to full size (the upsampler's
+        signed depth limited to α ≤ 1 as the program gives it)."""
         if halvings is None:
             halvings = 0
-            while max_blur / 2 ** halvings > self.r_max:
+            while max_blur / 2 ** halvings > self.max_radius:
                 halvings += 1
         imgs, deps = [rgb[None].astype(np.float32)], [depth[None, None].astype(np.float32)]
         for _ in range(halvings):
             imgs.append(area_down2(imgs[-1])); deps.append(area_down2(deps[-1]))
-        sd = lambda k: ((deps[k] - focus) * (max_blur / 2 ** k) / self.r_max).astype(np.float32)
+        sd = lambda k, most=np.inf: ((deps[k] - focus) * min(max_blur / 2 ** k / self.r_max, most)).astype(np.float32)
         feed = {"image": imgs[-1], "signed_depth": sd(halvings)}
         if self.fused:
             feed["physical"] = physical(self.physical_bin, imgs[-1][0], deps[-1][0, 0], focus, max_blur / 2 ** halvings, 1.0)[None].astype(np.float32)
         out = self.lens.run(["blur"], feed)[0]
         for k in range(halvings, 0, -1):
             out = self.ups.run(["output"], {"guide": imgs[k - 1], "low_image": imgs[k], "low_blur": out,
-                                            "low_signed_depth": sd(k)})[0]
+                                            "low_signed_depth": sd(k, 1.0)})[0]
         return np.clip(out[0], 0, 1)
 
 

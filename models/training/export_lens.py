@@ -10,7 +10,7 @@ import os
 import numpy as np
 import torch
 
-from lens_net import MIN_SIDE, R_MAX, FusedLens, FusionNet, LensNet, UpsampleNet
+from lens_net import MIN_SIDE, R_MAX, FusedLens, FusionNet, LensNet, LimitedLens, UpsampleNet
 from onnx_util import set_meta, sha256, time_ort, update_manifest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,7 +29,12 @@ def main():
                     help="checkpoints of the earlier stages this one was initialised from, first first (recorded in the manifest)")
     ap.add_argument("--fusion", default=None, metavar="CKPT",
                     help="a train_fusion.py checkpoint: lens.onnx gets the fusion head and a third input, physical")
+    ap.add_argument("--max-radius", type=float, default=R_MAX,
+                    help="the largest blur (working px) the lens model renders at its input size; above r_max "
+                         "Eq. 2 gets the signed depth limited to ±1 (metadata deeplens.max_radius)")
     a = ap.parse_args()
+    if a.max_radius < R_MAX:
+        raise SystemExit(f"--max-radius must be at least r_max ({R_MAX})")
     torch.set_num_threads(2)
     st = torch.load(a.ckpt, map_location="cpu", weights_only=False)
     lens, ups = LensNet(st.get("args", {}).get("variant", "s15")).eval(), UpsampleNet().eval()
@@ -47,18 +52,21 @@ def main():
                            hi=fs["args"].get("alpha_range", [0, 1])[1]).eval()
         fusion.load_state_dict(fs["fusion"])
         fu = FusedLens(lens, fusion).eval()
+    lens_export = fu or (LimitedLens(lens).eval() if a.max_radius > R_MAX else lens)
     phys = torch.rand(1, 3, h, w)
     lens_in = ((img, sd, phys), ["image", "signed_depth", "physical"]) if fu else ((img, sd), ["image", "signed_depth"])
-    torch.onnx.export(fu or lens, lens_in[0], lp, input_names=lens_in[1], output_names=["blur"],
+    torch.onnx.export(lens_export, lens_in[0], lp, input_names=lens_in[1], output_names=["blur"],
                       dynamic_axes={**{n: hw for n in lens_in[1]}, "blur": hw}, opset_version=17, dynamo=False)
     with torch.no_grad():
-        blur = (fu or lens)(*lens_in[0])
+        blur = lens_export(*lens_in[0])
     torch.onnx.export(ups, (guide, img, blur, sd), up,
                       input_names=["guide", "low_image", "low_blur", "low_signed_depth"], output_names=["output"],
                       dynamic_axes={"guide": HW, "low_image": hw, "low_blur": hw, "low_signed_depth": hw, "output": HW},
                       opset_version=17, dynamo=False)
-    set_meta(lp, {"deeplens.kind": "lens", "deeplens.r_max": R_MAX, "deeplens.input_multiple": 8,
-                  "deeplens.min_side": MIN_SIDE})
+    lens_meta = {"deeplens.kind": "lens", "deeplens.r_max": R_MAX, "deeplens.input_multiple": 8, "deeplens.min_side": MIN_SIDE}
+    if a.max_radius > R_MAX:
+        lens_meta["deeplens.max_radius"] = a.max_radius
+    set_meta(lp, lens_meta)
     set_meta(up, {"deeplens.kind": "upsample", "deeplens.r_max": R_MAX, "deeplens.input_multiple": 1})
     import onnxruntime as ort
     s = ort.InferenceSession(lp, providers=["CPUExecutionProvider"])
@@ -92,14 +100,14 @@ def main():
     update_manifest(os.path.join(a.outdir, "manifest.json"), "lens", {
         "file": "lens.onnx", "sha256": sha256(lp), "bytes": os.path.getsize(lp), "kind": "lens", "opset": 17,
         "inputs": [{"name": "image", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "RGB [0,1] gamma-encoded"},
-                   {"name": "signed_depth", "shape": [1, 1, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": sd_doc + "; in [-1,1]"}]
+                   {"name": "signed_depth", "shape": [1, 1, "h", "w"], "layout": "NCHW", "dtype": "float32",
+                    "range": sd_doc + (f"; in [-{a.max_radius / R_MAX:g},{a.max_radius / R_MAX:g}] (up to max_radius)" if a.max_radius > R_MAX else "; in [-1,1]")}]
         + ([{"name": "physical", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32",
              "range": "the physical renderer's picture of the same frame and settings, RGB [0,1] gamma-encoded"}] if fu else []),
         "fusion": {"checkpoint": a.fusion, "steps": fs["step"], "wall_time_s": round(fs["wall"], 1), "args": fs["args"],
                    "parameters": int(sum(p.numel() for p in fu.fusion.parameters()))} if fu else None,
         "outputs": [{"name": "blur", "shape": [1, 3, "h", "w"], "layout": "NCHW", "dtype": "float32", "range": "RGB ~[0,1] (clamp), gamma-encoded"}],
-        "metadata": {"deeplens.kind": "lens", "deeplens.r_max": str(R_MAX), "deeplens.input_multiple": "8",
-                     "deeplens.min_side": str(MIN_SIDE)},
+        "metadata": {k: str(v) for k, v in lens_meta.items()},
         "parameters": int(sum(p.numel() for p in lens.parameters())), "seed": [r["seed"] for r in stage_rows], "command": a.command,
         "training": train, "ort_cpu_ms_median": {"256x144": round(ms_l, 2)}, "heldout": scores})
     update_manifest(os.path.join(a.outdir, "manifest.json"), "upsample", {

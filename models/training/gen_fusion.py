@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Training pairs for the learned renderer's fusion head (issue 18, stop 34): for each scene, the
 picture at the lens's working resolution (halved, as the pipeline halves it, while the largest
-blur exceeds r_max), rendered there by both renderers of the deeplens binary given, beside the
+blur exceeds the lens model's max_radius: r_max, or --max-radius for a model that renders above it), rendered there by both renderers of the deeplens binary given, beside the
 truth brought to the same size.
 
   python models/training/gen_fusion.py --bin target/release/deeplens --out /work/data/fusion \
@@ -19,7 +19,7 @@ import subprocess
 import numpy as np
 from PIL import Image
 
-R_MAX = 24.0
+R_MAX = 24.0  # the lens model's r_max; the pipeline halves above its max_radius (--max-radius)
 
 
 def halve_rgb(a):
@@ -55,6 +55,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--thinlens", nargs="*")
     ap.add_argument("--layered", nargs="*", metavar="DIR:COUNT")
+    ap.add_argument("--max-radius", type=float, default=R_MAX,
+                    help="the binary's lens model renders blurs up to this at its input size (metadata deeplens.max_radius)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     scenes = scene_list(a)
@@ -69,7 +71,7 @@ def main():
         blur = float(p["max_blur"])
         # The pipeline's working size: halve until the blur fits (and the width is at most 960,
         # its default working width; the scenes here are 640 wide or less).
-        while blur > R_MAX or img.shape[1] > 960:
+        while blur > a.max_radius or img.shape[1] > 960:
             img, t, blur = halve_rgb(img), halve_rgb(t), blur / 2
             d = halve_rgb(d[..., None])[..., 0]
         Image.fromarray(np.rint(img).clip(0, 255).astype(np.uint8)).save(o("input"))

@@ -359,4 +359,18 @@ class FusedLens(nn.Module):
         self.lens, self.fusion = lens, fusion
 
     def forward(self, image, signed_depth, physical):
-        return self.fusion(image, signed_depth, self.lens(image, signed_depth).clamp(0, 1), physical)
+        # Eq. 2 renders up to r_max: beyond it (a model exported with max_radius > r_max) the
+        # depth is limited to ±1 for it, and the head sees the whole signed depth.
+        return self.fusion(image, signed_depth, self.lens(image, signed_depth.clamp(-1, 1)).clamp(0, 1), physical)
+
+
+class LimitedLens(nn.Module):
+    """The plain lens model for blurs above r_max at the same size: Eq. 2 on the signed depth
+    limited to ±1 (the picture a fusion head then corrects)."""
+
+    def __init__(self, lens):
+        super().__init__()
+        self.lens = lens
+
+    def forward(self, image, signed_depth):
+        return self.lens(image, signed_depth.clamp(-1, 1))

@@ -105,21 +105,23 @@ case "${1:-}" in
     $PY $T/train_lens.py --data "$DATA/lens/mix/train" --val "" --init $ck/tl1.pt --variant s15k --thinlens "$DATA/thinlens_train10" \
       --thinlens-share 0.5 --steps 1400 --stop-at 700 --lr 5e-5 --batch 8 --crop 192 --full-share 0.5 --loss normalised+l1 \
       --seed 7 --tag tl3 --workers 2 --ckpt $ck --ckpt-every 350
-    $PY $T/export_lens.py --ckpt $ck/tl3.pt
-    # The stop-34 fusion head (issue 18, 2-core CPU, ~25 min of data and 6 min of training): pairs
-    # of the lens above (no head yet) and the physical renderer at the working size on scenes no
-    # lens leg trained on (thin-lens seed 12, its first 25 layouts; layered seeds 1002/1003), then
-    # the head, exported into lens.onnx with its third input.
+    # The lens renders blurs up to 32 px at its working size (stop 35): Eq. 2 gets the signed depth
+    # limited to ±1, the pipeline halves only above 32.
+    $PY $T/export_lens.py --ckpt $ck/tl3.pt --max-radius 32
+    # The fusion head (issue 18, stops 34-35, 2-core CPU, ~25 min of data and 7 min of training):
+    # pairs of the lens above (no head yet) and the physical renderer at the working size on scenes
+    # no lens leg trained on (thin-lens seed 12, 33 layouts; layered seeds 1002/1003), then the head,
+    # exported into lens.onnx with its third input.
     cargo build --release
-    $G --out "$DATA/thinlens_fu" --seed 12 --count 25 --size 640x360 --samples 128
+    $G --out "$DATA/thinlens_fu" --seed 12 --count 33 --size 640x360 --samples 128
     for spec in "weak 1002" "bright 1003"; do
       read -r lights seed <<<"$spec"
       [ -d "$DATA/lensfu/$lights" ] || $synth --out "$DATA/lensfu/$lights" --count 600 --seed "$seed" --size 256 --max-blur 32 --textures "$tex" --lights "$lights" >/dev/null
     done
-    $PY $T/gen_fusion.py --bin target/release/deeplens --out "$DATA/fusion_u" --thinlens "$DATA/thinlens_fu" \
+    $PY $T/gen_fusion.py --bin target/release/deeplens --max-radius 32 --out "$DATA/fusion_v" --thinlens "$DATA/thinlens_fu" \
       --layered "$DATA/lensfu/weak:600" "$DATA/lensfu/bright:600"
-    $PY $T/train_fusion.py --data "$DATA/fusion_u" --steps 3000 --seed 3 --tag fu3 --ckpt /work/ckpt/fusion --resume
-    $PY $T/export_lens.py --ckpt $ck/tl3.pt --fusion /work/ckpt/fusion/fu3.pt
+    $PY $T/train_fusion.py --data "$DATA/fusion_v" --steps 3000 --seed 3 --tag fu6 --ckpt /work/ckpt/fusion --resume
+    $PY $T/export_lens.py --ckpt $ck/tl3.pt --fusion /work/ckpt/fusion/fu6.pt --max-radius 32
     # The half-precision forms for --precision fp16 follow every export.
     $PY $T/to_fp16.py
     ;;

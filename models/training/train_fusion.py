@@ -32,7 +32,9 @@ def load(d):
         p = json.load(open(os.path.join(d, f)))
         rgb = lambda s: np.asarray(Image.open(os.path.join(d, f"{st}_{s}.png")).convert("RGB"), np.float32).transpose(2, 0, 1) / 255
         dep = np.asarray(Image.open(os.path.join(d, f"{st}_depth.png")), np.float32)[None] / 65535
-        sd = (dep - p["focus"]) * min(p["max_blur"] / R_MAX, 1.0)
+        # As the binary gives it: α = r / r_max, beyond ±1 where the working blur is above r_max
+        # (a lens model with max_radius > r_max; the data's working blur never exceeds it).
+        sd = (dep - p["focus"]) * (p["max_blur"] / R_MAX)
         s = np.concatenate([rgb("input"), sd, rgb("learned"), rgb("physical"), rgb("truth")], 0)
         (thin if st.startswith("s") else layered).append(s)
     return thin, layered

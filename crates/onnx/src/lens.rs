@@ -3,7 +3,11 @@
 //! Contract: inputs `image` [1,3,h,w] (RGB in [0,1]) and `signed_depth` [1,1,h,w] =
 //! (D − d_f)·α with α = r / r_max; output `blur` [1,3,h,w]. The network was trained at the
 //! largest radius r_max (metadata `deeplens.r_max`, working pixels); a smaller blur scales the
-//! signed depth, as the paper controls the aperture.
+//! signed depth, as the paper controls the aperture. A model may render blurs above r_max at the
+//! same size (metadata `deeplens.max_radius`, default r_max): it is then given signed depths
+//! beyond ±1 (α up to max_radius / r_max) and handles them itself (ours: Eq. 2 on the depth
+//! limited to ±1, the fusion head on the whole of it, see the training README); the pipeline
+//! halves the working size only above max_radius.
 //!
 //! A lens model may take a third input, `physical` [1,3,h,w]: the physical renderer's picture of
 //! the same frame with the same settings. Ours does (since issue 18's stop 34): its last layers
@@ -21,6 +25,8 @@ use std::path::Path;
 pub struct LearnedLens {
     model: LoadedModel,
     r_max: f32,
+    /// The largest blur the model renders at its input size (≥ r_max).
+    max_radius: f32,
     multiple: usize,
     /// Smallest side the network accepts (metadata `deeplens.min_side`: ours reflect-pads inside).
     min_side: usize,
@@ -35,11 +41,15 @@ impl LearnedLens {
         if !(ins.iter().any(|n| n == "image") && ins.iter().any(|n| n == "signed_depth") && outs.iter().any(|n| n == "blur")) {
             deeplens_core::fail!(Model, "{} is not a lens blur model: expected inputs image, signed_depth and output blur (has {ins:?} → {outs:?})", path.display());
         }
-        let r_max = runtime::metadata(&model.session, "deeplens.r_max").and_then(|v| v.parse().ok()).ok_or_else(|| deeplens_core::err!(Model, "{}: metadata deeplens.r_max missing", path.display()))?;
+        let r_max = runtime::metadata(&model.session, "deeplens.r_max").and_then(|v| v.parse::<f32>().ok()).filter(|r| r.is_finite() && *r > 0.0).ok_or_else(|| deeplens_core::err!(Model, "{}: metadata deeplens.r_max missing or not a positive radius", path.display()))?;
+        let max_radius = match runtime::metadata(&model.session, "deeplens.max_radius") {
+            None => r_max,
+            Some(v) => v.parse::<f32>().ok().filter(|m| m.is_finite() && *m >= r_max).ok_or_else(|| deeplens_core::err!(Model, "{}: metadata deeplens.max_radius '{}' is not a radius of at least deeplens.r_max ({r_max})", path.display(), deeplens_core::printable(&v, 32)))?,
+        };
         let multiple = runtime::metadata(&model.session, "deeplens.input_multiple").and_then(|v| v.parse().ok()).unwrap_or(1);
         let min_side = runtime::metadata(&model.session, "deeplens.min_side").and_then(|v| v.parse().ok()).unwrap_or(1);
         let physical = ins.iter().any(|n| n == "physical").then(PhysicalRenderer::new);
-        Ok(Self { model, r_max, multiple, min_side, physical })
+        Ok(Self { model, r_max, max_radius, multiple, min_side, physical })
     }
 }
 
@@ -53,7 +63,7 @@ impl LensBlur for LearnedLens {
     }
 
     fn max_radius(&self) -> Option<f32> {
-        Some(self.r_max)
+        Some(self.max_radius)
     }
 
     fn render(&mut self, rgb: &RgbImage, depth: &Plane, p: &LensParams) -> Result<RgbImage> {
@@ -61,7 +71,7 @@ impl LensBlur for LearnedLens {
         let m = self.multiple.max(1);
         let (pw, ph) = (w.max(self.min_side).div_ceil(m) * m, h.max(self.min_side).div_ceil(m) * m);
         let (img, dep) = if (pw, ph) != (w, h) { (rgb.resize(pw, ph), depth.resize(pw, ph)) } else { (rgb.clone(), depth.clone()) };
-        let alpha = (p.max_blur / self.r_max).min(1.0);
+        let alpha = p.max_blur.min(self.max_radius) / self.r_max;
         let image = rgb_to_nchw(&img);
         let signed = plane_to_nchw(&dep, |d| (d - p.focus) * alpha);
         let tensor = |a| TensorRef::from_array_view(a).map_err(|e| deeplens_core::err!(Model, "{e}"));
