@@ -148,6 +148,9 @@ struct RenderSegmentArgs {
     /// The models' arithmetic on this node (fp16: each model's NAME.fp16.onnx).
     #[arg(long, value_enum, default_value_t = PrecisionArg::Fp32)]
     precision: PrecisionArg,
+    /// Decode the segment on this node's hardware device, as `convert --hwaccel` (`cuda`, `vaapi`, …).
+    #[arg(long, value_name = "NAME")]
+    hwaccel: Option<String>,
     /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, .cache/onnxruntime, beside the binary).
     #[arg(long, value_name = "FILE")]
     ort_lib: Option<PathBuf>,
@@ -735,7 +738,7 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         Command::Plan(p) => plan(p, cancel),
         Command::RenderSegment(a) => {
             let models = OnnxModels { runtime: runtime::RuntimeOptions { library: a.ort_lib, device: a.device.into(), threads: 0, precision: a.precision.into() } };
-            let out = crate::farm::render_segment(&a.plan, a.index, models, a.report.as_deref(), cancel)?;
+            let out = crate::farm::render_segment(&a.plan, a.index, models, a.hwaccel, a.report.as_deref(), cancel)?;
             outln!("{}", out.display());
             Ok(ExitCode::SUCCESS)
         }

@@ -466,8 +466,9 @@ struct FocusEntry {
     blur: f32,
 }
 
-/// `deeplens render-segment PLAN K`.
-pub fn render_segment(plan_path: &Path, k: usize, models: deeplens_onnx::OnnxModels, report: Option<&Path>, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
+/// `deeplens render-segment PLAN K`; `models` and `hwaccel` are this node's (the plan does not
+/// hold them: farm nodes differ).
+pub fn render_segment(plan_path: &Path, k: usize, models: deeplens_onnx::OnnxModels, hwaccel: Option<String>, report: Option<&Path>, cancel: Arc<AtomicBool>) -> Result<PathBuf> {
     let (plan, dir) = load_plan(plan_path)?;
     let seg = plan_segment(&plan, k, plan_path)?.clone();
     let render = plan.segment_render(&dir, &seg)?;
@@ -482,7 +483,7 @@ pub fn render_segment(plan_path: &Path, k: usize, models: deeplens_onnx::OnnxMod
     let out = PathBuf::from(Plan::resolve(&dir, &seg.file));
     let record = PathBuf::from(Plan::resolve(&dir, &seg.focus_record));
     let job = ConvertJob {
-        input,
+        input: InputSpec { hwaccel, ..input },
         output: out.clone(),
         overwrite: true,
         encode: plan.output_spec()?,

@@ -120,13 +120,19 @@ fn track_segments_join_to_the_single_run() {
     segmented_equals_single(dir.path(), &input, &["--focus-track", s(&track)]);
 }
 
+/// A plan of two segments of `clip` in DIR/parts: (OUTPUT, the parts folder, the plan).
+fn two_segments(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let input = clip(dir);
+    let out = dir.join("out.mkv");
+    let work = dir.join("parts");
+    let plan = PathBuf::from(ok(&["plan", s(&input), s(&out), "--segments", "2", "--work-dir", s(&work), "--focus", "0.5"]));
+    (out, work, plan)
+}
+
 #[test]
 fn join_refuses_a_missing_or_wrong_segment_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let input = clip(dir.path());
-    let out = dir.path().join("out.mkv");
-    let work = dir.path().join("parts");
-    let plan = PathBuf::from(ok(&["plan", s(&input), s(&out), "--segments", "2", "--work-dir", s(&work), "--focus", "0.5"]));
+    let (out, work, plan) = two_segments(dir.path());
     ok(&["render-segment", s(&plan), "0"]);
     let o = run(&["join", s(&plan)]);
     assert!(!o.status.success());
@@ -286,4 +292,29 @@ fn a_tampered_plan_is_refused_before_any_work() {
         assert!(!out.exists() && !dir.path().join("f.json").exists());
         assert!(!work.join("seg_0000.mkv").exists());
     }
+}
+
+/// `render-segment --hwaccel NAME`: a farm node decodes its segment on its own device (the plan
+/// does not hold it). An unknown method is one line and no segment file; where the node has no
+/// such device, one line too; where it has one (or decoding on the CPU), the segment renders.
+#[test]
+fn render_segment_takes_the_nodes_hwaccel() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, work, plan) = two_segments(dir.path());
+    let listing = || crate::common::listing(&work);
+    let no_segment = || listing().iter().all(|n| !n.starts_with("seg_"));
+    let o = run(&["render-segment", s(&plan), "0", "--hwaccel", "warp-drive"]);
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("--hwaccel warp-drive: not a hardware decoding method"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(no_segment(), "{:?}", listing());
+    let o = run(&["render-segment", s(&plan), "0", "--hwaccel", "cuda"]);
+    if !o.status.success() {
+        let err = stderr(&o);
+        assert!(err.contains("--hwaccel cuda: no usable cuda device on this machine"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(no_segment(), "{:?}", listing());
+        ok(&["render-segment", s(&plan), "0"]);
+    }
+    assert!(listing().contains(&"seg_0000.mkv".to_string()), "{:?}", listing());
 }
