@@ -142,21 +142,49 @@ struct RenderSegmentArgs {
     plan: PathBuf,
     /// The segment, from 0.
     index: usize,
-    /// Where models run.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    device: DeviceArg,
-    /// The models' arithmetic on this node (fp16: each model's NAME.fp16.onnx).
-    #[arg(long, value_enum, default_value_t = PrecisionArg::Fp32)]
-    precision: PrecisionArg,
-    /// Decode the segment on this node's hardware device, as `convert --hwaccel` (`cuda`, `vaapi`, …).
-    #[arg(long, value_name = "NAME")]
-    hwaccel: Option<String>,
+    #[command(flatten)]
+    node: NodeArgs,
     /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, .cache/onnxruntime, beside the binary).
     #[arg(long, value_name = "FILE")]
     ort_lib: Option<PathBuf>,
     /// Write what ran as JSON (schemas/report.schema.json).
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
+}
+
+/// What a farm node renders a segment with: not in the plan (nodes differ); `render-segment`
+/// takes them, and `farm` writes them into the job files' `render-segment` command.
+#[derive(Args, Clone)]
+struct NodeArgs {
+    /// Where models run on the node.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    device: DeviceArg,
+    /// The models' arithmetic on the node (fp16: each model's NAME.fp16.onnx).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Fp32)]
+    precision: PrecisionArg,
+    /// Decode the segment on the node's hardware device, as `convert --hwaccel` (`cuda`, `vaapi`, …).
+    #[arg(long, value_name = "NAME")]
+    hwaccel: Option<String>,
+}
+
+impl NodeArgs {
+    /// The `render-segment` flags that say this (defaults left out); the hardware decoding
+    /// method checked against this FFmpeg first.
+    fn flags(&self) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut flag = |name: &str, v: Option<clap::builder::PossibleValue>| {
+            if let Some(v) = v {
+                out.extend([format!("--{name}"), v.get_name().to_string()]);
+            }
+        };
+        flag("device", (self.device != DeviceArg::Auto).then(|| self.device.to_possible_value()).flatten());
+        flag("precision", (self.precision != PrecisionArg::Fp32).then(|| self.precision.to_possible_value()).flatten());
+        if let Some(h) = &self.hwaccel {
+            crate::video::check_hwaccel(h)?;
+            out.extend(["--hwaccel".to_string(), h.clone()]);
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Args)]
@@ -187,6 +215,8 @@ enum FarmCommand {
         time: Option<String>,
         #[arg(long, value_name = "C")]
         cpus_per_task: Option<u32>,
+        #[command(flatten)]
+        node: NodeArgs,
     },
     /// Kubernetes: an Indexed Job over the segments (JOB_COMPLETION_INDEX) and a join Job.
     K8s {
@@ -204,11 +234,15 @@ enum FarmCommand {
         /// The plan's path inside the pods (default: the mount + PLAN as given, relative to here).
         #[arg(long, value_name = "PATH")]
         plan_in_pod: Option<String>,
+        #[command(flatten)]
+        node: NodeArgs,
     },
     /// Open Job Description: a job template with a step over the segments and a join step.
     Openjd {
         /// The plan.json written by `deeplens plan`.
         plan: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
     },
 }
 
@@ -737,8 +771,8 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
         Command::Convert(a) => convert_one(a, cancel),
         Command::Plan(p) => plan(p, cancel),
         Command::RenderSegment(a) => {
-            let models = OnnxModels { runtime: runtime::RuntimeOptions { library: a.ort_lib, device: a.device.into(), threads: 0, precision: a.precision.into() } };
-            let out = crate::farm::render_segment(&a.plan, a.index, models, a.hwaccel, a.report.as_deref(), cancel)?;
+            let models = OnnxModels { runtime: runtime::RuntimeOptions { library: a.ort_lib, device: a.node.device.into(), threads: 0, precision: a.node.precision.into() } };
+            let out = crate::farm::render_segment(&a.plan, a.index, models, a.node.hwaccel, a.report.as_deref(), cancel)?;
             outln!("{}", out.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -747,23 +781,23 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             outln!("{}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Farm(FarmCommand::Slurm { plan, submit, partition, time, cpus_per_task }) => {
-            let jobs = crate::farm::engines::slurm(&plan, &crate::farm::engines::SlurmOptions { partition, time, cpus_per_task, submit })?;
+        Command::Farm(FarmCommand::Slurm { plan, submit, partition, time, cpus_per_task, node }) => {
+            let jobs = crate::farm::engines::slurm(&plan, &crate::farm::engines::SlurmOptions { partition, time, cpus_per_task, submit, node: node.flags()? })?;
             outln!("{}\n{}", jobs.segments_script.display(), jobs.join_script.display());
             if let Some((seg, join)) = jobs.ids {
                 outln!("submitted: segments job {seg}, join job {join} (afterok:{seg})");
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Farm(FarmCommand::K8s { plan, image, volume, mount, plan_in_pod }) => {
-            let files = crate::farm::engines::k8s(&plan, &crate::farm::engines::K8sOptions { image, claim: volume, mount, plan_in_pod })?;
+        Command::Farm(FarmCommand::K8s { plan, image, volume, mount, plan_in_pod, node }) => {
+            let files = crate::farm::engines::k8s(&plan, &crate::farm::engines::K8sOptions { image, claim: volume, mount, plan_in_pod, node: node.flags()? })?;
             for f in files {
                 outln!("{}", f.display());
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Farm(FarmCommand::Openjd { plan }) => {
-            outln!("{}", crate::farm::engines::openjd(&plan)?.display());
+        Command::Farm(FarmCommand::Openjd { plan, node }) => {
+            outln!("{}", crate::farm::engines::openjd(&plan, &node.flags()?)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Sheet(a) => {

@@ -47,6 +47,8 @@ pub struct SlurmOptions {
     pub time: Option<String>,
     pub cpus_per_task: Option<u32>,
     pub submit: bool,
+    /// Flags for each node's `render-segment` (`--device`, `--precision`, `--hwaccel`).
+    pub node: Vec<String>,
 }
 
 /// What was written (and submitted).
@@ -87,10 +89,11 @@ pub fn slurm(plan_path: &Path, opts: &SlurmOptions) -> Result<SlurmJobs> {
     }
     let n = plan.segments.len();
     let segments = format!(
-        "#!/bin/bash\n# deeplens: render the {n} segments of {plan_file} (written by `deeplens farm slurm`).\n#SBATCH --job-name=deeplens-seg\n#SBATCH --array=0-{last}\n#SBATCH --requeue\n#SBATCH --output=slurm/segment-%a.log\n{common}set -euo pipefail\nexec {exe} render-segment {plan} \"$SLURM_ARRAY_TASK_ID\"\n",
+        "#!/bin/bash\n# deeplens: render the {n} segments of {plan_file} (written by `deeplens farm slurm`).\n#SBATCH --job-name=deeplens-seg\n#SBATCH --array=0-{last}\n#SBATCH --requeue\n#SBATCH --output=slurm/segment-%a.log\n{common}set -euo pipefail\nexec {exe} render-segment {plan} \"$SLURM_ARRAY_TASK_ID\"{node}\n",
         last = n - 1,
         exe = sh_quote(&exe),
         plan = sh_quote(&plan_file),
+        node = opts.node.iter().map(|f| format!(" {}", sh_quote(f))).collect::<String>(),
     );
     let join = format!(
         "#!/bin/bash\n# deeplens: join the segments of {plan_file} once all are rendered.\n#SBATCH --job-name=deeplens-join\n#SBATCH --output=slurm/join.log\n{common}set -euo pipefail\nexec {exe} join {plan}\n",
@@ -138,6 +141,8 @@ pub struct K8sOptions {
     pub mount: String,
     /// The plan's path inside the pods (default: the mount + the plan's path from here).
     pub plan_in_pod: Option<String>,
+    /// Flags for each pod's `render-segment` (`--device`, `--precision`, `--hwaccel`).
+    pub node: Vec<String>,
 }
 
 /// A DNS-1123 name from the output's file name.
@@ -202,7 +207,7 @@ pub fn k8s(plan_path: &Path, opts: &K8sOptions) -> Result<Vec<PathBuf>> {
             "completions": n,
             "parallelism": n,
             "backoffLimit": 3 * n,
-            "template": pod(vec!["render-segment".into(), in_pod.clone(), "$(JOB_COMPLETION_INDEX)".into()], true),
+            "template": pod([vec!["render-segment".into(), in_pod.clone(), "$(JOB_COMPLETION_INDEX)".into()], opts.node.clone()].concat(), true),
         }
     });
     let join = serde_json::json!({
@@ -230,12 +235,14 @@ pub fn k8s(plan_path: &Path, opts: &K8sOptions) -> Result<Vec<PathBuf>> {
 }
 
 /// An Open Job Description template: a step over the segment index and a join step that
-/// depends on it. The plan file and the deeplens binary are job parameters.
-pub fn openjd(plan_path: &Path) -> Result<PathBuf> {
+/// depends on it. The plan file and the deeplens binary are job parameters; `node` are flags for
+/// each worker's `render-segment`.
+pub fn openjd(plan_path: &Path, node: &[String]) -> Result<PathBuf> {
     let (plan, dir) = super::load_plan(plan_path)?;
     let n = plan.segments.len();
     let range = if n == 1 { "0".to_string() } else { format!("0-{}", n - 1) };
     let plan_abs = absolute(plan_path).display().to_string();
+    let segment_args: Vec<String> = ["render-segment", "{{Param.PlanFile}}", "{{Task.Param.Segment}}"].into_iter().map(String::from).chain(node.iter().cloned()).collect();
     let template = serde_json::json!({
         "specificationVersion": "jobtemplate-2023-09",
         "name": format!("deeplens {}", Path::new(&plan.output).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()).chars().take(120).collect::<String>(),
@@ -247,7 +254,7 @@ pub fn openjd(plan_path: &Path) -> Result<PathBuf> {
             {
                 "name": "Segments",
                 "parameterSpace": {"taskParameterDefinitions": [{"name": "Segment", "type": "INT", "range": range}]},
-                "script": {"actions": {"onRun": {"command": "{{Param.Deeplens}}", "args": ["render-segment", "{{Param.PlanFile}}", "{{Task.Param.Segment}}"]}}}
+                "script": {"actions": {"onRun": {"command": "{{Param.Deeplens}}", "args": segment_args}}}
             },
             {
                 "name": "Join",

@@ -214,20 +214,27 @@ fn engines_write_their_own_job_files() {
     // Slurm: an array of 3 and a join, not submitted.
     ok(&["farm", "slurm", s(&plan), "--partition", "debug", "--time", "01:00:00", "--cpus-per-task", "2"]);
     let seg = std::fs::read_to_string(parts.join("slurm/segments.sbatch")).unwrap();
-    assert!(seg.contains("#SBATCH --array=0-2") && seg.contains("render-segment") && seg.contains("$SLURM_ARRAY_TASK_ID"), "{seg}");
+    assert!(seg.contains("#SBATCH --array=0-2") && seg.contains("render-segment 'plan.json' \"$SLURM_ARRAY_TASK_ID\"\n"), "{seg}");
     assert!(seg.contains("#SBATCH --partition=debug") && seg.contains("#SBATCH --cpus-per-task=2"));
     let o = run(&["farm", "slurm", s(&plan), "--partition", "a b;rm"]);
     assert!(!o.status.success() && stderr(&o).contains("--partition"));
+    // The nodes' own flags go to each render-segment; a decoding method this FFmpeg lacks is refused.
+    ok(&["farm", "slurm", s(&plan), "--device", "cuda", "--precision", "fp16", "--hwaccel", "cuda"]);
+    let seg = std::fs::read_to_string(parts.join("slurm/segments.sbatch")).unwrap();
+    assert!(seg.contains("render-segment 'plan.json' \"$SLURM_ARRAY_TASK_ID\" '--device' 'cuda' '--precision' 'fp16' '--hwaccel' 'cuda'\n"), "{seg}");
+    let o = run(&["farm", "slurm", s(&plan), "--hwaccel", "warp-drive"]);
+    assert!(!o.status.success() && stderr(&o).contains("--hwaccel warp-drive: not a hardware decoding method"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(parts.join("slurm/segments.sbatch")).unwrap(), seg, "a refused call leaves the job files as they were");
 
     // Kubernetes: an Indexed Job with the completion index, and a join Job.
-    let o = bin_in(dir.path(), &["farm", "k8s", "o.mp4.parts/plan.json", "--image", "registry.example/deeplens:1", "--volume", "shared"]);
+    let o = bin_in(dir.path(), &["farm", "k8s", "o.mp4.parts/plan.json", "--image", "registry.example/deeplens:1", "--volume", "shared", "--precision", "fp16"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let job: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(parts.join("k8s/segments-job.json")).unwrap()).unwrap();
     assert_eq!(job["kind"], "Job");
     assert_eq!(job["spec"]["completionMode"], "Indexed");
     assert_eq!(job["spec"]["completions"], 3);
     let c = &job["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(c["args"], serde_json::json!(["render-segment", "/work/o.mp4.parts/plan.json", "$(JOB_COMPLETION_INDEX)"]));
+    assert_eq!(c["args"], serde_json::json!(["render-segment", "/work/o.mp4.parts/plan.json", "$(JOB_COMPLETION_INDEX)", "--precision", "fp16"]));
     assert_eq!(c["env"][0]["name"], "JOB_COMPLETION_INDEX");
     assert_eq!(job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"], "shared");
     let join: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(parts.join("k8s/join-job.json")).unwrap()).unwrap();
@@ -240,9 +247,10 @@ fn engines_write_their_own_job_files() {
     }
 
     // Open Job Description: checked by the reference implementation's own validator when present.
-    let t = PathBuf::from(ok(&["farm", "openjd", s(&plan)]));
+    let t = PathBuf::from(ok(&["farm", "openjd", s(&plan), "--device", "cpu"]));
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&t).unwrap()).unwrap();
     assert_eq!(doc["specificationVersion"], "jobtemplate-2023-09");
+    assert_eq!(doc["steps"][0]["script"]["actions"]["onRun"]["args"], serde_json::json!(["render-segment", "{{Param.PlanFile}}", "{{Task.Param.Segment}}", "--device", "cpu"]));
     assert_eq!(doc["steps"][0]["parameterSpace"]["taskParameterDefinitions"][0]["range"], "0-2");
     assert_eq!(doc["steps"][1]["dependencies"][0]["dependsOn"], "Segments");
     match Command::new("openjd").arg("check").arg(&t).output() {

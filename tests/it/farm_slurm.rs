@@ -81,9 +81,9 @@ fn have_slurm() -> bool {
 }
 
 
-/// Submit the plan's jobs; (array id, join id).
+/// Submit the plan's jobs, with a node flag (`--device cpu`) that every task's render-segment must take; (array id, join id).
 fn submit(c: &Cluster, plan: &Path) -> (String, String) {
-    let o = crate::common::bin().env("SLURM_CONF", &c.conf).args(["farm", "slurm", s(plan), "--submit", "--partition", "debug", "--time", "00:20:00"]).output().unwrap();
+    let o = crate::common::bin().env("SLURM_CONF", &c.conf).args(["farm", "slurm", s(plan), "--submit", "--partition", "debug", "--time", "00:20:00", "--device", "cpu"]).output().unwrap();
     assert!(o.status.success(), "farm slurm: {}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let line = out.lines().find(|l| l.starts_with("submitted:")).unwrap_or_else(|| panic!("no job ids in {out}"));

@@ -352,10 +352,14 @@ fn params_size(p: &codec::Parameters) -> (u32, u32) {
     (raw.width.max(0) as u32, raw.height.max(0) as u32)
 }
 
-/// Gives the decoder context a hardware device of FFmpeg's type `name` (before it is opened), so
-/// FFmpeg's decoder decodes there; one clear error when FFmpeg does not know the type, the codec
-/// cannot decode on it, or no such device can be opened on this machine.
-fn attach_hw_device(ctx: &mut codec::context::Context, name: &str, codec_name: &str) -> Result<()> {
+/// Whether this FFmpeg has the hardware decoding method `name` (`--hwaccel`): one error line
+/// listing the ones it has when not. Opening a device is left to the decoder.
+pub fn check_hwaccel(name: &str) -> Result<()> {
+    hw_device_type(name).map(drop)
+}
+
+/// FFmpeg's device type named `name`.
+fn hw_device_type(name: &str) -> Result<ffmpeg::ffi::AVHWDeviceType> {
     use ffmpeg::ffi;
     let known = || {
         let mut names = Vec::new();
@@ -376,6 +380,15 @@ fn attach_hw_device(ctx: &mut codec::context::Context, name: &str, codec_name: &
     if ty == ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_NONE {
         deeplens_core::fail!(Options, "--hwaccel {}: not a hardware decoding method of this FFmpeg (it has: {})", name.escape_debug(), known());
     }
+    Ok(ty)
+}
+
+/// Gives the decoder context a hardware device of FFmpeg's type `name` (before it is opened), so
+/// FFmpeg's decoder decodes there; one clear error when FFmpeg does not know the type, the codec
+/// cannot decode on it, or no such device can be opened on this machine.
+fn attach_hw_device(ctx: &mut codec::context::Context, name: &str, codec_name: &str) -> Result<()> {
+    use ffmpeg::ffi;
+    let ty = hw_device_type(name)?;
     let codec = unsafe { ffi::avcodec_find_decoder((*ctx.as_ptr()).codec_id) };
     // The decoder's hardware configurations end with a null one.
     let supported = !codec.is_null()

@@ -14,7 +14,7 @@ mod audio;
 mod input;
 mod output;
 
-pub use input::{DEVICE_FORMATS, damaged_packets, interrupt, Cut, DecodedFrame, Demuxer, DeviceError, InputSpec, OtherStream, PacketMark, StreamPacket, VideoInfo};
+pub use input::{DEVICE_FORMATS, check_hwaccel, damaged_packets, interrupt, Cut, DecodedFrame, Demuxer, DeviceError, InputSpec, OtherStream, PacketMark, StreamPacket, VideoInfo};
 pub use output::{GreyWriter, Muxer, OutputSpec, Remuxer};
 
 use deeplens_core::Result;
