@@ -167,6 +167,23 @@ struct NodeArgs {
     hwaccel: Option<String>,
 }
 
+/// What each segment task of a farm job runs with: its `render-segment` flags and its GPUs.
+#[derive(Args, Clone)]
+struct FarmNodeArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// GPUs each segment task asks the scheduler for (Slurm --gpus-per-task, the pod's
+    /// nvidia.com/gpu limit, OpenJD's amount.worker.gpu).
+    #[arg(long, value_name = "N")]
+    gpus: Option<u32>,
+}
+
+impl FarmNodeArgs {
+    fn node(&self) -> anyhow::Result<crate::farm::engines::Node> {
+        Ok(crate::farm::engines::Node { flags: self.node.flags()?, gpus: self.gpus })
+    }
+}
+
 impl NodeArgs {
     /// The `render-segment` flags that say this (defaults left out); the hardware decoding
     /// method checked against this FFmpeg first.
@@ -216,7 +233,7 @@ enum FarmCommand {
         #[arg(long, value_name = "C")]
         cpus_per_task: Option<u32>,
         #[command(flatten)]
-        node: NodeArgs,
+        node: FarmNodeArgs,
     },
     /// Kubernetes: an Indexed Job over the segments (JOB_COMPLETION_INDEX) and a join Job.
     K8s {
@@ -235,14 +252,14 @@ enum FarmCommand {
         #[arg(long, value_name = "PATH")]
         plan_in_pod: Option<String>,
         #[command(flatten)]
-        node: NodeArgs,
+        node: FarmNodeArgs,
     },
     /// Open Job Description: a job template with a step over the segments and a join step.
     Openjd {
         /// The plan.json written by `deeplens plan`.
         plan: PathBuf,
         #[command(flatten)]
-        node: NodeArgs,
+        node: FarmNodeArgs,
     },
 }
 
@@ -782,7 +799,7 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Farm(FarmCommand::Slurm { plan, submit, partition, time, cpus_per_task, node }) => {
-            let jobs = crate::farm::engines::slurm(&plan, &crate::farm::engines::SlurmOptions { partition, time, cpus_per_task, submit, node: node.flags()? })?;
+            let jobs = crate::farm::engines::slurm(&plan, &crate::farm::engines::SlurmOptions { partition, time, cpus_per_task, submit, node: node.node()? })?;
             outln!("{}\n{}", jobs.segments_script.display(), jobs.join_script.display());
             if let Some((seg, join)) = jobs.ids {
                 outln!("submitted: segments job {seg}, join job {join} (afterok:{seg})");
@@ -790,14 +807,14 @@ fn run(cli: Cli, cancel: Arc<AtomicBool>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Farm(FarmCommand::K8s { plan, image, volume, mount, plan_in_pod, node }) => {
-            let files = crate::farm::engines::k8s(&plan, &crate::farm::engines::K8sOptions { image, claim: volume, mount, plan_in_pod, node: node.flags()? })?;
+            let files = crate::farm::engines::k8s(&plan, &crate::farm::engines::K8sOptions { image, claim: volume, mount, plan_in_pod, node: node.node()? })?;
             for f in files {
                 outln!("{}", f.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Farm(FarmCommand::Openjd { plan, node }) => {
-            outln!("{}", crate::farm::engines::openjd(&plan, &node.flags()?)?.display());
+            outln!("{}", crate::farm::engines::openjd(&plan, &node.node()?)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Sheet(a) => {

@@ -40,6 +40,28 @@ fn write_file(path: &Path, text: &str, executable: bool) -> Result<()> {
     Ok(())
 }
 
+/// What each segment task runs with: flags for its `render-segment` (`--device`, `--precision`,
+/// `--hwaccel`) and the GPUs it asks the scheduler for.
+#[derive(Clone, Debug, Default)]
+pub struct Node {
+    pub flags: Vec<String>,
+    pub gpus: Option<u32>,
+}
+
+impl Node {
+    fn check(&self) -> Result<()> {
+        if self.gpus.is_some_and(|g| g == 0 || g > 64) {
+            bail!("--gpus must be between 1 and 64");
+        }
+        Ok(())
+    }
+
+    /// The flags as they follow `render-segment PLAN K` in a shell line.
+    fn shell_flags(&self) -> String {
+        self.flags.iter().map(|f| format!(" {}", sh_quote(f))).collect()
+    }
+}
+
 /// `deeplens farm slurm` options.
 #[derive(Clone, Debug, Default)]
 pub struct SlurmOptions {
@@ -47,8 +69,7 @@ pub struct SlurmOptions {
     pub time: Option<String>,
     pub cpus_per_task: Option<u32>,
     pub submit: bool,
-    /// Flags for each node's `render-segment` (`--device`, `--precision`, `--hwaccel`).
-    pub node: Vec<String>,
+    pub node: Node,
 }
 
 /// What was written (and submitted).
@@ -71,6 +92,7 @@ pub fn slurm(plan_path: &Path, opts: &SlurmOptions) -> Result<SlurmJobs> {
     if opts.cpus_per_task.is_some_and(|c| c == 0 || c > 4096) {
         bail!("--cpus-per-task must be between 1 and 4096");
     }
+    opts.node.check()?;
     let dir = absolute(&dir);
     let plan_file = plan_path.file_name().context("plan path has no file name")?.to_string_lossy().into_owned();
     let out = dir.join("slurm");
@@ -88,12 +110,13 @@ pub fn slurm(plan_path: &Path, opts: &SlurmOptions) -> Result<SlurmJobs> {
         common.push_str(&format!("#SBATCH --cpus-per-task={c}\n"));
     }
     let n = plan.segments.len();
+    let gpus = opts.node.gpus.map(|g| format!("#SBATCH --gpus-per-task={g}\n")).unwrap_or_default();
     let segments = format!(
-        "#!/bin/bash\n# deeplens: render the {n} segments of {plan_file} (written by `deeplens farm slurm`).\n#SBATCH --job-name=deeplens-seg\n#SBATCH --array=0-{last}\n#SBATCH --requeue\n#SBATCH --output=slurm/segment-%a.log\n{common}set -euo pipefail\nexec {exe} render-segment {plan} \"$SLURM_ARRAY_TASK_ID\"{node}\n",
+        "#!/bin/bash\n# deeplens: render the {n} segments of {plan_file} (written by `deeplens farm slurm`).\n#SBATCH --job-name=deeplens-seg\n#SBATCH --array=0-{last}\n#SBATCH --requeue\n#SBATCH --output=slurm/segment-%a.log\n{common}{gpus}set -euo pipefail\nexec {exe} render-segment {plan} \"$SLURM_ARRAY_TASK_ID\"{node}\n",
         last = n - 1,
         exe = sh_quote(&exe),
         plan = sh_quote(&plan_file),
-        node = opts.node.iter().map(|f| format!(" {}", sh_quote(f))).collect::<String>(),
+        node = opts.node.shell_flags(),
     );
     let join = format!(
         "#!/bin/bash\n# deeplens: join the segments of {plan_file} once all are rendered.\n#SBATCH --job-name=deeplens-join\n#SBATCH --output=slurm/join.log\n{common}set -euo pipefail\nexec {exe} join {plan}\n",
@@ -141,8 +164,7 @@ pub struct K8sOptions {
     pub mount: String,
     /// The plan's path inside the pods (default: the mount + the plan's path from here).
     pub plan_in_pod: Option<String>,
-    /// Flags for each pod's `render-segment` (`--device`, `--precision`, `--hwaccel`).
-    pub node: Vec<String>,
+    pub node: Node,
 }
 
 /// A DNS-1123 name from the output's file name.
@@ -163,6 +185,7 @@ pub fn k8s(plan_path: &Path, opts: &K8sOptions) -> Result<Vec<PathBuf>> {
     check_token("--image", &opts.image)?;
     check_token("--volume", &opts.claim)?;
     check_token("--mount", &opts.mount)?;
+    opts.node.check()?;
     let in_pod = match &opts.plan_in_pod {
         Some(p) => p.clone(),
         None => {
@@ -176,7 +199,7 @@ pub fn k8s(plan_path: &Path, opts: &K8sOptions) -> Result<Vec<PathBuf>> {
     check_token("--plan-in-pod", &in_pod)?;
     let name = k8s_name(&plan);
     let n = plan.segments.len();
-    let pod = |args: Vec<String>, index_env: bool| {
+    let pod = |args: Vec<String>, segment: bool| {
         let mut container = serde_json::json!({
             "name": "deeplens",
             "image": opts.image,
@@ -184,7 +207,10 @@ pub fn k8s(plan_path: &Path, opts: &K8sOptions) -> Result<Vec<PathBuf>> {
             "args": args,
             "volumeMounts": [{"name": "work", "mountPath": opts.mount}],
         });
-        if index_env {
+        if let Some(g) = opts.node.gpus.filter(|_| segment) {
+            container["resources"] = serde_json::json!({"limits": {"nvidia.com/gpu": g}});
+        }
+        if segment {
             container["env"] = serde_json::json!([{
                 "name": "JOB_COMPLETION_INDEX",
                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}
@@ -207,7 +233,7 @@ pub fn k8s(plan_path: &Path, opts: &K8sOptions) -> Result<Vec<PathBuf>> {
             "completions": n,
             "parallelism": n,
             "backoffLimit": 3 * n,
-            "template": pod([vec!["render-segment".into(), in_pod.clone(), "$(JOB_COMPLETION_INDEX)".into()], opts.node.clone()].concat(), true),
+            "template": pod([vec!["render-segment".into(), in_pod.clone(), "$(JOB_COMPLETION_INDEX)".into()], opts.node.flags.clone()].concat(), true),
         }
     });
     let join = serde_json::json!({
@@ -235,15 +261,16 @@ pub fn k8s(plan_path: &Path, opts: &K8sOptions) -> Result<Vec<PathBuf>> {
 }
 
 /// An Open Job Description template: a step over the segment index and a join step that
-/// depends on it. The plan file and the deeplens binary are job parameters; `node` are flags for
-/// each worker's `render-segment`.
-pub fn openjd(plan_path: &Path, node: &[String]) -> Result<PathBuf> {
+/// depends on it. The plan file and the deeplens binary are job parameters; `node` says what each
+/// segment task runs with (its GPUs as a host requirement).
+pub fn openjd(plan_path: &Path, node: &Node) -> Result<PathBuf> {
     let (plan, dir) = super::load_plan(plan_path)?;
+    node.check()?;
     let n = plan.segments.len();
     let range = if n == 1 { "0".to_string() } else { format!("0-{}", n - 1) };
     let plan_abs = absolute(plan_path).display().to_string();
-    let segment_args: Vec<String> = ["render-segment", "{{Param.PlanFile}}", "{{Task.Param.Segment}}"].into_iter().map(String::from).chain(node.iter().cloned()).collect();
-    let template = serde_json::json!({
+    let segment_args: Vec<String> = ["render-segment", "{{Param.PlanFile}}", "{{Task.Param.Segment}}"].into_iter().map(String::from).chain(node.flags.iter().cloned()).collect();
+    let mut template = serde_json::json!({
         "specificationVersion": "jobtemplate-2023-09",
         "name": format!("deeplens {}", Path::new(&plan.output).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()).chars().take(120).collect::<String>(),
         "parameterDefinitions": [
@@ -263,6 +290,9 @@ pub fn openjd(plan_path: &Path, node: &[String]) -> Result<PathBuf> {
             }
         ]
     });
+    if let Some(g) = node.gpus {
+        template["steps"][0]["hostRequirements"] = serde_json::json!({"amounts": [{"name": "amount.worker.gpu", "min": g}]});
+    }
     let out = dir.join("openjd");
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let path = out.join("job.template.json");

@@ -219,15 +219,19 @@ fn engines_write_their_own_job_files() {
     let o = run(&["farm", "slurm", s(&plan), "--partition", "a b;rm"]);
     assert!(!o.status.success() && stderr(&o).contains("--partition"));
     // The nodes' own flags go to each render-segment; a decoding method this FFmpeg lacks is refused.
-    ok(&["farm", "slurm", s(&plan), "--device", "cuda", "--precision", "fp16", "--hwaccel", "cuda"]);
+    ok(&["farm", "slurm", s(&plan), "--device", "cuda", "--precision", "fp16", "--hwaccel", "cuda", "--gpus", "1"]);
     let seg = std::fs::read_to_string(parts.join("slurm/segments.sbatch")).unwrap();
     assert!(seg.contains("render-segment 'plan.json' \"$SLURM_ARRAY_TASK_ID\" '--device' 'cuda' '--precision' 'fp16' '--hwaccel' 'cuda'\n"), "{seg}");
+    assert!(seg.contains("#SBATCH --gpus-per-task=1\n"), "{seg}");
+    assert!(!std::fs::read_to_string(parts.join("slurm/join.sbatch")).unwrap().contains("gpus"), "the join needs no GPU");
+    let o = run(&["farm", "slurm", s(&plan), "--gpus", "0"]);
+    assert!(!o.status.success() && stderr(&o).contains("--gpus must be between 1 and 64"), "{}", stderr(&o));
     let o = run(&["farm", "slurm", s(&plan), "--hwaccel", "warp-drive"]);
     assert!(!o.status.success() && stderr(&o).contains("--hwaccel warp-drive: not a hardware decoding method"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(parts.join("slurm/segments.sbatch")).unwrap(), seg, "a refused call leaves the job files as they were");
 
     // Kubernetes: an Indexed Job with the completion index, and a join Job.
-    let o = bin_in(dir.path(), &["farm", "k8s", "o.mp4.parts/plan.json", "--image", "registry.example/deeplens:1", "--volume", "shared", "--precision", "fp16"]);
+    let o = bin_in(dir.path(), &["farm", "k8s", "o.mp4.parts/plan.json", "--image", "registry.example/deeplens:1", "--volume", "shared", "--precision", "fp16", "--gpus", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let job: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(parts.join("k8s/segments-job.json")).unwrap()).unwrap();
     assert_eq!(job["kind"], "Job");
@@ -236,9 +240,11 @@ fn engines_write_their_own_job_files() {
     let c = &job["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["args"], serde_json::json!(["render-segment", "/work/o.mp4.parts/plan.json", "$(JOB_COMPLETION_INDEX)", "--precision", "fp16"]));
     assert_eq!(c["env"][0]["name"], "JOB_COMPLETION_INDEX");
+    assert_eq!(c["resources"]["limits"]["nvidia.com/gpu"], 2);
     assert_eq!(job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"], "shared");
     let join: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(parts.join("k8s/join-job.json")).unwrap()).unwrap();
     assert_eq!(join["spec"]["template"]["spec"]["containers"][0]["args"][0], "join");
+    assert!(join["spec"]["template"]["spec"]["containers"][0].get("resources").is_none(), "the join needs no GPU");
     // No cluster here: the manifests are checked against Kubernetes' own OpenAPI schemas (PyPI's
     // kubernetes-validate, strict: no unknown fields) when it is installed.
     match Command::new("kubernetes-validate").arg("--strict").arg(parts.join("k8s/segments-job.json")).arg(parts.join("k8s/join-job.json")).output() {
@@ -247,10 +253,11 @@ fn engines_write_their_own_job_files() {
     }
 
     // Open Job Description: checked by the reference implementation's own validator when present.
-    let t = PathBuf::from(ok(&["farm", "openjd", s(&plan), "--device", "cpu"]));
+    let t = PathBuf::from(ok(&["farm", "openjd", s(&plan), "--device", "cpu", "--gpus", "1"]));
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&t).unwrap()).unwrap();
     assert_eq!(doc["specificationVersion"], "jobtemplate-2023-09");
     assert_eq!(doc["steps"][0]["script"]["actions"]["onRun"]["args"], serde_json::json!(["render-segment", "{{Param.PlanFile}}", "{{Task.Param.Segment}}", "--device", "cpu"]));
+    assert_eq!(doc["steps"][0]["hostRequirements"]["amounts"][0], serde_json::json!({"name": "amount.worker.gpu", "min": 1}));
     assert_eq!(doc["steps"][0]["parameterSpace"]["taskParameterDefinitions"][0]["range"], "0-2");
     assert_eq!(doc["steps"][1]["dependencies"][0]["dependsOn"], "Segments");
     match Command::new("openjd").arg("check").arg(&t).output() {
