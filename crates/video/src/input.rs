@@ -158,6 +158,9 @@ impl Demuxer {
         let video = vstream.index();
         let params = vstream.parameters();
         let codec_name = params.id().name().to_string();
+        // The declared size, before the decoder is opened (opening allocates for it); checked
+        // again below on the decoder's own size, which some decoders take from their extradata
+        // at open and which sizes every converted frame.
         let (w, h) = params_size(&params);
         deeplens_core::frame::check_size(&spec.url, "its video", w, h)?;
         let mut ctx = codec::context::Context::from_parameters(params).map_err(|e| deeplens_core::err!(Input, "{}: {e}", spec.url))?;
